@@ -1,0 +1,84 @@
+"""The PPO update: clipped policy loss, two value losses, entropy, and the predictor's distillation loss."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+
+import torch
+from torch import nn
+
+from prend.agent.storage import PPOBatch, RolloutStorage
+from prend.config import PPOConfig
+from prend.intrinsic.base import DistillationReward
+
+
+def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head (no value clipping, as in
+    the original RND)."""
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
+    with autocast:
+        out = policy(batch.obs, batch.initial_state, batch.first)
+    dist = torch.distributions.Categorical(logits=out.logits.float())
+    logprob = dist.log_prob(batch.actions)
+    entropy = dist.entropy().mean()
+    log_ratio = logprob - batch.logprobs
+    ratio = log_ratio.exp()
+    adv = batch.advantages
+    if cfg.norm_adv:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+    v_ext_loss = 0.5 * (out.value_ext.float() - batch.returns_ext).square().mean()
+    v_int_loss = 0.5 * (out.value_int.float() - batch.returns_int).square().mean()
+    loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * (v_ext_loss + v_int_loss)
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
+        clip_fraction = ((ratio - 1).abs() > cfg.clip_coef).float().mean()
+    return loss, {
+        "losses/policy": pg_loss.item(), "losses/value_ext": v_ext_loss.item(),
+        "losses/value_int": v_int_loss.item(), "losses/entropy": entropy.item(),
+        "losses/approx_kl": approx_kl.item(), "losses/clip_fraction": clip_fraction.item(),
+    }
+
+
+def predictor_subset(batch: PPOBatch, proportion: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random ``proportion`` of the minibatch's stored predictor inputs and target outputs.
+
+    The subset is drawn before any forward pass, so the predictor never runs on samples it will not
+    learn from (the original masks 75% of a full forward pass away).
+    """
+    assert batch.int_update_input is not None and batch.int_target is not None
+    inputs = batch.int_update_input.reshape(-1, *batch.int_update_input.shape[batch.advantages.dim():])
+    targets = batch.int_target.reshape(-1, batch.int_target.shape[-1])
+    count = max(1, round(proportion * inputs.shape[0]))
+    keep = torch.randperm(inputs.shape[0], generator=generator)[:count]
+    return inputs[keep], targets[keep]
+
+
+def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage: RolloutStorage,
+               optimizers: list[torch.optim.Optimizer], cfg: PPOConfig, update_proportion: float,
+               generator: torch.Generator) -> dict[str, float]:
+    """``update_epochs`` passes of minibatch updates; returns the mean of each logged loss."""
+    by_env = cfg.minibatch_by_env or getattr(policy, "recurrent", False)
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+    for _ in range(cfg.update_epochs):
+        for batch in storage.minibatches(cfg.num_minibatches, by_env, generator):
+            loss, metrics = ppo_loss(policy, batch, cfg)
+            if intrinsic is not None:
+                inputs, targets = predictor_subset(batch, update_proportion, generator)
+                predictor_loss = intrinsic.predictor_loss(inputs, targets)
+                loss = loss + predictor_loss
+                metrics["losses/predictor"] = predictor_loss.item()
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in optimizers:
+                if cfg.max_grad_norm is not None:
+                    params = [p for group in opt.param_groups for p in group["params"]]
+                    nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                opt.step()
+            for key, value in metrics.items():
+                sums[key] += value
+            count += 1
+    return {key: value / count for key, value in sums.items()}

@@ -1,0 +1,312 @@
+"""Typed, nested run configuration.
+
+One dataclass tree is at once the CLI (through tyro), the ``--help`` text, the file written to every run
+directory and the record stored in every checkpoint. Each field's docstring says what it does; the source
+of each default is tabulated in ``docs/hyperparameters.md``.
+
+Presets (``--preset``) replace defaults before command-line flags are applied:
+
+- ``rnd-original``: the original RND (Burda et al. 2019, openai/random-network-distillation), the default.
+- ``prend-paper``: the settings of the code the PreND authors ran (FARCuriosity, rlpyt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from prend.errors import PrendError
+
+Method = Literal["rnd", "rnd-lr", "prend", "none"]
+PresetName = Literal["rnd-original", "prend-paper"]
+
+
+@dataclass
+class EnvConfig:
+    """The environment protocol (defaults: the original RND's Atari protocol)."""
+
+    game: str = "Boxing"
+    """Atari game: a name such as ``Boxing``/``boxing``/``ALE/Boxing-v5``, or any gymnasium id of an image env."""
+    num_envs: int = 8
+    """Parallel environments (the PreND paper uses 8; the original RND 32 per GPU, 128 in CleanRL)."""
+    sticky_action_prob: float = 0.25
+    """Probability of repeating the previous action (Machado et al. 2018); 0 disables sticky actions."""
+    life_loss_done: bool = False
+    """Treat the loss of a life as the end of an episode for learning (the game itself continues)."""
+    noop_max: int = 0
+    """Up to this many random no-op actions after each reset (0 disables no-op starts)."""
+    max_episode_steps: int = 4500
+    """Episode cap in agent steps (4500 agent steps = 18,000 frames at frame skip 4)."""
+    frame_skip: int = 4
+    """Emulator frames per agent step; the observation is the max over the last two of them."""
+    frame_stack: int = 4
+    """Consecutive 84x84 grayscale frames stacked into one observation."""
+    clip_reward: bool = True
+    """Learn from sign(r); the raw game score is logged regardless."""
+    full_action_space: bool = False
+    """Use all 18 Atari actions instead of the game's minimal set."""
+    fire_reset: bool = False
+    """Press FIRE after reset in games that need it (the original RND does not)."""
+    backend: Literal["auto", "ale", "gymnasium"] = "auto"
+    """``ale``: ale-py's native vector env; ``gymnasium``: a gymnasium vector env of single envs;
+    ``auto``: ``ale`` for Atari games, ``gymnasium`` otherwise."""
+    env_threads: int = 0
+    """Threads for the native ALE vector env (0: one per core)."""
+
+
+@dataclass
+class PPOConfig:
+    """PPO with two value heads (defaults: the original RND's CNN policy)."""
+
+    num_steps: int = 128
+    """Rollout length per environment and iteration."""
+    learning_rate: float = 1e-4
+    """Adam learning rate of the policy (and of the predictor when it shares the optimizer)."""
+    adam_eps: float = 1e-8
+    """Adam epsilon."""
+    update_epochs: int = 4
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per pass."""
+    minibatch_by_env: bool = False
+    """Split minibatches by environment (whole 128-step sequences) instead of by sample; recurrent
+    policies always split by environment."""
+    clip_coef: float = 0.1
+    """PPO ratio clipping."""
+    ent_coef: float = 0.001
+    """Entropy bonus coefficient."""
+    vf_coef: float = 1.0
+    """Value loss coefficient; each head's loss is ``0.5 * vf_coef * mean((V - R)^2)``."""
+    max_grad_norm: float | None = None
+    """Global gradient-norm clip; ``None`` disables clipping (the original RND does not clip)."""
+    norm_adv: bool = False
+    """Standardise the combined advantage per minibatch."""
+    gamma_ext: float = 0.999
+    """Discount of the extrinsic stream (episodic)."""
+    gamma_int: float = 0.99
+    """Discount of the intrinsic stream (non-episodic unless ``int_episodic``)."""
+    gae_lambda: float = 0.95
+    """GAE lambda for both streams."""
+    ext_coef: float = 2.0
+    """Weight of the extrinsic advantage in the combined advantage."""
+    int_coef: float = 1.0
+    """Weight of the intrinsic advantage in the combined advantage."""
+    int_episodic: bool = False
+    """Cut the intrinsic return at episode ends (FARCuriosity does, through life-loss dones)."""
+    policy: Literal["cnn", "lstm"] = "cnn"
+    """``cnn``: the original RND's feed-forward policy; ``lstm``: a conv torso + LSTM(512) (FARCuriosity)."""
+    bf16: bool = False
+    """Run the policy's forward/backward under bfloat16 autocast (CPU with AVX-512 BF16, or GPU)."""
+
+
+@dataclass
+class IntrinsicConfig:
+    """The intrinsic reward and its predictor's training."""
+
+    method: Method = "rnd"
+    """``rnd``: random CNN target; ``rnd-lr``: RND with the predictor on its own, slower optimizer;
+    ``prend``: frozen pre-trained backbone + random neck target; ``none``: plain PPO."""
+    update_proportion: float = 0.25
+    """Fraction of each minibatch the predictor is trained on (drawn at random before the forward pass)."""
+    separate_optimizer: bool | None = None
+    """Give the predictor its own Adam; ``None`` uses the method's default (rnd: shared, rnd-lr/prend: own)."""
+    predictor_lr_scale: float = 0.01
+    """Predictor learning rate = policy learning rate x this, when it has its own optimizer."""
+    obs_norm_init_iters: int = 50
+    """Random-agent rollouts (each ``num_steps`` vector steps) used to initialise the observation statistics."""
+    feature_dim: int = 512
+    """Size of the target's and predictor's output."""
+    backbone: str = "compact"
+    """PreND backbone: ``compact`` (shipped pre-trained default), ``atari-pb-resnet50`` (the paper's, needs
+    ``--backbone-weights``), or an Atari-PB architecture such as ``resnet18``/``resnet50`` (random init
+    unless ``--backbone-weights`` is given)."""
+    backbone_weights: str | None = None
+    """Atari-PB-format checkpoint for the PreND backbone."""
+    backbone_width: float = 1.0
+    """Width multiplier of an Atari-PB ResNet backbone named by architecture."""
+    backbone_bf16: bool = False
+    """Run the frozen backbone under bfloat16 autocast (see docs for the measured effect on rewards)."""
+    game_id: int | None = None
+    """Atari-PB game id fed to the neck's per-game embedding (``None``: looked up from the game name)."""
+
+    def uses_separate_optimizer(self) -> bool:
+        """Whether the predictor gets its own optimizer, resolving the method's default."""
+        if self.separate_optimizer is not None:
+            return self.separate_optimizer
+        return self.method in ("rnd-lr", "prend")
+
+
+@dataclass
+class RunConfig:
+    """Budget, seeding, outputs and checkpoints."""
+
+    total_steps: int = 10_000_000
+    """Agent steps (summed over envs; x frame_skip for emulator frames) to train for."""
+    seed: int = 1
+    """Seed of torch, numpy and the environments."""
+    out: Path | None = None
+    """Run directory (default: ``runs/<game>-<method>-s<seed>``)."""
+    checkpoint_every: int = 10
+    """Write a checkpoint every this many iterations (and on SIGINT/SIGTERM and at the end)."""
+    probe_every: int = 10
+    """Evaluate the intrinsic reward on the fixed probe set every this many iterations (0 disables)."""
+    probe_size: int = 64
+    """Observations in the fixed probe set gathered at the start of a run."""
+    torch_threads: int = 0
+    """Threads torch may use (0: all cores)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the networks run."""
+    progress: bool = True
+    """Show a progress bar."""
+    tensorboard: bool = True
+    """Write TensorBoard event files."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved resolved as ``config.json`` in the run directory."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    intrinsic: IntrinsicConfig = field(default_factory=IntrinsicConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: PresetName = "rnd-original"
+    """The preset whose defaults this config started from."""
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per iteration."""
+        return self.env.num_envs * self.ppo.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        """Iterations needed to reach ``run.total_steps`` (rounded up)."""
+        return -(-self.run.total_steps // self.batch_size)
+
+    def validate(self) -> TrainConfig:
+        """Check values a run cannot start with; raise :class:`PrendError` naming the field and the fix."""
+        checks: list[tuple[bool, str, str]] = [
+            (self.env.num_envs >= 1, "env.num_envs must be >= 1", "pass --num-envs 8"),
+            (self.ppo.num_steps >= 1, "ppo.num_steps must be >= 1", "pass --num-steps 128"),
+            (self.run.total_steps >= 1, "run.total_steps must be >= 1", "pass --total-steps 100000"),
+            (0.0 <= self.env.sticky_action_prob <= 1.0, "env.sticky_action_prob must be in [0, 1]",
+             "pass e.g. --sticky-action-prob 0.25"),
+            (0.0 < self.intrinsic.update_proportion <= 1.0, "intrinsic.update_proportion must be in (0, 1]",
+             "pass e.g. --update-proportion 0.25"),
+            (self.intrinsic.predictor_lr_scale > 0, "intrinsic.predictor_lr_scale must be > 0",
+             "pass e.g. --predictor-lr-scale 0.01"),
+            (self.ppo.learning_rate > 0, "ppo.learning_rate must be > 0", "pass e.g. --learning-rate 1e-4"),
+            (0.0 <= self.ppo.gamma_ext <= 1.0 and 0.0 <= self.ppo.gamma_int <= 1.0,
+             "discounts must be in [0, 1]", "pass e.g. --gamma-ext 0.999 --gamma-int 0.99"),
+            (self.ppo.num_minibatches >= 1, "ppo.num_minibatches must be >= 1", "pass --num-minibatches 4"),
+            (self.ppo.update_epochs >= 1, "ppo.update_epochs must be >= 1", "pass --update-epochs 4"),
+            (self.env.max_episode_steps >= 1, "env.max_episode_steps must be >= 1",
+             "pass e.g. --max-episode-steps 4500"),
+        ]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise PrendError(problem, fix)
+        by_env = self.ppo.minibatch_by_env or self.ppo.policy == "lstm"
+        units = self.env.num_envs if by_env else self.batch_size
+        if units % self.ppo.num_minibatches:
+            what = "num_envs" if by_env else "num_envs x num_steps"
+            raise PrendError(
+                f"{what} ({units}) is not divisible by num_minibatches ({self.ppo.num_minibatches})",
+                "choose --num-minibatches that divides it",
+            )
+        return self
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "rnd-original": {},
+    "prend-paper": {
+        "env": {"num_envs": 8, "sticky_action_prob": 0.0, "life_loss_done": True, "max_episode_steps": 4500},
+        "ppo": {
+            "num_steps": 128, "learning_rate": 1e-4, "update_epochs": 4, "num_minibatches": 4,
+            "clip_coef": 0.1, "ent_coef": 0.001, "max_grad_norm": 1.0, "gamma_ext": 0.99,
+            "gamma_int": 0.99, "ext_coef": 1.0, "int_coef": 1.0, "policy": "lstm", "norm_adv": True,
+            "int_episodic": True,
+        },
+        "intrinsic": {"update_proportion": 0.25},
+    },
+}
+"""Preset overrides, section by section, applied to the dataclass defaults."""
+
+
+def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
+    """Return a copy of dataclass ``obj`` with ``overrides`` (a nested dict) applied, checking every key."""
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in names:
+            raise PrendError(f"unknown config field '{where}{key}'", f"valid fields: {', '.join(names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise PrendError(f"config field '{where}{key}' must be a table of fields")
+            value = _merge(current, value, f"{where}{key}.")
+        elif key == "out" and value is not None:
+            value = Path(value)
+        changes[key] = value
+    return dataclasses.replace(obj, **changes)
+
+
+def preset_config(name: str) -> TrainConfig:
+    """Defaults of a preset.
+
+    Example:
+        >>> preset_config("prend-paper").ppo.policy
+        'lstm'
+        >>> preset_config("rnd-original").ppo.gamma_ext
+        0.999
+    """
+    if name not in PRESETS:
+        raise PrendError(f"unknown preset '{name}'", f"choose one of: {', '.join(PRESETS)}")
+    return _merge(TrainConfig(preset=name), PRESETS[name], "")  # type: ignore[arg-type]
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready nested dict of a config."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return convert(dataclasses.asdict(cfg))
+
+
+def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a nested dict (e.g. a ``config.json``), checking every key.
+
+    A ``preset`` key selects the base defaults, then every other key overrides them.
+    """
+    data = dict(data)
+    preset = data.pop("preset", None)
+    if base is None or preset is not None:
+        base = preset_config(preset or "rnd-original")
+    return _merge(base, data, "")
+
+
+def load_config_file(path: str | Path) -> TrainConfig:
+    """Read a JSON or TOML config file (any subset of fields) into a :class:`TrainConfig`."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrendError(f"config file '{path}' does not exist", "pass the path of a .json or .toml file")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as err:
+        raise PrendError(f"config file '{path}' cannot be parsed ({err})", "fix its syntax") from None
+    if not isinstance(data, dict):
+        raise PrendError(f"config file '{path}' must hold a table of fields")
+    return config_from_dict(data)

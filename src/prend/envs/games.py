@@ -1,0 +1,89 @@
+"""Game names: resolving user input to an ALE ROM, and Atari-PB's game ids."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from prend.errors import PrendError
+
+ATARI_PB_PRETRAIN_GAMES: tuple[str, ...] = (
+    "air_raid", "amidar", "asteroids", "atlantis", "bank_heist", "battle_zone", "berzerk", "bowling",
+    "boxing", "breakout", "carnival", "centipede", "chopper_command", "crazy_climber", "demon_attack",
+    "double_dunk", "elevator_action", "enduro", "fishing_derby", "freeway", "frostbite", "gopher",
+    "gravitar", "hero", "ice_hockey", "jamesbond", "kangaroo", "krull", "kung_fu_master",
+    "montezuma_revenge", "ms_pacman", "name_this_game", "phoenix", "pitfall", "private_eye", "qbert",
+    "road_runner", "robotank", "skiing", "solaris", "space_invaders", "star_gunner", "tennis",
+    "time_pilot", "tutankham", "up_n_down", "video_pinball", "wizard_of_wor", "yars_revenge", "zaxxon",
+)
+"""The 50 in-distribution games Atari-PB pre-trains on (configs/dataloader/pretrain.yaml)."""
+
+ATARI_PB_NEAR_OOD_GAMES: tuple[str, ...] = (
+    "alien", "assault", "asterix", "beam_rider", "journey_escape", "pong", "pooyan", "riverraid",
+    "seaquest", "venture",
+)
+"""Atari-PB's 10 near-out-of-distribution games (never pre-trained on)."""
+
+ATARI_PB_GAMES: tuple[str, ...] = tuple(sorted(ATARI_PB_PRETRAIN_GAMES + ATARI_PB_NEAR_OOD_GAMES))
+"""Atari-PB's sorted 60-game list; a game's id is its index here (its ``PRETRAIN_GAME_LIST``)."""
+
+OUTSIDE_ATARI_PB_GAME_ID = 0
+"""Id used for a game outside Atari-PB's 60: the neck's embedding row 0 (``air_raid``'s, Atari-PB's
+default index). The embedding of a randomly initialised neck has no meaning per game, so any fixed row
+serves; a pre-trained neck would need the game's own row."""
+
+
+def atari_pb_game_id(rom: str) -> int:
+    """Atari-PB's id of an ALE ROM name.
+
+    Example:
+        >>> atari_pb_game_id("boxing"), atari_pb_game_id("riverraid")
+        (12, 43)
+    """
+    return ATARI_PB_GAMES.index(rom) if rom in ATARI_PB_GAMES else OUTSIDE_ATARI_PB_GAME_ID
+
+
+def _snake(name: str) -> str:
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return name.lower().replace("-", "_")
+
+
+def _camel(rom: str) -> str:
+    return "".join(part.capitalize() for part in rom.split("_"))
+
+
+def ale_rom_ids() -> list[str]:
+    """All ROM names ale-py ships."""
+    from ale_py import roms
+
+    return sorted(roms.get_all_rom_ids())
+
+
+def resolve_atari_game(name: str) -> str | None:
+    """The ALE ROM name for ``Boxing``, ``boxing``, ``ALE/Boxing-v5``, ``BoxingNoFrameskip-v4`` etc.
+
+    Returns ``None`` when ``name`` is not an Atari game.
+
+    Example:
+        >>> resolve_atari_game("ALE/MsPacman-v5"), resolve_atari_game("boxing"), resolve_atari_game("CartPole-v1")
+        ('ms_pacman', 'boxing', None)
+    """
+    base = name.split("/")[-1]
+    base = re.sub(r"-v\d+$", "", base)
+    base = re.sub(r"(NoFrameskip|Deterministic)$", "", base)
+    rom = _snake(base)
+    return rom if rom in ale_rom_ids() else None
+
+
+def unknown_game_error(name: str) -> PrendError:
+    """The error for a game that is neither an ALE ROM nor a registered gymnasium id, with close matches."""
+    import gymnasium as gym
+
+    candidates = [_camel(r) for r in ale_rom_ids()] + list(gym.registry.keys())
+    key = re.sub(r"-v\d+$", "", name.split("/")[-1])
+    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+    close += [c for c in candidates if key.lower() and key.lower() in c.lower() and c not in close][:3]
+    hint = f"did you mean {', '.join(repr(c) for c in close[:3])}?" if close else (
+        "pass an Atari game such as 'Boxing' (see `prend games`)"
+    )
+    return PrendError(f"unknown game '{name}'", hint)

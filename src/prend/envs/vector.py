@@ -1,0 +1,177 @@
+"""Vectorised image environments with the training protocol applied.
+
+:func:`make_env` returns a :class:`ProtocolVecEnv`: ``reset(seed)`` then ``step(actions)`` giving a
+:class:`Step` of numpy arrays. It hides the backend (ale-py's native C++ vector env for Atari, a gymnasium
+vector env otherwise) and applies what the backends do not: raw-score bookkeeping, sign-clipped rewards
+for learning, life loss as an episode end for learning only, and the true next observation at episode
+ends (the backends auto-reset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from prend.config import EnvConfig
+from prend.errors import PrendError
+from prend.envs.games import resolve_atari_game, unknown_game_error
+
+
+class Step(NamedTuple):
+    """One vector step.
+
+    ``obs`` is what the policy sees next (the first observation of a new episode where one ended);
+    ``next_obs`` is the observation the transition led to (the last one of the ended episode there), which
+    the intrinsic reward is computed on.
+    """
+
+    obs: np.ndarray
+    next_obs: np.ndarray
+    reward: np.ndarray
+    """Reward used for learning (sign-clipped when ``clip_reward``)."""
+    raw_reward: np.ndarray
+    """The game's own reward."""
+    done: np.ndarray
+    """The transition ended an episode for learning (game over, episode cap, or a lost life if enabled)."""
+    episode_end: np.ndarray
+    """The game itself ended or hit the cap: the score bookkeeping restarts."""
+    finished: list[tuple[float, int]]
+    """(raw score, length in agent steps) of each game that ended at this step."""
+
+
+@dataclass
+class EpisodeTracker:
+    """Raw score and length of the running game of each environment."""
+
+    num_envs: int
+
+    def __post_init__(self) -> None:
+        self.score = np.zeros(self.num_envs, dtype=np.float64)
+        self.length = np.zeros(self.num_envs, dtype=np.int64)
+
+    def add(self, raw_reward: np.ndarray, episode_end: np.ndarray) -> list[tuple[float, int]]:
+        self.score += raw_reward
+        self.length += 1
+        ended = np.flatnonzero(episode_end)
+        finished = [(float(self.score[i]), int(self.length[i])) for i in ended]
+        self.score[ended] = 0.0
+        self.length[ended] = 0
+        return finished
+
+
+class ProtocolVecEnv:
+    """A vector env of ``num_envs`` copies of one game, uint8 observations (N, stack, 84, 84)."""
+
+    def __init__(self, cfg: EnvConfig):
+        self.cfg = cfg
+        self.rom = resolve_atari_game(cfg.game)
+        backend = cfg.backend
+        if backend == "auto":
+            backend = "ale" if self.rom is not None else "gymnasium"
+        if backend == "ale" and self.rom is None:
+            raise unknown_game_error(cfg.game)
+        self.backend = backend
+        self.num_envs = cfg.num_envs
+        self._env = self._make_ale() if backend == "ale" else self._make_gymnasium()
+        self.num_actions = int(self._env.single_action_space.n)
+        self.obs_shape: tuple[int, ...] = tuple(self._env.single_observation_space.shape)
+        self._episodes = EpisodeTracker(self.num_envs)
+        self._lives = np.zeros(self.num_envs, dtype=np.int64)
+
+    # ----------------------------------------------------------------------------------------- backends
+    def _make_ale(self):
+        from ale_py.vector_env import AtariVectorEnv
+
+        cfg = self.cfg
+        return AtariVectorEnv(
+            self.rom,
+            cfg.num_envs,
+            num_threads=cfg.env_threads,
+            max_num_frames_per_episode=cfg.max_episode_steps * cfg.frame_skip,
+            repeat_action_probability=cfg.sticky_action_prob,
+            full_action_space=cfg.full_action_space,
+            autoreset_mode="SameStep",
+            stack_num=cfg.frame_stack,
+            frameskip=cfg.frame_skip,
+            maxpool=True,
+            noop_max=cfg.noop_max,
+            episodic_life=False,
+            reward_clipping=False,
+            use_fire_reset=cfg.fire_reset,
+        )
+
+    def _make_gymnasium(self):
+        import gymnasium as gym
+
+        cfg = self.cfg
+        if self.rom is not None:
+            import ale_py
+
+            gym.register_envs(ale_py)
+            env_id = f"ALE/{''.join(p.capitalize() for p in self.rom.split('_'))}-v5"
+        else:
+            env_id = cfg.game
+            if env_id not in gym.registry:
+                raise unknown_game_error(cfg.game)
+
+        def make_one():
+            if self.rom is not None:
+                env = gym.make(env_id, frameskip=1, repeat_action_probability=cfg.sticky_action_prob,
+                               full_action_space=cfg.full_action_space, max_episode_steps=None)
+                env = gym.wrappers.AtariPreprocessing(env, noop_max=cfg.noop_max, frame_skip=cfg.frame_skip,
+                                                      screen_size=84, grayscale_obs=True)
+            else:
+                env = gym.make(env_id)
+                shape = env.observation_space.shape or ()
+                if not isinstance(env.action_space, gym.spaces.Discrete) or len(shape) != 3 or shape[-1] != 3:
+                    raise PrendError(f"'{cfg.game}' is not an RGB-image env with discrete actions",
+                                     "prend trains on image envs such as the Atari games ('Boxing')")
+                env = gym.wrappers.GrayscaleObservation(env)
+                env = gym.wrappers.ResizeObservation(env, (84, 84))
+            env = gym.wrappers.TimeLimit(env, cfg.max_episode_steps)
+            return gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
+
+        from gymnasium.vector import AutoresetMode
+
+        return gym.vector.SyncVectorEnv([make_one for _ in range(cfg.num_envs)],
+                                        autoreset_mode=AutoresetMode.SAME_STEP)
+
+    # --------------------------------------------------------------------------------------------- API
+    def reset(self, seed: int) -> np.ndarray:
+        """Reset every environment, seeding env ``i`` with ``seed + i``."""
+        obs, info = self._env.reset(seed=seed)
+        self._episodes = EpisodeTracker(self.num_envs)
+        self._lives = np.asarray(info.get("lives", np.zeros(self.num_envs)), dtype=np.int64)
+        return np.asarray(obs, dtype=np.uint8)
+
+    def step(self, actions: np.ndarray) -> Step:
+        """Advance every environment by one agent step."""
+        obs, raw, terminated, truncated, info = self._env.step(actions)
+        obs = np.asarray(obs, dtype=np.uint8)
+        raw = np.asarray(raw, dtype=np.float32)
+        episode_end = np.logical_or(terminated, truncated)
+        done = episode_end.copy()
+        lives = np.asarray(info.get("lives", self._lives), dtype=np.int64)
+        if self.cfg.life_loss_done:
+            done |= lives < self._lives
+        self._lives = lives
+        next_obs = obs
+        if episode_end.any():
+            next_obs = obs.copy()
+            final = info["final_obs"]
+            for i in np.flatnonzero(episode_end):
+                next_obs[i] = final[i]
+        reward = np.sign(raw) if self.cfg.clip_reward else raw
+        finished = self._episodes.add(raw, episode_end)
+        return Step(obs, next_obs, reward.astype(np.float32), raw, done, episode_end, finished)
+
+    def close(self) -> None:
+        """Release the emulators."""
+        self._env.close()
+
+
+def make_env(cfg: EnvConfig) -> ProtocolVecEnv:
+    """Build the vector env of ``cfg`` (raises :class:`~prend.errors.PrendError` for an unknown game)."""
+    return ProtocolVecEnv(cfg)
