@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 
 import torch
@@ -16,8 +15,8 @@ from prend.intrinsic.base import DistillationReward
 def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head (no value clipping, as in
     the original RND)."""
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
-    with autocast:
+    device = batch.obs.device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
         out = policy(batch.obs, batch.initial_state, batch.first)
     dist = torch.distributions.Categorical(logits=out.logits.float())
     logprob = dist.log_prob(batch.actions)

@@ -1,0 +1,296 @@
+"""The training loop. One iteration reads like the paper: rollout, intrinsic rewards, dual GAE, PPO and
+predictor update, observation statistics, log.
+
+Everything that changes during training is in :meth:`Trainer.state_dict`, so a resumed run continues from
+the exact learning state. The emulators' internal state is not saved: on resume the environments restart
+from a reset seeded from the checkpoint (``seed + iteration``), so two resumes of one checkpoint agree
+exactly, but not with the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from prend.agent.gae import gae
+from prend.agent.ppo import ppo_update
+from prend.agent.storage import RolloutStorage
+from prend.config import TrainConfig, config_to_dict
+from prend.envs.vector import ProtocolVecEnv, make_env
+from prend.intrinsic.factory import make_intrinsic
+from prend.nets.policy import make_policy
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """PPO with two value heads and a prediction-based intrinsic reward, on a vector of Atari envs."""
+
+    def __init__(self, cfg: TrainConfig, env: ProtocolVecEnv | None = None):
+        self.cfg = cfg.validate()
+        if cfg.run.torch_threads > 0:
+            torch.set_num_threads(cfg.run.torch_threads)
+        torch.manual_seed(cfg.run.seed)
+        self.device = _device(cfg.run.device)
+        self.env = env or make_env(cfg.env)
+        num_envs, steps = cfg.env.num_envs, cfg.ppo.num_steps
+        self.policy = make_policy(cfg.ppo.policy, self.env.obs_shape[0], self.env.num_actions).to(self.device)
+        self.intrinsic = make_intrinsic(cfg.intrinsic, num_envs, cfg.ppo.gamma_int, self.env.rom)
+        if self.intrinsic is not None:
+            self.intrinsic.to(self.device)
+        self.optimizers = self._make_optimizers()
+        self.generator = torch.Generator().manual_seed(cfg.run.seed)
+        self.np_rng = np.random.default_rng(cfg.run.seed)
+        self.storage = RolloutStorage(steps, num_envs, self.env.obs_shape, self.device)
+        self.iteration = 0
+        self.global_step = 0
+        self.episodes = 0
+        self.recent_scores: deque[float] = deque(maxlen=100)
+        self.probe_obs = torch.zeros(0, *self.env.obs_shape, dtype=torch.uint8)
+        self.diagnostics: dict[str, list[Any]] = {"iteration": [], "frame": [], "frame_reward": [],
+                                                  "probe_iteration": [], "probe_rewards": []}
+        self.obs: np.ndarray | None = None
+        self.first = torch.ones(num_envs, dtype=torch.bool)
+        self.policy_state = tuple(s.to(self.device) for s in self.policy.initial_state(num_envs))
+
+    def _make_optimizers(self) -> list[torch.optim.Optimizer]:
+        ppo, icfg = self.cfg.ppo, self.cfg.intrinsic
+        policy_params = list(self.policy.parameters())
+        if self.intrinsic is None:
+            return [torch.optim.Adam(policy_params, lr=ppo.learning_rate, eps=ppo.adam_eps)]
+        predictor_params = list(self.intrinsic.predictor.parameters())
+        if not icfg.uses_separate_optimizer():
+            # The original RND adds the predictor's loss to PPO's and steps both with one Adam.
+            return [torch.optim.Adam(policy_params + predictor_params, lr=ppo.learning_rate, eps=ppo.adam_eps)]
+        return [torch.optim.Adam(policy_params, lr=ppo.learning_rate, eps=ppo.adam_eps),
+                torch.optim.Adam(predictor_params, lr=ppo.learning_rate * icfg.predictor_lr_scale, eps=ppo.adam_eps)]
+
+    # ------------------------------------------------------------------------------------------- start
+    def start(self) -> None:
+        """Reset the environments, initialise observation statistics from a random agent, gather the probe set."""
+        self.obs = self.env.reset(self.cfg.run.seed)
+        warmup = self.cfg.intrinsic.obs_norm_init_iters
+        if self.intrinsic is None or not self.intrinsic.encoder.needs_warmup:
+            warmup = 0
+        rollouts = max(warmup, 1 if self.cfg.run.probe_size > 0 else 0)
+        frames = []
+        for i in range(rollouts):
+            batch = []
+            for _ in range(self.cfg.ppo.num_steps):
+                actions = self.np_rng.integers(0, self.env.num_actions, self.env.num_envs)
+                step = self.env.step(actions)
+                batch.append(step.obs)
+                self.obs = step.obs
+            observations = torch.from_numpy(np.concatenate(batch))
+            if i < warmup:
+                self.intrinsic.observe(observations.to(self.device))
+            frames = observations
+        if self.cfg.run.probe_size > 0 and len(frames):
+            pick = self.np_rng.choice(len(frames), size=min(self.cfg.run.probe_size, len(frames)), replace=False)
+            self.probe_obs = frames[np.sort(pick)].clone()
+        self.first = torch.ones(self.env.num_envs, dtype=torch.bool)
+
+    def restart_envs(self) -> None:
+        """After loading a checkpoint: fresh episodes, seeded from the checkpoint's counters."""
+        self.obs = self.env.reset(self.cfg.run.seed + 1_000_003 * self.iteration)
+        self.first = torch.ones(self.env.num_envs, dtype=torch.bool)
+        self.policy_state = tuple(s.to(self.device) for s in self.policy.initial_state(self.env.num_envs))
+
+    # --------------------------------------------------------------------------------------- iteration
+    def train_iteration(self) -> dict[str, Any]:
+        """One PPO iteration; returns its metrics record."""
+        t0 = time.perf_counter()
+        finished = self.collect_rollout()
+        t1 = time.perf_counter()
+        int_stats = self.compute_intrinsic_rewards()
+        t2 = time.perf_counter()
+        self.compute_advantages()
+        losses = ppo_update(self.policy, self.intrinsic, self.storage, self.optimizers, self.cfg.ppo,
+                            self.cfg.intrinsic.update_proportion, self.generator)
+        if self.intrinsic is not None:
+            self.intrinsic.observe(self.storage.obs.reshape(-1, *self.env.obs_shape))
+        t3 = time.perf_counter()
+        self.iteration += 1
+        self.global_step += self.cfg.batch_size
+        probe = self.evaluate_probe()
+        return self._record(finished, int_stats, losses, probe, (t0, t1, t2, t3))
+
+    def collect_rollout(self) -> list[tuple[float, int]]:
+        """Act for ``num_steps`` in every environment, filling the storage; returns the games that ended."""
+        st, finished = self.storage, []
+        st.final_obs.clear()
+        st.initial_state = tuple(s.clone() for s in self.policy_state)
+        self.policy.eval()
+        for t in range(self.cfg.ppo.num_steps):
+            obs = torch.from_numpy(self.obs).to(self.device)
+            with torch.inference_mode(), self._autocast():
+                out = self.policy(obs.unsqueeze(0), self.policy_state, self.first.unsqueeze(0).to(self.device))
+            with torch.inference_mode():
+                logp_all = torch.log_softmax(out.logits[0].float(), -1)
+                actions = torch.multinomial(logp_all.exp().cpu(), 1, generator=self.generator).squeeze(1)
+            step = self.env.step(actions.numpy())
+            st.obs[t] = obs
+            st.first[t] = self.first
+            st.actions[t] = actions
+            st.logprobs[t] = logp_all.gather(1, actions.to(self.device).unsqueeze(1)).squeeze(1)
+            st.values_ext[t] = out.value_ext[0]
+            st.values_int[t] = out.value_int[0]
+            st.rewards_ext[t] = torch.from_numpy(step.reward)
+            st.dones[t] = torch.from_numpy(step.done)
+            for env in np.flatnonzero(step.episode_end):
+                st.final_obs[(t, int(env))] = torch.from_numpy(step.next_obs[env]).to(self.device)
+            self.policy_state = out.state
+            self.obs, self.first = step.obs, torch.from_numpy(step.done)
+            finished.extend(step.finished)
+        st.last_obs.copy_(torch.from_numpy(self.obs))
+        with torch.inference_mode():
+            out = self.policy(st.last_obs.unsqueeze(0), self.policy_state, self.first.unsqueeze(0).to(self.device))
+        self.next_values = (out.value_ext[0], out.value_int[0])
+        self.policy.train()
+        return finished
+
+    def _autocast(self):
+        """bfloat16 autocast for the policy when ``ppo.bf16`` (the update uses the same, so ratios start at 1)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.ppo.bf16)
+
+    def compute_intrinsic_rewards(self) -> dict[str, float]:
+        """Raw rewards of the whole rollout in one batched pass, then the return-std normalisation."""
+        st = self.storage
+        if self.intrinsic is None:
+            st.rewards_int.zero_()
+            return {}
+        out = self.intrinsic.reward(st.next_observations())
+        st.store_intrinsic(out.raw, out.update_input, out.target)
+        st.rewards_int.copy_(self.intrinsic.normalize(st.rewards_int_raw))
+        self._record_frame()
+        return {
+            "intrinsic/raw_mean": st.rewards_int_raw.mean().item(), "intrinsic/raw_std": st.rewards_int_raw.std().item(),
+            "intrinsic/norm_mean": st.rewards_int.mean().item(), "intrinsic/norm_std": st.rewards_int.std().item(),
+            "intrinsic/return_std": self.intrinsic.return_rms.std.item(),
+        }
+
+    def compute_advantages(self) -> None:
+        """Dual GAE: episodic extrinsic, (by default) non-episodic intrinsic; combined with fixed weights."""
+        st, ppo = self.storage, self.cfg.ppo
+        next_ext, next_int = self.next_values
+        adv_ext, ret_ext = gae(st.rewards_ext, st.values_ext, next_ext, st.dones, ppo.gamma_ext, ppo.gae_lambda)
+        int_dones = st.dones if ppo.int_episodic else None
+        adv_int, ret_int = gae(st.rewards_int, st.values_int, next_int, int_dones, ppo.gamma_int, ppo.gae_lambda)
+        int_coef = ppo.int_coef if self.intrinsic is not None else 0.0
+        st.advantages.copy_(ppo.ext_coef * adv_ext + int_coef * adv_int)
+        st.returns_ext.copy_(ret_ext)
+        st.returns_int.copy_(ret_int)
+
+    # ------------------------------------------------------------------------------------- diagnostics
+    def _record_frame(self) -> None:
+        """Keep one observation per iteration (env 0's last) and its raw reward, for the Fig. 3 analysis."""
+        self.diagnostics["iteration"].append(self.iteration + 1)
+        self.diagnostics["frame"].append(self.storage.last_obs[0, -1].cpu().clone())
+        self.diagnostics["frame_reward"].append(self.storage.rewards_int_raw[-1, 0].item())
+
+    def evaluate_probe(self) -> dict[str, float]:
+        """Raw intrinsic reward on the fixed probe set, every ``probe_every`` iterations."""
+        every = self.cfg.run.probe_every
+        if self.intrinsic is None or not len(self.probe_obs) or every <= 0 or self.iteration % every:
+            return {}
+        rewards = self.intrinsic.reward(self.probe_obs.to(self.device)).raw.cpu()
+        self.diagnostics["probe_iteration"].append(self.iteration)
+        self.diagnostics["probe_rewards"].append(rewards)
+        return {"intrinsic/probe_mean": rewards.mean().item(), "intrinsic/probe_std": rewards.std().item()}
+
+    def diagnostics_arrays(self) -> dict[str, np.ndarray]:
+        """The diagnostics gathered so far as arrays (written to ``diagnostics.npz``)."""
+        d = self.diagnostics
+        return {
+            "iteration": np.asarray(d["iteration"], dtype=np.int64),
+            "frame": torch.stack(d["frame"]).numpy() if d["frame"] else np.zeros((0, 84, 84), np.uint8),
+            "frame_reward": np.asarray(d["frame_reward"], dtype=np.float64),
+            "probe_iteration": np.asarray(d["probe_iteration"], dtype=np.int64),
+            "probe_rewards": torch.stack(d["probe_rewards"]).numpy() if d["probe_rewards"]
+            else np.zeros((0, len(self.probe_obs))),
+            "probe_obs": self.probe_obs.numpy(),
+        }
+
+    def _record(self, finished, int_stats, losses, probe, times) -> dict[str, Any]:
+        scores = [s for s, _ in finished]
+        self.recent_scores.extend(scores)
+        self.episodes += len(finished)
+        t0, t1, t2, t3 = times
+        return {
+            "iteration": self.iteration,
+            "charts/global_step": self.global_step,
+            "charts/frames": self.global_step * self.cfg.env.frame_skip,
+            "charts/episodes": self.episodes,
+            "charts/episode_score_mean": float(np.mean(scores)) if scores else math.nan,
+            "charts/episode_score_max": float(np.max(scores)) if scores else math.nan,
+            "charts/episode_length_mean": float(np.mean([n for _, n in finished])) if finished else math.nan,
+            "charts/score_mean_100": float(np.mean(self.recent_scores)) if self.recent_scores else math.nan,
+            "charts/steps_per_second": self.cfg.batch_size / (t3 - t0),
+            **int_stats, **losses, **probe,
+            "time/rollout_s": t1 - t0, "time/intrinsic_s": t2 - t1, "time/update_s": t3 - t2,
+        }
+
+    # ------------------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly (tensors, numbers and strings only)."""
+        d = self.diagnostics
+        return {
+            "config": json.dumps(config_to_dict(self.cfg)),
+            "iteration": self.iteration, "global_step": self.global_step, "episodes": self.episodes,
+            "recent_scores": torch.tensor(list(self.recent_scores), dtype=torch.float64),
+            "policy": self.policy.state_dict(),
+            "intrinsic": None if self.intrinsic is None else self.intrinsic.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+                    "numpy": json.dumps(self.np_rng.bit_generator.state)},
+            "probe_obs": self.probe_obs,
+            "diagnostics": {
+                "iteration": torch.tensor(d["iteration"], dtype=torch.long),
+                "frame": torch.stack(d["frame"]) if d["frame"] else torch.zeros(0, 84, 84, dtype=torch.uint8),
+                "frame_reward": torch.tensor(d["frame_reward"], dtype=torch.float64),
+                "probe_iteration": torch.tensor(d["probe_iteration"], dtype=torch.long),
+                "probe_rewards": torch.stack(d["probe_rewards"]) if d["probe_rewards"] else torch.zeros(0),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (strict: every network key and shape must match)."""
+        self.iteration, self.global_step, self.episodes = state["iteration"], state["global_step"], state["episodes"]
+        self.recent_scores = deque(state["recent_scores"].tolist(), maxlen=100)
+        self.policy.load_state_dict(state["policy"])
+        if self.intrinsic is not None:
+            self.intrinsic.load_state_dict(state["intrinsic"])
+        if len(state["optimizers"]) != len(self.optimizers):
+            raise ValueError("checkpoint has a different number of optimizers")
+        for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["generator"])
+        self.np_rng.bit_generator.state = json.loads(state["rng"]["numpy"])
+        self.probe_obs = state["probe_obs"]
+        d = state["diagnostics"]
+        self.diagnostics = {
+            "iteration": d["iteration"].tolist(), "frame": list(d["frame"]), "frame_reward": d["frame_reward"].tolist(),
+            "probe_iteration": d["probe_iteration"].tolist(),
+            "probe_rewards": list(d["probe_rewards"]) if d["probe_rewards"].numel() else [],
+        }
+
+    def close(self) -> None:
+        """Release the environments."""
+        self.env.close()
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON."""
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,49 @@
+"""The ``prend`` command line: one subcommand per job, each a typed dataclass config parsed by tyro.
+
+Each entry of :data:`COMMANDS` names a module and its command function ``f(argv, prog) -> exit code``,
+which parses its own dataclass config with tyro. Modules are imported only when their subcommand runs, so
+``prend --help`` stays fast and optional dependencies stay optional.
+A :class:`~prend.errors.PrendError` is printed as one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from prend.errors import PrendError
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    # name: (module, command function, one-line help)
+    "train": ("prend.train", "train_command", "Train PPO with RND, RND+LR or PreND."),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``prend`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        _usage(argv[0] if argv and not argv[0].startswith("-") else None)
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name, rest = argv[0], argv[1:]
+    module_name, function_name, _ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    try:
+        return int(getattr(module, function_name)(rest, prog=f"prend {name}") or 0)
+    except PrendError as err:
+        print(f"prend {name}: error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def _usage(unknown: str | None) -> None:
+    stream = sys.stderr if unknown else sys.stdout
+    if unknown:
+        print(f"prend: error: unknown command '{unknown}'; choose one of: {', '.join(COMMANDS)}", file=stream)
+    print("usage: prend <command> [--help] [flags]\n\ncommands:", file=stream)
+    for name, (*_, help_text) in COMMANDS.items():
+        print(f"  {name:<10} {help_text}", file=stream)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
