@@ -13,8 +13,10 @@ from prend.intrinsic.base import DistillationReward
 
 
 def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head (no value clipping, as in
-    the original RND)."""
+    """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head.
+
+    No value clipping, as in the original RND.
+    """
     device = batch.obs.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
         out = policy(batch.obs, batch.initial_state, batch.first)
@@ -40,7 +42,9 @@ def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.
     }
 
 
-def predictor_subset(batch: PPOBatch, proportion: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def predictor_subset(
+    batch: PPOBatch, proportion: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A random ``proportion`` of the minibatch's stored predictor inputs and target outputs.
 
     The subset is drawn before any forward pass, so the predictor never runs on samples it will not

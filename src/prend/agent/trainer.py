@@ -1,5 +1,7 @@
-"""The training loop. One iteration reads like the paper: rollout, intrinsic rewards, dual GAE, PPO and
-predictor update, observation statistics, log.
+"""The training loop.
+
+One iteration reads like the paper: rollout, intrinsic rewards, dual GAE, PPO and predictor update,
+observation statistics, log.
 
 Everything that changes during training is in :meth:`Trainer.state_dict`, so a resumed run continues from
 the exact learning state. The emulators' internal state is not saved: on resume the environments restart
@@ -175,7 +177,8 @@ class Trainer:
         st.rewards_int.copy_(self.intrinsic.normalize(st.rewards_int_raw))
         self._record_frame()
         return {
-            "intrinsic/raw_mean": st.rewards_int_raw.mean().item(), "intrinsic/raw_std": st.rewards_int_raw.std().item(),
+            "intrinsic/raw_mean": st.rewards_int_raw.mean().item(),
+            "intrinsic/raw_std": st.rewards_int_raw.std().item(),
             "intrinsic/norm_mean": st.rewards_int.mean().item(), "intrinsic/norm_std": st.rewards_int.std().item(),
             "intrinsic/return_std": self.intrinsic.return_rms.std.item(),
         }

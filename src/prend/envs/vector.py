@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 
 from prend.config import EnvConfig
-from prend.errors import PrendError
 from prend.envs.games import resolve_atari_game, unknown_game_error
+from prend.errors import PrendError
 
 
 class Step(NamedTuple):
@@ -52,6 +52,7 @@ class EpisodeTracker:
         self.length = np.zeros(self.num_envs, dtype=np.int64)
 
     def add(self, raw_reward: np.ndarray, episode_end: np.ndarray) -> list[tuple[float, int]]:
+        """Add one step's rewards; return (score, length) of each game that ended, and restart those."""
         self.score += raw_reward
         self.length += 1
         ended = np.flatnonzero(episode_end)

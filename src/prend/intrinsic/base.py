@@ -1,5 +1,4 @@
-"""The interface every prediction-based intrinsic reward implements, and the distillation machinery
-RND, RND+LR and PreND share.
+"""The interface of prediction-based intrinsic rewards, and the machinery RND, RND+LR and PreND share.
 
 A distillation reward is three modules and two normalisers:
 
@@ -62,10 +61,12 @@ class Encoder(nn.Module):
     """
 
     def compact(self, obs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The tensor kept per observation (uint8 observations (B, C, H, W) in)."""
+        raise NotImplementedError  # abstract: every encoder defines it
 
     def expand(self, compact: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The target's input from the kept tensor."""
+        raise NotImplementedError  # abstract: every encoder defines it
 
     def observe(self, obs: torch.Tensor) -> None:
         """Update statistics from a batch of observations (no-op by default)."""

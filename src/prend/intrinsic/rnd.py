@@ -25,14 +25,17 @@ class LastFrameNormalizer(Encoder):
         self.clip = clip
 
     def compact(self, obs: torch.Tensor) -> torch.Tensor:
+        """The last frame, uint8 (B, 1, H, W)."""
         return obs[:, -1:]
 
     def expand(self, compact: torch.Tensor) -> torch.Tensor:
+        """Whitened and clipped float frames."""
         mean = self.obs_rms.mean.to(torch.float32)
         std = self.obs_rms.std.to(torch.float32)
         return ((compact.float() - mean) / std).clamp_(-self.clip, self.clip)
 
     def observe(self, obs: torch.Tensor) -> None:
+        """Fold the last frames of a batch into the per-pixel statistics."""
         self.obs_rms.update(obs[:, -1:])
 
 

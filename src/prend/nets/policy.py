@@ -34,8 +34,11 @@ class PolicyOutput(NamedTuple):
 
 
 class DualValueHeads(nn.Module):
-    """The original RND's heads: a residual 448-unit layer (init scale 0.1) before each of the policy and
-    the value layers; policy logits and both values come out with init scale 0.01."""
+    """The original RND's heads.
+
+    A residual 448-unit layer (init scale 0.1) sits before each of the policy and the value layers; policy
+    logits and both values come out with init scale 0.01.
+    """
 
     def __init__(self, in_features: int, num_actions: int, hidden: int = 448):
         super().__init__()
@@ -46,6 +49,7 @@ class DualValueHeads(nn.Module):
         self.value_int = orthogonal_init(nn.Linear(hidden, 1), 0.01)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, extrinsic value and intrinsic value of features ``x``."""
         pi = x + self.policy_residual(x)
         v = x + self.value_residual(x)
         return self.logits(pi), self.value_ext(v).squeeze(-1), self.value_int(v).squeeze(-1)
@@ -67,10 +71,12 @@ class CnnPolicy(nn.Module):
         self.heads = DualValueHeads(448, num_actions)
 
     def initial_state(self, num_envs: int) -> tuple[torch.Tensor, ...]:
+        """No recurrent state."""
         return ()
 
     def forward(self, obs: torch.Tensor, state: tuple[torch.Tensor, ...] = (),
                 first: torch.Tensor | None = None) -> PolicyOutput:
+        """Evaluate observations of any leading shape independently."""
         lead = obs.shape[:-3]
         x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -79,8 +85,9 @@ class CnnPolicy(nn.Module):
 
 
 class LstmPolicy(nn.Module):
-    """A recurrent policy in the style of FARCuriosity's (rlpyt ``AtariLstmModel``): convs 16x8x8/4 and
-    32x4x4/2, FC512, an LSTM(512), then :class:`DualValueHeads`.
+    """A recurrent policy in the style of FARCuriosity's (rlpyt ``AtariLstmModel``).
+
+    Convs 16x8x8/4 and 32x4x4/2, FC512, an LSTM(512), then :class:`DualValueHeads`.
 
     The state ``(h, c)`` is zeroed at every step where ``first`` is set, so it never crosses an episode
     boundary. (rlpyt also feeds the previous action and reward to the LSTM; prend does not, see
@@ -107,11 +114,13 @@ class LstmPolicy(nn.Module):
         self.heads = DualValueHeads(hidden, num_actions)
 
     def initial_state(self, num_envs: int) -> tuple[torch.Tensor, ...]:
+        """Zero ``(h, c)`` for ``num_envs`` environments."""
         size = self.lstm.hidden_size
         return (torch.zeros(num_envs, size), torch.zeros(num_envs, size))
 
     def forward(self, obs: torch.Tensor, state: tuple[torch.Tensor, ...] = (),
                 first: torch.Tensor | None = None) -> PolicyOutput:
+        """Run the LSTM over (T, N) observations from ``state``, zeroing it where ``first``."""
         steps, envs = obs.shape[:2]
         x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
         feats = self.torso(x).reshape(steps, envs, -1)

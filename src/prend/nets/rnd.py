@@ -1,5 +1,7 @@
-"""The original RND's target and predictor networks (openai/random-network-distillation,
-``cnn_policy_param_matched.py``, ``policy_size='normal'``)."""
+"""The original RND's target and predictor networks.
+
+Source: openai/random-network-distillation, ``cnn_policy_param_matched.py``, ``policy_size='normal'``.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from prend.agent.trainer import Trainer
+from prend.checkpoint import load_checkpoint
+from prend.cli import main
+from prend.config import config_from_dict
+from prend.metrics import read_metrics
+from prend.train import parse_train_args, train
+
+TIMING = ("time/", "charts/steps_per_second")
+
+
+def _stable(records):
+    return [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in records]
+
+
+def test_two_iterations_on_boxing_write_the_run_directory(tmp_path, tiny_args):
+    out = tmp_path / "run"
+    assert main(["train", *tiny_args, "--total-steps", "64", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} >= {"config.json", "metrics.jsonl", "tb", "checkpoint.pt", "diagnostics.npz"}
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["iteration"] for r in records] == [1, 2]
+    assert [r["charts/global_step"] for r in records] == [32, 64]
+    assert records[-1]["charts/frames"] == 256
+    for key in ("charts/episode_score_mean", "charts/episode_score_max", "charts/episode_length_mean",
+                "intrinsic/raw_mean", "intrinsic/raw_std", "intrinsic/norm_mean", "intrinsic/norm_std",
+                "losses/value_ext", "losses/value_int", "losses/policy", "losses/entropy", "losses/approx_kl",
+                "losses/clip_fraction", "losses/predictor", "charts/steps_per_second", "intrinsic/probe_mean"):
+        assert key in records[-1], key
+    assert np.isfinite(records[-1]["losses/predictor"]) and records[-1]["intrinsic/raw_mean"] > 0
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["env"]["num_envs"] == 2 and saved["intrinsic"]["method"] == "rnd"
+    diag = np.load(out / "diagnostics.npz")
+    assert diag["frame"].shape == (2, 84, 84) and diag["probe_rewards"].shape == (2, 8)
+
+
+def _tiny_config(tmp_path, tiny_args, *extra):
+    cfg, _ = parse_train_args([*tiny_args, "--out", str(tmp_path / "run"), "--no-tensorboard", *extra])
+    return cfg
+
+
+def _flatten(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _flatten(v, f"{prefix}{k}.")
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            yield from _flatten(v, f"{prefix}{i}.")
+    else:
+        yield prefix, obj
+
+
+def test_state_after_loading_equals_state_saved(tmp_path, tiny_args):
+    cfg = _tiny_config(tmp_path, tiny_args, "--total-steps", "64")
+    run_dir = train(cfg)
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    restored = Trainer(config_from_dict(json.loads(state["config"])))
+    restored.load_state_dict(state)
+    again = dict(_flatten(restored.state_dict()))
+    saved = dict(_flatten({k: v for k, v in state.items() if k not in ("format", "version")}))
+    assert again.keys() == saved.keys()
+    for key, value in saved.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(again[key], value), key
+        else:
+            assert again[key] == value, key
+    assert restored.iteration == 2 and restored.global_step == 64
+    assert restored.intrinsic.return_rms.count.item() > 1  # the normalisers came back too
+    restored.close()
+
+
+def test_two_resumes_of_one_checkpoint_produce_identical_metrics(tmp_path, tiny_args):
+    cfg = _tiny_config(tmp_path, tiny_args, "--total-steps", "32", "--checkpoint-every", "1")
+    run_dir = train(cfg)
+    copies = []
+    for name in ("a", "b"):
+        copy = tmp_path / name
+        shutil.copytree(run_dir, copy)
+        assert main(["train", "--resume", str(copy), "--total-steps", "96"]) == 0
+        copies.append(_stable(read_metrics(copy / "metrics.jsonl")))
+    assert [r["iteration"] for r in copies[0]] == [1, 2, 3]
+    assert copies[0] == copies[1]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_continues_from_the_checkpoint(tmp_path, tiny_args):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "prend.cli", "train", *tiny_args, "--checkpoint-every", "1",
+           "--total-steps", "100000", "--out", str(out), "--no-tensorboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (out / "checkpoint.pt").exists() and len(read_metrics(out / "metrics.jsonl")) >= 3:
+                break
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # SIGKILL: no chance to clean up
+        proc.wait()
+    saved_iteration = load_checkpoint(out / "checkpoint.pt")["iteration"]
+    assert saved_iteration >= 1
+    target = (saved_iteration + 2) * 32
+    assert main(["train", "--resume", str(out), "--total-steps", str(target)]) == 0
+    iterations = [r["iteration"] for r in read_metrics(out / "metrics.jsonl")]
+    assert iterations == list(range(1, saved_iteration + 3))  # lines past the checkpoint were replaced
+
+
+def test_sigterm_checkpoints_and_stops(tmp_path, tiny_args):
+    import signal
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "prend.cli", "train", *tiny_args, "--checkpoint-every", "1000",
+           "--total-steps", "100000", "--out", str(out), "--no-tensorboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "--resume" in err
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["iteration"] == len(read_metrics(out / "metrics.jsonl"))
