@@ -111,7 +111,7 @@ class LstmPolicy(nn.Module):
                 nn.init.zeros_(param)
             else:
                 nn.init.orthogonal_(param, 1.0)
-        self.heads = DualValueHeads(hidden, num_actions)
+        self.heads = DualValueHeads(hidden, num_actions, hidden=hidden)
 
     def initial_state(self, num_envs: int) -> tuple[torch.Tensor, ...]:
         """Zero ``(h, c)`` for ``num_envs`` environments."""
