@@ -1,3 +1,19 @@
 """prend: prediction-based intrinsic motivation for RL (RND, RND+LR, PreND) with PPO on Atari."""
 
 __version__ = "0.1.0"
+
+# Public names resolved on first use (PEP 562), so ``import prend`` and the CLI's startup stay free of torch.
+_LAZY_EXPORTS = {
+    "AtariPBNeck": "prend.nets.atari_pb",
+    "ResNetGN": "prend.nets.atari_pb",
+    "load_atari_pb_backbone": "prend.nets.atari_pb",
+}
+
+
+def __getattr__(name: str):
+    """Import a lazily exported name from its module on first access."""
+    if name in _LAZY_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    raise AttributeError(f"module 'prend' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Network architectures: RND nets, policies and the Atari-PB backbone/neck."""
