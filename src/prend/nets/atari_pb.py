@@ -62,7 +62,7 @@ ARCHS: tuple[str, ...] = get_args(Arch)
 CHECKPOINT_KEYS = ("backbone", "neck", "head", "optimizer", "lr_scheduler", "scaler", "epoch", "step")
 """Top-level keys of an Atari-PB checkpoint (``src/trainers/base.py::save_checkpoint``)."""
 
-ARCH_FLAGS = "--intrinsic.backbone/--intrinsic.backbone-width"
+ARCH_FLAGS = "--backbone/--backbone-width"
 """How the CLI names the backbone architecture and width; quoted in the loader's error messages."""
 
 _PREFIXES = ("_orig_mod.", "module.")

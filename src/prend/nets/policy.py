@@ -122,7 +122,7 @@ class LstmPolicy(nn.Module):
                 first: torch.Tensor | None = None) -> PolicyOutput:
         """Run the LSTM over (T, N) observations from ``state``, zeroing it where ``first``."""
         steps, envs = obs.shape[:2]
-        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
+        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0).contiguous(memory_format=torch.channels_last)
         feats = self.torso(x).reshape(steps, envs, -1)
         h, c = state
         outputs = []
@@ -137,7 +137,6 @@ class LstmPolicy(nn.Module):
 
 
 def make_policy(kind: str, in_channels: int, num_actions: int) -> nn.Module:
-    """Build the ``cnn`` or ``lstm`` policy."""
-    if kind == "lstm":
-        return LstmPolicy(in_channels, num_actions)
-    return CnnPolicy(in_channels, num_actions)
+    """Build the ``cnn`` or ``lstm`` policy, with channels-last conv weights (faster convolutions on CPUs)."""
+    policy = LstmPolicy(in_channels, num_actions) if kind == "lstm" else CnnPolicy(in_channels, num_actions)
+    return policy.to(memory_format=torch.channels_last)
