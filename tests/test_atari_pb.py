@@ -232,7 +232,7 @@ def test_loader_shape_mismatch_names_key_and_real_architecture(tmp_path, tiny_st
     path = atari_pb_style_checkpoint(tmp_path / "c.pth", tiny_state)
     message = _load_error(path, "resnet18", 0.5)
     assert "shape mismatch" in message and "layer1.0.conv1.weight (16, 64, 3, 3) vs (32, 64, 3, 3)" in message
-    assert "looks like resnet18 (width 0.25)" in message and "--intrinsic.backbone" in message
+    assert "looks like resnet18 (width 0.25)" in message and "--backbone" in message
 
 
 def test_loader_wrong_architecture(tmp_path, tiny_state):
