@@ -34,6 +34,7 @@ Example (one's own training loop, with a tiny fake batch):
 
 from __future__ import annotations
 
+import abc
 from typing import NamedTuple
 
 import torch
@@ -53,20 +54,20 @@ class RewardOutput(NamedTuple):
     """(B, feature_dim) the frozen target's output, reused by the predictor's update."""
 
 
-class Encoder(nn.Module):
+class Encoder(nn.Module, abc.ABC):
     """Maps observations to the target's input in two stages, so the first can be cached.
 
     ``compact(obs)`` gives the cheapest tensor to keep per observation; ``expand(compact)`` turns it into
     the target's input. ``observe(obs)`` updates any statistics (after each rollout).
     """
 
+    @abc.abstractmethod
     def compact(self, obs: torch.Tensor) -> torch.Tensor:
         """The tensor kept per observation (uint8 observations (B, C, H, W) in)."""
-        raise NotImplementedError  # abstract: every encoder defines it
 
+    @abc.abstractmethod
     def expand(self, compact: torch.Tensor) -> torch.Tensor:
         """The target's input from the kept tensor."""
-        raise NotImplementedError  # abstract: every encoder defines it
 
     def observe(self, obs: torch.Tensor) -> None:
         """Update statistics from a batch of observations (no-op by default)."""
