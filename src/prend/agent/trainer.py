@@ -105,7 +105,8 @@ class Trainer:
 
     def restart_envs(self) -> None:
         """After loading a checkpoint: fresh episodes, seeded from the checkpoint's counters."""
-        self.obs = self.env.reset(self.cfg.run.seed + 1_000_003 * self.iteration)
+        # Seeds stay below 2**31 (the emulator's seed type); env i gets seed + i.
+        self.obs = self.env.reset((self.cfg.run.seed + 1_000_003 * self.iteration) % (2**31 - self.env.num_envs))
         self.first = torch.ones(self.env.num_envs, dtype=torch.bool)
         self.policy_state = tuple(s.to(self.device) for s in self.policy.initial_state(self.env.num_envs))
 
