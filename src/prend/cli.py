@@ -17,6 +17,9 @@ from prend.errors import PrendError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, command function, one-line help)
     "train": ("prend.train", "train_command", "Train PPO with RND, RND+LR or PreND."),
+    "sweep": ("prend.experiments.commands", "sweep_command", "Run methods x games x seeds locally or on Ray."),
+    "report": ("prend.experiments.commands", "report_command", "Score curves, tables and IQM of a sweep."),
+    "diagnose": ("prend.experiments.commands", "diagnose_command", "Intrinsic-reward analyses (Fig. 1, Fig. 3)."),
 }
 
 

@@ -1,0 +1,91 @@
+"""The ``prend diagnose``, ``prend sweep`` and ``prend report`` commands (flags parsed by tyro)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from prend.errors import PrendError
+
+
+@dataclass
+class DiagnoseArgs:
+    """The paper's intrinsic-reward analyses of training runs: Fig. 1 and Fig. 3.
+
+    Fig. 1: the intrinsic reward's trend, decay and oscillation; Fig. 3: pairwise reward differences against
+    observation distances, with their correlation. Writes PNGs, summary.json and summary.md.
+    """
+
+    runs: tyro.conf.Positional[tuple[Path, ...]]
+    """Run directories, or directories holding them (e.g. a sweep directory)."""
+    out: Path | None = None
+    """Output directory (default: RUN_DIR/diagnose for one run, else <common parent>/diagnose)."""
+    max_points: int = 400
+    """Fig. 3 uses at most this many training iterations, evenly spaced (the matrices are N x N)."""
+    early_fraction: float = 0.1
+    """Fraction of iterations in the early and late windows of the decay ratio."""
+
+
+def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
+    """``prend diagnose RUN_DIR...``."""
+    from prend.experiments.diagnose import default_out, diagnose
+
+    args = tyro.cli(DiagnoseArgs, args=argv, prog=prog)
+    if not args.runs:
+        raise PrendError("no run directories given", "pass one or more, e.g. prend diagnose runs/Boxing-rnd-s1")
+    out = args.out or default_out(list(args.runs))
+    summary = diagnose(list(args.runs), out, args.max_points, args.early_fraction)
+    for row in summary["groups"]:
+        print(f"{row['game']:<12} {row['label']:<24} decay {row['decay']:.3g}  oscillation {row['oscillation']:.3g}  "
+              f"Fig. 3 r: pixels {row['fig3_pearson_pixels']:.2f}, reference {row['fig3_pearson_reference']:.2f}")
+    print(f"written: {out}/summary.md (and its PNG figures)")
+    return 0
+
+
+SWEEP_DESCRIPTION = """Run methods x games x seeds (x --grid fields) as `prend train` runs, on a local process pool
+or a Ray cluster. Flags after the ones below go to every `prend train` run (e.g. --num-envs 8
+--total-steps 300000); --file FILE reads a TOML/JSON sweep file first (flags given override it).
+Running a sweep again skips finished runs and resumes unfinished ones; failed runs are reported with
+their log (OUT/<run>/train.log) and do not stop the others. Exit code 1 if any run failed."""
+
+
+def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
+    """``prend sweep [--file FILE] [sweep flags] [prend train flags...]``."""
+    from prend.experiments.sweep import SweepConfig, load_sweep_file, run_sweep
+    from prend.train import _pop_flag
+
+    argv = list(argv)
+    sweep_file = _pop_flag(argv, "--file")
+    base, file_train_args = load_sweep_file(sweep_file) if sweep_file else (SweepConfig(), [])
+    cfg, train_args = tyro.cli(SweepConfig, args=argv, default=base, prog=prog, description=SWEEP_DESCRIPTION,
+                               return_unknown_args=True)
+    results = run_sweep(cfg, [*file_train_args, *train_args])
+    return 1 if any(r.get("state") in ("failed", "conflict") for r in results) else 0
+
+
+@dataclass
+class ReportArgs:
+    """A sweep's results: SWEEP_DIR/report.md with PNG figures.
+
+    Score curves (Fig. 2), final-score and AUC tables, human-normalised scores, and IQM across games with
+    stratified-bootstrap CIs.
+    """
+
+    sweep_dir: tyro.conf.Positional[Path]
+    """The sweep directory (or any directory holding run directories)."""
+    reps: int = 50_000
+    """Bootstrap resamples of the aggregate CIs."""
+    seed: int = 0
+    """Seed of the bootstrap."""
+
+
+def report_command(argv: list[str], prog: str = "prend report") -> int:
+    """``prend report SWEEP_DIR``."""
+    from prend.experiments.report import write_report
+
+    args = tyro.cli(ReportArgs, args=argv, prog=prog)
+    path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed)
+    print(f"written: {path} (and its PNG figures)")
+    return 0

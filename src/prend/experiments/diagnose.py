@@ -1,0 +1,506 @@
+"""``prend diagnose``: the paper's intrinsic-reward analyses (Fig. 1 and Fig. 3) of finished or running runs.
+
+Fig. 1 (trend and oscillation of the intrinsic reward): per run, the mean raw intrinsic reward of each
+rollout over training, and on the fixed probe set; summarised as
+
+- **decay**: mean of the last ``early_fraction`` of iterations / mean of the first ``early_fraction``
+  (small: the reward collapsed);
+- **oscillation**: coefficient of variation of the rollout-mean reward around its moving average, over the
+  second half of training (``std(r - movavg(r)) / mean(r)``; the trend itself is removed);
+- **spread**: median over the second half of ``raw_std / raw_mean`` within a rollout (how much the
+  reward distinguishes the states of one rollout).
+
+Fig. 3 (does the reward follow the observations?): for the frames kept once per iteration, the matrices
+``|r_int(i) - r_int(j)|`` and ``d(o_i, o_j)`` over pairs of iterations, and the Pearson (and Spearman)
+correlation of their strict upper triangles. Distances: ``pixels`` (Euclidean distance of the 84x84 frames in
+[0, 1]) and ``reference`` (Euclidean distance of a fixed reference embedding, the same for every run: see
+:func:`reference_embedding`). The per-state version does the same over the fixed probe states at every probe
+evaluation, where the predictor is the same for all pairs.
+
+See ``docs/analysis.md`` for the exact definitions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.spatial.distance import pdist, squareform
+
+from prend.errors import PrendError
+from prend.experiments.runs import Run, find_runs, group_runs, method_order
+from prend.experiments.stats import align_curves, upper_triangle_correlation
+
+REFERENCE_SEED = 20240601
+"""Torch seed of the reference embedding network (fixed forever, so numbers stay comparable)."""
+
+
+# ------------------------------------------------------------------------------------------ Fig. 1
+def _window(n: int, fraction: float) -> int:
+    return max(1, int(round(fraction * n)))
+
+
+def decay_ratio(values: np.ndarray, fraction: float = 0.1) -> float:
+    """Mean of the last ``fraction`` of the series over the mean of its first ``fraction`` (NaNs skipped).
+
+    Example:
+        >>> decay_ratio(np.array([10.0, 8, 6, 4, 2, 1, 1, 1, 1, 1]), 0.2)  # (1 + 1) / (10 + 8)
+        0.1111111111111111
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return math.nan
+    w = _window(len(values), fraction)
+    early = values[:w].mean()
+    return float(values[-w:].mean() / early) if early else math.nan
+
+
+def oscillation_cv(values: np.ndarray, window_fraction: float = 0.1) -> float:
+    """Coefficient of variation around the moving average, over the second half of the series.
+
+    The moving average (centred, ``window_fraction`` of the series long, at least 3 points) removes the trend,
+    so a smooth decay scores 0 and a reward that jumps between iterations scores high.
+
+    Example:
+        >>> round(oscillation_cv(np.array([1.0, 3.0] * 20)), 2), oscillation_cv(np.full(40, 2.0))
+        (0.4, 0.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 4:
+        return math.nan
+    size = max(3, _window(len(values), window_fraction) | 1)
+    trend = uniform_filter1d(values, size=size, mode="nearest")
+    half = len(values) // 2
+    late, residual = values[half:], (values - trend)[half:]
+    mean = late.mean()
+    return float(residual.std() / mean) if mean else math.nan
+
+
+def spread_cv(raw_mean: np.ndarray, raw_std: np.ndarray) -> float:
+    """Median over the second half of training of the within-rollout coefficient of variation.
+
+    Example:
+        >>> spread_cv(np.array([1.0, 1.0, 2.0, 2.0]), np.array([9.0, 9.0, 1.0, 1.0]))
+        0.5
+    """
+    cv = np.asarray(raw_std, dtype=np.float64) / np.asarray(raw_mean, dtype=np.float64)
+    cv = cv[len(cv) // 2:]
+    cv = cv[np.isfinite(cv)]
+    return float(np.median(cv)) if len(cv) else math.nan
+
+
+def fig1_metrics(run: Run, early_fraction: float = 0.1) -> dict[str, float]:
+    """Decay, oscillation and spread of one run's intrinsic reward, per rollout and on the probe set."""
+    raw = run.series("intrinsic/raw_mean")
+    out = {
+        "decay": decay_ratio(raw, early_fraction),
+        "oscillation": oscillation_cv(raw),
+        "spread": spread_cv(raw, run.series("intrinsic/raw_std")),
+        "raw_first": float(raw[np.isfinite(raw)][0]) if np.isfinite(raw).any() else math.nan,
+        "raw_last": float(raw[np.isfinite(raw)][-1]) if np.isfinite(raw).any() else math.nan,
+        "probe_decay": math.nan, "probe_oscillation": math.nan,
+    }
+    diag = run.diagnostics
+    if diag is not None and diag["probe_rewards"].size:
+        probe_mean = diag["probe_rewards"].mean(axis=1)
+        out["probe_decay"] = decay_ratio(probe_mean, early_fraction)
+        out["probe_oscillation"] = oscillation_cv(probe_mean)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ Fig. 3
+@lru_cache(maxsize=1)
+def _reference_network():
+    import torch
+
+    from prend.nets.rnd import rnd_target
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(REFERENCE_SEED)
+        return rnd_target(1, 512).eval()
+
+
+def reference_embedding(frames: np.ndarray, batch: int = 256) -> np.ndarray:
+    """A fixed embedding of 84x84 uint8 frames, the same for every run and method: (N, 512) float64.
+
+    The network is the RND target architecture (3 convolutions with leaky ReLU and a linear layer to 512,
+    orthogonal initialisation) drawn once from torch seed :data:`REFERENCE_SEED`, applied to the frame scaled
+    to [0, 1] without running statistics, so it does not depend on any run. A random convolutional
+    embedding rather than a random projection of the pixels: a linear random projection keeps Euclidean
+    distances (Johnson-Lindenstrauss) and would repeat the pixel distance; the convolutions and
+    nonlinearities weigh local structure instead. It is *not* the embedding any method rewards on (RND's target
+    sees whitened frames from other weights; PreND's a pre-trained backbone), so no method is favoured.
+    """
+    import torch
+
+    net = _reference_network()
+    frames = np.asarray(frames)
+    if frames.ndim != 3:
+        raise ValueError(f"frames must be (N, H, W), got {frames.shape}")
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(frames), batch):
+            x = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch])).float().div_(255).unsqueeze(1)
+            outs.append(net(x).double().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 512))
+
+
+def pairwise_distances(points: np.ndarray) -> np.ndarray:
+    """Euclidean distance matrix of the rows of ``points`` (flattened), (N, N)."""
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    return squareform(pdist(points)) if len(points) > 1 else np.zeros((len(points), len(points)))
+
+
+def reward_differences(rewards: np.ndarray) -> np.ndarray:
+    """``|r_i - r_j|`` for all pairs, (N, N)."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    return np.abs(np.subtract.outer(rewards, rewards))
+
+
+def subsample(n: int, max_points: int) -> np.ndarray:
+    """At most ``max_points`` indices of ``range(n)``, evenly spaced, first and last included.
+
+    Example:
+        >>> subsample(10, 4).tolist(), subsample(3, 4).tolist()
+        ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(int))
+
+
+@dataclass
+class Fig3:
+    """The matrices and correlations of one run (``None`` fields where the run lacks the data)."""
+
+    iterations: np.ndarray
+    reward_diff: np.ndarray
+    distances: dict[str, np.ndarray]
+    correlations: dict[str, dict[str, float]]
+    probe_iterations: np.ndarray
+    probe_reward_diff: np.ndarray | None
+    probe_distances: dict[str, np.ndarray]
+    probe_correlations: dict[str, np.ndarray]
+    """Distance name -> Pearson correlation at each probe evaluation."""
+
+
+def fig3_analysis(run: Run, max_points: int = 400) -> Fig3 | None:
+    """The Fig. 3 matrices and correlations of one run, or ``None`` if it has no diagnostics."""
+    diag = run.diagnostics
+    if diag is None or len(diag["iteration"]) == 0:
+        return None
+    idx = subsample(len(diag["iteration"]), max_points)
+    frames = diag["frame"][idx]
+    diff = reward_differences(diag["frame_reward"][idx])
+    distances = {"pixels": pairwise_distances(frames.astype(np.float64) / 255),
+                 "reference": pairwise_distances(reference_embedding(frames))}
+    correlations = {name: upper_triangle_correlation(diff, d) for name, d in distances.items()}
+
+    probe_rewards = diag["probe_rewards"]
+    probe_distances: dict[str, np.ndarray] = {}
+    probe_correlations: dict[str, np.ndarray] = {}
+    probe_diff = None
+    if probe_rewards.size and len(diag["probe_obs"]) > 2:
+        newest = diag["probe_obs"][:, -1]
+        probe_distances = {"pixels": pairwise_distances(newest.astype(np.float64) / 255),
+                           "reference": pairwise_distances(reference_embedding(newest))}
+        for name, d in probe_distances.items():
+            probe_correlations[name] = np.array(
+                [upper_triangle_correlation(reward_differences(r), d)["pearson"] for r in probe_rewards])
+        probe_diff = reward_differences(probe_rewards[-1])
+    return Fig3(diag["iteration"][idx], diff, distances, correlations, diag["probe_iteration"], probe_diff,
+                probe_distances, probe_correlations)
+
+
+# -------------------------------------------------------------------------------------------- plots
+def _colors(labels: list[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
+
+
+def _figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
+    # The object-oriented API (no pyplot): no global backend state, safe in any process.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    return fig, axes
+
+
+def plot_fig1(runs: list[Run], path: Path) -> None:
+    """Rollout-mean and probe-set-mean raw intrinsic reward against frames; one line per group (seed mean)."""
+    groups = group_runs(runs)
+    games = sorted({game for game, _ in groups})
+    colors = _colors([label for _, label in groups])
+    fig, axes = _figure(len(games), 2)
+    for row, game in enumerate(games):
+        for (g, label), members in groups.items():
+            if g != game:
+                continue
+            xs = [r.series("charts/frames") for r in members]
+            ys = [r.series("intrinsic/raw_mean") for r in members]
+            _plot_group(axes[row, 0], xs, ys, label, colors[label])
+            probes = [(r.diagnostics or {}).get("probe_rewards") for r in members]
+            if all(p is not None and p.size for p in probes):
+                batch = [r.config["env"]["num_envs"] * r.config["ppo"]["num_steps"] * r.config["env"]["frame_skip"]
+                         for r in members]
+                pxs = [r.diagnostics["probe_iteration"] * b for r, b in zip(members, batch, strict=True)]
+                _plot_group(axes[row, 1], pxs, [p.mean(axis=1) for p in probes], label, colors[label])
+        axes[row, 0].set_title(f"{game}: raw intrinsic reward, rollout mean")
+        axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
+        for ax in axes[row]:
+            ax.set_xlabel("frames")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            if ax.has_data():
+                ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def _plot_group(ax, xs, ys, label, color) -> None:
+    for x, y in zip(xs, ys, strict=True):
+        ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
+    grid, values = align_curves(xs, ys)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=0)
+    ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label} (n={len(xs)})")
+
+
+def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bars of decay, oscillation and spread per game and group (bar: seed mean; dots: seeds)."""
+    metrics = [("decay", "decay (late/early mean reward)", True), ("oscillation", "oscillation (detrended CV)", False),
+               ("spread", "spread (within-rollout CV)", False)]
+    games = sorted({r["game"] for r in rows})
+    labels = method_order([r["label"] for r in rows])
+    colors = _colors(labels)
+    fig, axes = _figure(1, len(metrics), width=4.6)
+    width = 0.8 / max(1, len(labels))
+    for ax, (key, title, log) in zip(axes[0], metrics, strict=True):
+        for j, label in enumerate(labels):
+            for i, game in enumerate(games):
+                values = [r[key] for r in rows if r["game"] == game and r["label"] == label and np.isfinite(r[key])]
+                if not values:
+                    continue
+                x = i + (j - (len(labels) - 1) / 2) * width
+                ax.bar(x, np.mean(values), width, color=colors[label], label=label if i == 0 else None)
+                ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
+        ax.set_xticks(range(len(games)), games)
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, axis="y")
+    if axes[0, 0].has_data():
+        axes[0, 0].legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def plot_fig3(run: Run, result: Fig3, path: Path) -> None:
+    """Heatmaps of one run: over training iterations (top) and over probe states (bottom)."""
+    rows = 2 if result.probe_reward_diff is not None else 1
+    fig, axes = _figure(rows, 3, width=4.2, height=3.8)
+    it = result.iterations.astype(np.float64)
+    half = (it[-1] - it[0]) / (len(it) - 1) / 2 if len(it) > 1 else 0.5  # cell centres on the iterations
+    extent = [it[0] - half, it[-1] + half, it[-1] + half, it[0] - half]
+    panels = [("|r_int(i) - r_int(j)|", result.reward_diff, None),
+              ("pixel distance", result.distances["pixels"], result.correlations["pixels"]),
+              ("reference-embedding distance", result.distances["reference"], result.correlations["reference"])]
+    for ax, (title, matrix, corr) in zip(axes[0], panels, strict=True):
+        image = ax.imshow(matrix, extent=extent, cmap="viridis", interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        ax.set_title(title + (f"\nPearson r = {corr['pearson']:.2f}" if corr else "\n(training iterations)"),
+                     fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("iteration")
+    if rows == 2:
+        last = int(result.probe_iterations[-1])
+        probe_panels = [(f"probe |r_i - r_j| at iteration {last}", result.probe_reward_diff, None),
+                        ("probe pixel distance", result.probe_distances["pixels"],
+                         result.probe_correlations["pixels"][-1]),
+                        ("probe reference distance", result.probe_distances["reference"],
+                         result.probe_correlations["reference"][-1])]
+        for ax, (title, matrix, corr) in zip(axes[1], probe_panels, strict=True):
+            image = ax.imshow(matrix, cmap="viridis", interpolation="nearest")
+            fig.colorbar(image, ax=ax, shrink=0.8)
+            ax.set_title(title + (f"\nPearson r = {corr:.2f}" if corr is not None else ""), fontsize=9)
+            ax.set_xlabel("probe state")
+            ax.set_ylabel("probe state")
+    fig.suptitle(f"{run.game} {run.label} seed {run.seed}", fontsize=10)
+    fig.savefig(path, dpi=100)
+
+
+def plot_fig3_summary(runs: list[Run], results: dict[str, Fig3], rows: list[dict[str, Any]], path: Path) -> None:
+    """Fig. 3 correlations of every group (left) and the probe-set correlation over training (right)."""
+    games = sorted({r["game"] for r in rows})
+    labels = method_order([r["label"] for r in rows])
+    colors = _colors(labels)
+    fig, axes = _figure(1, 2, width=5.5)
+    ax = axes[0, 0]
+    names = ["fig3_pearson_pixels", "fig3_pearson_reference"]
+    width = 0.8 / max(1, len(labels))
+    ticks = []
+    for i, (game, name) in enumerate((g, n) for g in games for n in names):
+        ticks.append(f"{game}\n{name.rsplit('_', 1)[-1]}")
+        for j, label in enumerate(labels):
+            values = [r[name] for r in rows if r["game"] == game and r["label"] == label and np.isfinite(r[name])]
+            if values:
+                x = i + (j - (len(labels) - 1) / 2) * width
+                ax.bar(x, np.mean(values), width, color=colors[label], label=label if i == 0 else None)
+                ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
+    ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_ylim(-1, 1)
+    ax.set_title("Pearson r of |delta r_int| vs observation distance\n(pairs of training iterations)", fontsize=9)
+    if ax.has_data():
+        ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    for run in runs:
+        result = results.get(run.name)
+        if result is None or "reference" not in result.probe_correlations:
+            continue
+        ax.plot(result.probe_iterations, result.probe_correlations["reference"], color=colors[run.label],
+                alpha=0.8, linewidth=1, label=f"{run.game_key} {run.label} s{run.seed}")
+    ax.set_ylim(-1, 1)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xlabel("iteration")
+    ax.set_title("probe set: Pearson r of |delta r_int| vs reference distance", fontsize=9)
+    if ax.has_data():
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+
+
+# ----------------------------------------------------------------------------------------- summary
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}g}"
+
+
+def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
+             early_fraction: float = 0.1) -> dict[str, Any]:
+    """Run the Fig. 1 and Fig. 3 analyses of the runs under ``paths``; write PNGs and a summary to ``out``.
+
+    Returns:
+        The summary written to ``out/summary.json``.
+    """
+    if not 0 < early_fraction <= 0.5:
+        raise PrendError(f"--early-fraction must be in (0, 0.5], got {early_fraction}", "pass e.g. 0.1")
+    if max_points < 3:
+        raise PrendError(f"--max-points must be >= 3, got {max_points}", "pass e.g. 400")
+    runs = find_runs(paths)
+    runs = [r for r in runs if r.method != "none"]
+    if not runs:
+        raise PrendError("none of the runs has an intrinsic reward (all use --method none)",
+                         "diagnose runs of rnd, rnd-lr or prend")
+    out = Path(out) if out else default_out(paths)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, results = [], {}
+    for run in runs:
+        row: dict[str, Any] = {"run": run.name, "path": str(run.path), "game": run.game_key, "label": run.label,
+                               "method": run.method, "seed": run.seed,
+                               "predictor_lr_scale": run.config["intrinsic"]["predictor_lr_scale"],
+                               "iterations": len(run.metrics),
+                               "frames": int(run.metrics[-1].get("charts/frames", 0))}
+        row.update(fig1_metrics(run, early_fraction))
+        result = fig3_analysis(run, max_points)
+        for name in ("pixels", "reference"):
+            row[f"fig3_pearson_{name}"] = result.correlations[name]["pearson"] if result else math.nan
+            row[f"fig3_spearman_{name}"] = result.correlations[name]["spearman"] if result else math.nan
+            probe = result.probe_correlations.get(name) if result else None
+            row[f"probe_pearson_{name}_last"] = float(probe[-1]) if probe is not None and len(probe) else math.nan
+            row[f"probe_pearson_{name}_mean"] = float(np.nanmean(probe)) if probe is not None and len(probe) \
+                and np.isfinite(probe).any() else math.nan
+        row["fig3_points"] = len(result.iterations) if result else 0
+        if result is not None:
+            results[run.name] = result
+            plot_fig3(run, result, out / f"fig3_{run.name}.png")
+        rows.append(row)
+    plot_fig1(runs, out / "fig1_intrinsic.png")
+    plot_fig1_summary(rows, out / "fig1_decay_oscillation.png")
+    if results:
+        plot_fig3_summary(runs, results, rows, out / "fig3_correlations.png")
+    summary = {"runs": rows, "groups": _group_rows(rows), "early_fraction": early_fraction,
+               "max_points": max_points, "reference_seed": REFERENCE_SEED}
+    (out / "summary.json").write_text(json.dumps(_nan_to_none(summary), indent=2) + "\n")
+    (out / "summary.md").write_text(summary_markdown(summary, sorted(p.name for p in out.glob("*.png"))))
+    return summary
+
+
+GROUP_KEYS = ("decay", "oscillation", "spread", "probe_decay", "fig3_pearson_pixels", "fig3_pearson_reference",
+              "probe_pearson_pixels_last", "probe_pearson_reference_last", "probe_pearson_reference_mean")
+
+
+def _group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["game"], row["label"]), []).append(row)
+    out = []
+    for (game, label), members in groups.items():
+        entry: dict[str, Any] = {"game": game, "label": label, "seeds": [m["seed"] for m in members]}
+        for key in GROUP_KEYS:
+            values = np.array([m[key] for m in members], dtype=np.float64)
+            values = values[np.isfinite(values)]
+            entry[key] = float(values.mean()) if len(values) else math.nan
+            entry[key + "_sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        out.append(entry)
+    return out
+
+
+def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
+    """The markdown version of a diagnose summary."""
+    lines = ["# Intrinsic-reward diagnostics (`prend diagnose`)", "",
+             f"Decay and oscillation use early/late windows of {summary['early_fraction']:.0%} of the iterations; "
+             f"Fig. 3 uses up to {summary['max_points']} evenly spaced iterations. Definitions: docs/analysis.md.",
+             "", "## Groups (mean ± sd over seeds)", "",
+             "| game | group | seeds | decay | oscillation | spread | probe decay | Fig. 3 r (pixels) "
+             "| Fig. 3 r (reference) | probe r (reference, last) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for g in summary["groups"]:
+        def cell(key: str, g: dict[str, Any] = g) -> str:
+            sd = g.get(key + "_sd")
+            return _fmt(g[key]) + (f" ± {_fmt(sd, 2)}" if sd is not None and np.isfinite(sd) else "")
+        lines.append(f"| {g['game']} | {g['label']} | {len(g['seeds'])} | {cell('decay')} | {cell('oscillation')} "
+                     f"| {cell('spread')} | {cell('probe_decay')} | {cell('fig3_pearson_pixels')} "
+                     f"| {cell('fig3_pearson_reference')} | {cell('probe_pearson_reference_last')} |")
+    lines += ["", "## Runs", "",
+              "| run | iterations | frames | first r_int | last r_int | decay | oscillation | spread "
+              "| Fig. 3 r pixels (Spearman) | Fig. 3 r reference (Spearman) | probe r pixels / reference (last) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary["runs"]:
+        lines.append(
+            f"| {r['run']} | {r['iterations']} | {r['frames']} | {_fmt(r['raw_first'])} | {_fmt(r['raw_last'])} "
+            f"| {_fmt(r['decay'])} | {_fmt(r['oscillation'])} | {_fmt(r['spread'])} "
+            f"| {_fmt(r['fig3_pearson_pixels'], 2)} ({_fmt(r['fig3_spearman_pixels'], 2)}) "
+            f"| {_fmt(r['fig3_pearson_reference'], 2)} ({_fmt(r['fig3_spearman_reference'], 2)}) "
+            f"| {_fmt(r['probe_pearson_pixels_last'], 2)} / {_fmt(r['probe_pearson_reference_last'], 2)} |")
+    lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def default_out(paths: list[Path]) -> Path:
+    """Where ``prend diagnose`` writes by default: RUN_DIR/diagnose, or <common parent>/diagnose."""
+    if len(paths) == 1:
+        return Path(paths[0]) / "diagnose"
+    return Path(os.path.commonpath([Path(p).resolve().parent for p in paths])) / "diagnose"

@@ -1,0 +1,267 @@
+"""``prend report SWEEP_DIR``: score curves, tables and aggregate statistics of a sweep, as markdown and PNGs.
+
+Writes into the sweep directory:
+
+- ``fig2_scores.png``: per game, the score (mean of the last 100 finished games, ``charts/score_mean_100``)
+  against emulator frames, mean over seeds with a Student-t 95% CI band, one line per group (Fig. 2);
+- ``hns_aggregates.png``: IQM, mean and median of the final human-normalised score across games, with 95%
+  stratified-bootstrap CIs (rliable's protocol);
+- ``intrinsic_reward.png``: the rollout-mean and probe-set raw intrinsic reward (Fig. 1, see ``prend diagnose``);
+- ``report.md`` (tables: runs, final score, area under the curve, human-normalised scores, aggregates,
+  intrinsic-reward decay and oscillation) and ``report.json`` (the same numbers).
+
+Definitions are in ``docs/analysis.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prend.errors import PrendError
+from prend.experiments.diagnose import _colors, _figure, _fmt, _nan_to_none, fig1_metrics, plot_fig1
+from prend.experiments.runs import Run, find_runs, group_runs, method_order
+from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
+from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, normalized_auc, seed_interval
+
+SCORE_KEY = "charts/score_mean_100"
+"""The score a report uses: the mean raw game score of the last 100 finished games at each iteration."""
+
+
+@dataclass
+class GroupScores:
+    """The score numbers of one (game, group)."""
+
+    game: str
+    label: str
+    seeds: list[int]
+    frames: list[int]
+    final: list[float]
+    """Per seed: the score at the run's last iteration."""
+    auc: list[float]
+    """Per seed: area under score-vs-frames divided by the frame span (the average score over training)."""
+    hns: list[float]
+    """Per seed: the final score, human-normalised."""
+
+
+def final_score(run: Run) -> float:
+    """The score at a run's last iteration (NaN if no game has ended yet)."""
+    return float(run.series(SCORE_KEY)[-1])
+
+
+def run_auc(run: Run) -> float:
+    """Normalised area under a run's score curve (see :func:`~prend.experiments.stats.normalized_auc`)."""
+    return normalized_auc(run.series("charts/frames"), run.series(SCORE_KEY))
+
+
+def group_scores(runs: list[Run]) -> list[GroupScores]:
+    """Per (game, group): the seeds' final scores, areas and human-normalised final scores."""
+    out = []
+    for (game, label), members in group_runs(runs).items():
+        finals = [final_score(r) for r in members]
+        out.append(GroupScores(game, label, [r.seed for r in members],
+                               [int(r.metrics[-1].get("charts/frames", 0)) for r in members], finals,
+                               [run_auc(r) for r in members], [human_normalized(game, f) for f in finals]))
+    return out
+
+
+def aggregates(scores: list[GroupScores], reps: int = 50_000, seed: int = 0) -> list[dict[str, Any]]:
+    """Per group label: IQM, mean and median of the final HNS across games, with stratified-bootstrap CIs."""
+    rows = []
+    for label in method_order([s.label for s in scores]):
+        per_game = {s.game: np.array(s.hns, dtype=np.float64) for s in scores if s.label == label}
+        usable = {g: v[np.isfinite(v)] for g, v in per_game.items() if np.isfinite(v).any()}
+        row: dict[str, Any] = {"label": label, "games": sorted(usable),
+                               "runs": int(sum(len(v) for v in usable.values())),
+                               "no_reference": sorted(g for g in per_game if reference_scores(g) is None),
+                               "no_score": sorted(g for g in set(per_game) - set(usable)
+                                                  if reference_scores(g) is not None)}
+        for name, statistic in AGGREGATES.items():
+            point, low, high = interval_estimate(list(usable.values()), statistic, reps=reps, seed=seed) \
+                if usable else (math.nan, math.nan, math.nan)
+            row[name] = {"value": point, "low": low, "high": high}
+        rows.append(row)
+    return rows
+
+
+# -------------------------------------------------------------------------------------------- plots
+def plot_scores(runs: list[Run], path: Path) -> None:
+    """Fig. 2: score against frames per game; seed mean with a 95% t-interval band per group."""
+    groups = group_runs(runs)
+    games = sorted({g for g, _ in groups})
+    colors = _colors([label for _, label in groups])
+    cols = min(len(games), 3)
+    rows = -(-len(games) // cols)
+    fig, axes = _figure(rows, cols, width=5.2, height=3.8)
+    for i, game in enumerate(games):
+        ax = axes[i // cols, i % cols]
+        for (g, label), members in groups.items():
+            if g != game:
+                continue
+            grid, values = align_curves([r.series("charts/frames") for r in members],
+                                        [r.series(SCORE_KEY) for r in members])
+            mean, half = seed_interval(values)
+            ax.plot(grid, mean, color=colors[label], linewidth=1.8, label=f"{label} (n={len(members)})")
+            if np.isfinite(half).any():
+                ax.fill_between(grid, mean - half, mean + half, color=colors[label], alpha=0.18, linewidth=0)
+        ref = reference_scores(game)
+        if ref is not None:
+            ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
+        ax.set_title(game)
+        ax.set_xlabel("frames")
+        ax.set_ylabel("score (mean of last 100 games)")
+        ax.grid(alpha=0.3)
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    for j in range(len(games), rows * cols):
+        axes[j // cols, j % cols].set_visible(False)
+    fig.savefig(path, dpi=110)
+
+
+def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
+    """rliable-style interval plot: one panel per aggregate, a bar per group from CI low to high."""
+    colors = _colors([r["label"] for r in rows])
+    fig, axes = _figure(1, len(AGGREGATES), width=3.6, height=0.5 + 0.45 * max(2, len(rows)))
+    for ax, name in zip(axes[0], AGGREGATES, strict=True):
+        for i, row in enumerate(rows):
+            est = row[name]
+            if not np.isfinite(est["value"]):
+                continue
+            ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colors[row["label"]], alpha=0.6)
+            ax.plot([est["value"]] * 2, [i - 0.3, i + 0.3], color="black", linewidth=1.5)
+        ax.set_yticks(range(len(rows)), [r["label"] for r in rows] if name == "IQM" else [""] * len(rows))
+        ax.set_title(name)
+        ax.set_xlabel("human-normalised score")
+        ax.grid(alpha=0.3, axis="x")
+    fig.savefig(path, dpi=110)
+
+
+# ------------------------------------------------------------------------------------------- report
+def _mean_sd(values: list[float], digits: int = 3) -> str:
+    v = np.array(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "–"
+    return _fmt(float(v.mean()), digits) + (f" ± {_fmt(float(v.std(ddof=1)), 2)}" if len(v) > 1 else "")
+
+
+def _ci(values: list[float]) -> str:
+    mean, half = seed_interval(np.array(values, dtype=np.float64)[:, None])
+    return "–" if not np.isfinite(half[0]) else f"[{_fmt(mean[0] - half[0])}, {_fmt(mean[0] + half[0])}]"
+
+
+def _status(run: Run) -> str:
+    if run.metrics[-1].get("charts/global_step", 0) >= run.total_steps:
+        return "finished"
+    try:
+        state = json.loads((run.path / "sweep_status.json").read_text()).get("state")
+    except (OSError, ValueError):
+        state = None
+    return {"running": "running", "failed": "failed (partial)"}.get(state, "partial")
+
+
+def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0) -> Path:
+    """Write ``report.md``, ``report.json`` and the PNGs into ``sweep_dir``; returns the markdown's path."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise PrendError(f"'{sweep_dir}' is not a directory", "pass the --out directory of `prend sweep`")
+    if reps < 100:
+        raise PrendError(f"--reps must be >= 100, got {reps}", "pass e.g. --reps 50000")
+    runs = find_runs([sweep_dir], allow_empty=True)
+    scores = group_scores(runs)
+    agg = aggregates(scores, reps=reps, seed=seed)
+    plot_scores(runs, sweep_dir / "fig2_scores.png")
+    figures = ["fig2_scores.png"]
+    if any(np.isfinite(r[name]["value"]) for r in agg for name in AGGREGATES):
+        plot_aggregates(agg, sweep_dir / "hns_aggregates.png")
+        figures.append("hns_aggregates.png")
+    intrinsic_runs = [r for r in runs if r.method != "none"]
+    fig1 = []
+    if intrinsic_runs:
+        plot_fig1(intrinsic_runs, sweep_dir / "intrinsic_reward.png")
+        figures.append("intrinsic_reward.png")
+        for (game, label), members in group_runs(intrinsic_runs).items():
+            metrics = [fig1_metrics(r) for r in members]
+            fig1.append({"game": game, "label": label,
+                         **{k: [m[k] for m in metrics] for k in ("decay", "oscillation", "spread", "probe_decay")}})
+    failed = _failed_from_manifest(sweep_dir, {str(r.path.resolve()) for r in runs})
+    data = {
+        "sweep": str(sweep_dir), "score": SCORE_KEY, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
+        "runs": [{"run": r.name, "path": str(r.path), "game": r.game_key, "label": r.label, "seed": r.seed,
+                  "frames": int(r.metrics[-1].get("charts/frames", 0)), "status": _status(r),
+                  "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
+                 for r in runs],
+        "groups": [vars(s) for s in scores], "aggregates": agg, "intrinsic": fig1, "failed": failed,
+    }
+    (sweep_dir / "report.json").write_text(json.dumps(_nan_to_none(data), indent=2) + "\n")
+    path = sweep_dir / "report.md"
+    path.write_text(_markdown(data, scores, agg, fig1, figures))
+    return path
+
+
+def _failed_from_manifest(sweep_dir: Path, seen: set[str]) -> list[dict[str, Any]]:
+    """Runs the sweep manifest lists as failed that have no metrics (so no other table shows them)."""
+    try:
+        manifest = json.loads((sweep_dir / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [{"name": r["name"], "state": r.get("state"), "log": r.get("log"), "error": r.get("error")}
+            for r in manifest.get("runs", [])
+            if r.get("state") in ("failed", "conflict") and str(Path(r["run_dir"]).resolve()) not in seen]
+
+
+def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[str, Any]], fig1: list[dict[str, Any]],
+              figures: list[str]) -> str:
+    runs = data["runs"]
+    lines = [f"# Sweep report: `{data['sweep']}`", "",
+             f"{len(runs)} runs, {len({r['game'] for r in runs})} games, groups: "
+             f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE_KEY}` (mean raw game score of "
+             "the last 100 finished games). Definitions: docs/analysis.md.", ""]
+    lines += ["## Final score (mean ± sd over seeds; 95% t-interval of the mean)", "",
+              "| game | group | seeds | frames | final score | 95% CI | per seed | AUC (mean score over training) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for s in scores:
+        per_seed = ", ".join(f"s{seed}: {_fmt(v)}" for seed, v in zip(s.seeds, s.final, strict=True))
+        lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {_mean_sd(s.final)} "
+                     f"| {_ci(s.final)} | {per_seed} | {_mean_sd(s.auc)} |")
+    lines += ["", "## Human-normalised final score", "",
+              f"HNS = (score - random) / (human - random); reference scores: {SCORE_SOURCE}.", "",
+              "| game | random | human | " + " | ".join(method_order([s.label for s in scores])) + " |",
+              "|---|---|---|" + "---|" * len(method_order([s.label for s in scores]))]
+    labels = method_order([s.label for s in scores])
+    for game in sorted({s.game for s in scores}):
+        ref = reference_scores(game)
+        cells = []
+        for label in labels:
+            match = [s for s in scores if s.game == game and s.label == label]
+            cells.append(_mean_sd(match[0].hns) if match else "–")
+        lines.append(f"| {game} | {ref[0] if ref else '–'} | {ref[1] if ref else '–'} | " + " | ".join(cells) + " |")
+    lines += ["", f"## Aggregates across games (final HNS; 95% stratified-bootstrap CI, {data['bootstrap_reps']} "
+              "resamples)", "", "| group | games | runs | IQM | mean | median |", "|---|---|---|---|---|---|"]
+    for row in agg:
+        cells = [f"{_fmt(row[n]['value'])} [{_fmt(row[n]['low'])}, {_fmt(row[n]['high'])}]" for n in AGGREGATES]
+        note = "".join(f" ({what}: {', '.join(row[key])})" for key, what in
+                       (("no_reference", "no reference scores"), ("no_score", "no finished game yet")) if row[key])
+        lines.append(f"| {row['label']} | {', '.join(row['games']) or '–'}{note} | {row['runs']} | " + " | ".join(cells)
+                     + " |")
+    if fig1:
+        lines += ["", "## Intrinsic reward (Fig. 1 statistics; Fig. 3: `prend diagnose`)", "",
+                  "| game | group | decay (late/early) | oscillation (detrended CV) | spread (within-rollout CV) "
+                  "| probe-set decay |", "|---|---|---|---|---|---|"]
+        for row in fig1:
+            lines.append(f"| {row['game']} | {row['label']} | {_mean_sd(row['decay'])} "
+                         f"| {_mean_sd(row['oscillation'])} | {_mean_sd(row['spread'])} "
+                         f"| {_mean_sd(row['probe_decay'])} |")
+    lines += ["", "## Runs", "", "| run | status | frames | final score | AUC | HNS |", "|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['run']} | {r['status']} | {r['frames']} | {_fmt(r['final'])} | {_fmt(r['auc'])} "
+                     f"| {_fmt(r['hns'])} |")
+    for f in data["failed"]:
+        lines.append(f"| {f['name']} | {f['state']} (log: `{f['log']}`) | – | – | – | – |")
+    lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,202 @@
+"""Finding run directories, reading them, and naming the groups runs are compared in.
+
+A run directory is what ``prend train`` writes: ``config.json`` and ``metrics.jsonl`` (and
+``diagnostics.npz``, ``checkpoint.pt``). Runs are grouped by game and by a *label*: the method, plus every
+config field whose value differs between the runs given (the seed, the output path and the thread counts
+excepted), e.g. ``rnd-lr predictor_lr_scale=0.1`` when a sweep varied the predictor's learning-rate scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prend.envs.games import resolve_atari_game
+from prend.errors import PrendError
+from prend.metrics import read_metrics
+
+IGNORED_FIELDS = frozenset({
+    "run.seed", "run.out", "env.game", "intrinsic.method", "run.progress", "run.tensorboard",
+    "run.torch_threads", "env.env_threads", "run.device", "run.total_steps", "run.checkpoint_every",
+})
+"""Config fields that never distinguish groups: seeds are what a group averages over, the rest is bookkeeping
+(the budget is visible on the frame axis)."""
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``.
+
+    Example:
+        >>> flatten({"env": {"game": "Boxing"}, "preset": "rnd-original"})
+        {'env.game': 'Boxing', 'preset': 'rnd-original'}
+    """
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@dataclass
+class Run:
+    """One run directory, read lazily."""
+
+    path: Path
+    config: dict[str, Any]
+    label: str = ""
+    """The group label (set by :func:`label_runs`)."""
+    name: str = ""
+    """A short unique name for file names (set by :func:`label_runs`)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def game(self) -> str:
+        """The game as configured (e.g. ``Boxing``)."""
+        return str(self.config["env"]["game"])
+
+    @property
+    def game_key(self) -> str:
+        """A canonical game name (``Boxing`` for ``boxing``, ``ALE/Boxing-v5``...), so spellings agree."""
+        rom = resolve_atari_game(self.game)
+        return "".join(part.capitalize() for part in rom.split("_")) if rom else self.game
+
+    @property
+    def method(self) -> str:
+        """``rnd``, ``rnd-lr``, ``prend`` or ``none``."""
+        return str(self.config["intrinsic"]["method"])
+
+    @property
+    def seed(self) -> int:
+        """The run's seed."""
+        return int(self.config["run"]["seed"])
+
+    @property
+    def total_steps(self) -> int:
+        """The configured budget in agent steps."""
+        return int(self.config["run"]["total_steps"])
+
+    @cached_property
+    def metrics(self) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl`` (NaN for null)."""
+        return read_metrics(self.path / "metrics.jsonl")
+
+    def series(self, key: str) -> np.ndarray:
+        """One metric over iterations (NaN where a record lacks it)."""
+        return np.array([float(r.get(key, math.nan)) for r in self.metrics], dtype=np.float64)
+
+    @cached_property
+    def diagnostics(self) -> dict[str, np.ndarray] | None:
+        """The arrays of ``diagnostics.npz``, or ``None`` if the run has none."""
+        path = self.path / "diagnostics.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return {key: data[key] for key in data.files}
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; :class:`PrendError` if it is not one or has no metrics yet."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PrendError(f"'{path}' is not a directory", "pass a run directory written by `prend train`")
+    if not (path / "config.json").is_file() or not (path / "metrics.jsonl").is_file():
+        raise PrendError(f"'{path}' is not a run directory (no config.json and metrics.jsonl)",
+                         "pass a directory written by `prend train` (or a sweep directory holding some)")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        run = Run(path, config)
+        _ = run.game, run.method, run.seed
+        records = run.metrics
+    except (ValueError, KeyError, TypeError) as err:
+        raise PrendError(f"run directory '{path}' cannot be read ({err})",
+                         "it was not written by this prend version, or a file was cut short") from None
+    if not records:
+        raise PrendError(f"run '{path}' has no metrics yet (metrics.jsonl is empty)",
+                         "let it train for at least one iteration")
+    return run
+
+
+def find_runs(paths: list[Path], allow_empty: bool = False) -> list[Run]:
+    """The runs named by ``paths``: each a run directory, or a directory searched recursively for them.
+
+    Args:
+        paths: run directories or directories holding them (e.g. a sweep directory).
+        allow_empty: within a searched directory, skip runs with no metrics yet instead of failing (a sweep
+            still in progress); a run directory named directly must always have metrics.
+    """
+    runs: list[Run] = []
+    for path in paths:
+        path = Path(path)
+        if (path / "config.json").is_file():
+            runs.append(load_run(path))
+            continue
+        if not path.is_dir():
+            raise PrendError(f"'{path}' does not exist", "pass a run directory or a sweep directory")
+        found = sorted(p.parent for p in path.rglob("metrics.jsonl") if (p.parent / "config.json").is_file())
+        if not found:
+            raise PrendError(f"no run directories under '{path}'",
+                             "pass a directory written by `prend train` or `prend sweep`")
+        for run_dir in found:
+            try:
+                runs.append(load_run(run_dir))
+            except PrendError:
+                if not allow_empty:
+                    raise
+    if not runs:
+        raise PrendError("none of the runs has metrics yet", "let them train for at least one iteration")
+    return label_runs(runs)
+
+
+def _format(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def varying_fields(runs: list[Run]) -> list[str]:
+    """Config fields (dotted) whose values differ between runs, other than :data:`IGNORED_FIELDS`."""
+    flats = [flatten(r.config) for r in runs]
+    keys = sorted(set().union(*flats) - IGNORED_FIELDS)
+    return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+
+
+def label_runs(runs: list[Run]) -> list[Run]:
+    """Set each run's group ``label`` and unique ``name``; returns the runs sorted by game, label, seed."""
+    fields = varying_fields(runs)
+    for run in runs:
+        flat = flatten(run.config)
+        parts = [run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in fields]
+        run.label = " ".join(parts)
+    runs.sort(key=lambda r: (r.game_key, r.label, r.seed, str(r.path)))
+    seen: dict[str, int] = {}
+    for run in runs:
+        base = f"{run.game_key}-{run.label.replace(' ', '-').replace('=', '')}-s{run.seed}"
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)
+        seen[base] = seen.get(base, 0) + 1
+        run.name = base if seen[base] == 1 else f"{base}-{seen[base]}"
+    return runs
+
+
+def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
+    """Runs keyed by (game, label), in the order of :func:`label_runs`."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.game_key, run.label), []).append(run)
+    return groups
+
+
+def method_order(labels: list[str]) -> list[str]:
+    """Labels in a fixed order: rnd, rnd-lr, prend, none first by method, then alphabetically.
+
+    Example:
+        >>> method_order(["prend", "rnd-lr", "rnd"])
+        ['rnd', 'rnd-lr', 'prend']
+    """
+    rank = {"rnd": 0, "rnd-lr": 1, "prend": 2, "none": 3}
+    return sorted(set(labels), key=lambda label: (rank.get(label.split(" ")[0], 9), label))
