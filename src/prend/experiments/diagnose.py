@@ -229,6 +229,12 @@ def _colors(labels: list[str]) -> dict[str, Any]:
     return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
 
 
+def _legend(ax, fontsize: int = 8) -> None:
+    """A legend only where something is labelled (matplotlib warns otherwise)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=fontsize)
+
+
 def _figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
     # The object-oriented API (no pyplot): no global backend state, safe in any process.
     from matplotlib.figure import Figure
@@ -263,8 +269,7 @@ def plot_fig1(runs: list[Run], path: Path) -> None:
             ax.set_xlabel("frames")
             ax.set_yscale("log")
             ax.grid(alpha=0.3)
-            if ax.has_data():
-                ax.legend(fontsize=8)
+            _legend(ax, fontsize=8)
     fig.savefig(path, dpi=110)
 
 
@@ -304,8 +309,7 @@ def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> None:
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3, axis="y")
-    if axes[0, 0].has_data():
-        axes[0, 0].legend(fontsize=8)
+    _legend(axes[0, 0], fontsize=8)
     fig.savefig(path, dpi=110)
 
 
@@ -365,8 +369,7 @@ def plot_fig3_summary(runs: list[Run], results: dict[str, Fig3], rows: list[dict
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylim(-1, 1)
     ax.set_title("Pearson r of |delta r_int| vs observation distance\n(pairs of training iterations)", fontsize=9)
-    if ax.has_data():
-        ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     ax = axes[0, 1]
     for run in runs:
         result = results.get(run.name)
@@ -378,8 +381,7 @@ def plot_fig3_summary(runs: list[Run], results: dict[str, Fig3], rows: list[dict
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xlabel("iteration")
     ax.set_title("probe set: Pearson r of |delta r_int| vs reference distance", fontsize=9)
-    if ax.has_data():
-        ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     fig.savefig(path, dpi=110)
 
 

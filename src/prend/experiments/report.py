@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from prend.errors import PrendError
-from prend.experiments.diagnose import _colors, _figure, _fmt, _nan_to_none, fig1_metrics, plot_fig1
+from prend.experiments.diagnose import _colors, _figure, _fmt, _legend, _nan_to_none, fig1_metrics, plot_fig1
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, normalized_auc, seed_interval
@@ -116,8 +116,7 @@ def plot_scores(runs: list[Run], path: Path) -> None:
         ax.set_xlabel("frames")
         ax.set_ylabel("score (mean of last 100 games)")
         ax.grid(alpha=0.3)
-        if ax.has_data():
-            ax.legend(fontsize=8)
+        _legend(ax, fontsize=8)
     for j in range(len(games), rows * cols):
         axes[j // cols, j % cols].set_visible(False)
     fig.savefig(path, dpi=110)

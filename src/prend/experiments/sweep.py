@@ -437,7 +437,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
     echo(f"sweep {cfg.out}: {sum(r.get('state') in ('finished', 'skipped') for r in results.values())} of "
          f"{len(specs)} runs finished" + (f", {len(failed)} failed:" if failed else ""))
     for s in failed:
-        echo(f"  {s.name}: {s.log}")
+        echo(f"  {s.name}: " + (s.message if s.state == "conflict" else f"log {s.log}"))
     echo(f"report: prend report {cfg.out}")
     return [{"name": s.name, "run_dir": str(s.run_dir), "log": str(s.log), **results.get(s.name, {})} for s in specs]
 

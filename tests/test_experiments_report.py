@@ -1,0 +1,146 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from prend.cli import main
+from prend.config import config_to_dict
+from prend.errors import PrendError
+from prend.experiments.diagnose import diagnose
+from prend.experiments.report import write_report
+from prend.experiments.runs import find_runs, load_run
+from prend.train import parse_train_args
+
+RANDOM_HUMAN = {"Boxing": (0.1, 12.1), "Riverraid": (1338.5, 17118.0)}
+
+
+def make_run(root, game, method, seed, scores, raw=None, lr_scale=0.01, diagnostics=None):
+    """A synthetic run directory: config.json from real flags, one metrics record per score."""
+    n = len(scores)
+    cfg, _ = parse_train_args(["--game", game, "--method", method, "--seed", str(seed), "--num-envs", "2",
+                               "--num-steps", "16", "--total-steps", str(32 * n),
+                               "--predictor-lr-scale", str(lr_scale)])
+    run_dir = root / f"{game}-{method}-{lr_scale}-s{seed}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg)))
+    raw = np.linspace(2.0, 1.0, n) if raw is None else raw
+    with (run_dir / "metrics.jsonl").open("w") as f:
+        for i, (score, r) in enumerate(zip(scores, raw, strict=True)):
+            f.write(json.dumps({"iteration": i + 1, "charts/global_step": 32 * (i + 1), "charts/frames": 128 * (i + 1),
+                                "charts/score_mean_100": None if math.isnan(score) else score,
+                                "intrinsic/raw_mean": r, "intrinsic/raw_std": 0.5 * r}) + "\n")
+    if diagnostics is not None:
+        np.savez(run_dir / "diagnostics.npz", **diagnostics)
+    return run_dir
+
+
+def score_for(game, hns):
+    random, human = RANDOM_HUMAN[game]
+    return random + hns * (human - random)
+
+
+def test_report_numbers_on_synthetic_runs(tmp_path):
+    # rnd: HNS Boxing 0 and 1, Riverraid 0.5 and 2 -> pooled 0, 0.5, 1, 2: IQM (0.5 + 1) / 2 = 0.75, mean 0.875.
+    for game, finals in {"Boxing": (0.0, 1.0), "Riverraid": (0.5, 2.0)}.items():
+        for seed, hns in enumerate(finals, start=1):
+            make_run(tmp_path, game, "rnd", seed, [math.nan, score_for(game, 0.0), score_for(game, hns)])
+            make_run(tmp_path, game, "prend", seed, [math.nan, 1.0, 3.0])
+    path = write_report(tmp_path, reps=2000)
+    data = json.loads((tmp_path / "report.json").read_text())
+    agg = {row["label"]: row for row in data["aggregates"]}
+    assert agg["rnd"]["IQM"]["value"] == pytest.approx(0.75)
+    assert agg["rnd"]["mean"]["value"] == pytest.approx(0.875)
+    assert agg["rnd"]["IQM"]["low"] <= 0.75 <= agg["rnd"]["IQM"]["high"]
+    assert agg["rnd"]["games"] == ["Boxing", "Riverraid"] and agg["rnd"]["runs"] == 4
+    groups = {(g["game"], g["label"]): g for g in data["groups"]}
+    prend_boxing = groups[("Boxing", "prend")]
+    assert prend_boxing["final"] == [3.0, 3.0] and prend_boxing["seeds"] == [1, 2]
+    assert prend_boxing["auc"] == [pytest.approx(2.0), pytest.approx(2.0)]  # mean of 1 and 3 over the scored span
+    assert prend_boxing["hns"][0] == pytest.approx((3.0 - 0.1) / 12.0)
+    text = path.read_text()
+    for needle in ("## Final score", "## Human-normalised final score", "## Aggregates across games", "IQM",
+                   "DQN Zoo", "| Boxing | rnd | 2 |", "fig2_scores.png", "hns_aggregates.png", "intrinsic_reward.png"):
+        assert needle in text, needle
+    for png in ("fig2_scores.png", "hns_aggregates.png", "intrinsic_reward.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_groups_are_labelled_by_the_fields_that_vary(tmp_path):
+    for scale in (0.01, 0.1):
+        make_run(tmp_path, "Boxing", "rnd-lr", 1, [1.0, 2.0], lr_scale=scale)
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0])
+    labels = sorted({r.label for r in find_runs([tmp_path])})
+    assert labels == ["rnd predictor_lr_scale=0.01", "rnd-lr predictor_lr_scale=0.01", "rnd-lr predictor_lr_scale=0.1"]
+
+
+def _diagnostics(levels, rewards, probe_levels, probe_rewards):
+    """Frames of constant grey levels, so pixel distances are |level_i - level_j| * 84 / 255."""
+    frames = np.repeat(np.asarray(levels, dtype=np.uint8)[:, None, None], 84, 1).repeat(84, 2)
+    probe = np.repeat(np.asarray(probe_levels, dtype=np.uint8)[:, None, None, None], 4, 1).repeat(84, 2).repeat(84, 3)
+    return {"iteration": np.arange(1, len(levels) + 1), "frame": frames, "frame_reward": np.asarray(rewards, float),
+            "probe_iteration": np.arange(1, len(probe_rewards) + 1), "probe_rewards": np.asarray(probe_rewards, float),
+            "probe_obs": probe}
+
+
+def test_diagnose_fig3_correlation_on_synthetic_diagnostics(tmp_path):
+    levels = np.arange(0, 200, 20)
+    # Reward affine in the grey level: |dr| is proportional to the pixel distance, so Pearson r = 1.
+    diag = _diagnostics(levels, 3.0 - 0.01 * levels, [0, 100, 50, 200],
+                        [[1.0, 2.0, 1.5, 3.0], [0.0, 1.0, 2.0, 0.5]])
+    run = make_run(tmp_path, "Boxing", "rnd", 1, [1.0] * len(levels), raw=np.linspace(4, 1, len(levels)),
+                   diagnostics=diag)
+    summary = diagnose([run], tmp_path / "out", max_points=400)
+    row = summary["runs"][0]
+    assert row["fig3_pearson_pixels"] == pytest.approx(1.0) and row["fig3_points"] == len(levels)
+    assert -1 <= row["fig3_pearson_reference"] <= 1
+    # Probe set at the last evaluation: the correlation of its |dr| with the (proportional) level differences.
+    assert row["probe_pearson_pixels_last"] == pytest.approx(
+        np.corrcoef(*_upper(np.abs(np.subtract.outer([0.0, 1.0, 2.0, 0.5], [0.0, 1.0, 2.0, 0.5])),
+                            np.abs(np.subtract.outer([0, 100, 50, 200], [0, 100, 50, 200]))))[0, 1])
+    assert row["decay"] == pytest.approx(1.0 / 4.0)
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"fig1_intrinsic.png", "fig1_decay_oscillation.png", "fig3_correlations.png", "fig3_Boxing-rnd-s1.png",
+            "summary.json", "summary.md"} <= names
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["runs"][0]["fig3_pearson_pixels"] == \
+        pytest.approx(1.0)
+
+
+def _upper(a, b):
+    i, j = np.triu_indices(len(a), 1)
+    return np.asarray(a, float)[i, j], np.asarray(b, float)[i, j]
+
+
+def test_diagnose_and_report_errors_are_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["diagnose", str(tmp_path / "empty")]) == 2
+    assert "no run directories under" in capsys.readouterr().err
+    run = make_run(tmp_path / "runs", "Boxing", "rnd", 1, [1.0])
+    (run / "metrics.jsonl").write_text("")
+    assert main(["diagnose", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "has no metrics yet" in err and len(err.strip().splitlines()) == 1
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    with pytest.raises(PrendError, match="is not a run directory"):
+        load_run(tmp_path / "empty")
+    with pytest.raises(PrendError, match="does not exist"):
+        find_runs([tmp_path / "nope"])
+
+
+@pytest.mark.slow
+def test_pipeline_from_real_training_runs_to_report_and_diagnostics(tmp_path):
+    # Two real (tiny) runs through the sweep command, then the report and the diagnostics on them.
+    out = tmp_path / "sweep"
+    flags = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--total-steps", "64",
+             "--probe-size", "8", "--probe-every", "1", "--no-tensorboard"]
+    assert main(["sweep", "--methods", "rnd,rnd-lr", "--games", "Boxing", "--seeds", "1", "--out", str(out),
+                 *flags]) == 0
+    assert main(["report", str(out), "--reps", "1000"]) == 0
+    text = (out / "report.md").read_text()
+    assert "| Boxing-rnd-s1 | finished | 256 |" in text and "| Boxing-rnd-lr-s1 | finished | 256 |" in text
+    assert main(["diagnose", str(out)]) == 0
+    summary = json.loads((out / "diagnose" / "summary.json").read_text())
+    assert [r["label"] for r in summary["runs"]] == ["rnd", "rnd-lr"]
+    for row in summary["runs"]:
+        assert row["iterations"] == 2 and row["raw_first"] > 0 and row["fig3_points"] == 2
+    assert (out / "diagnose" / "fig3_Boxing-rnd-lr-s1.png").exists()

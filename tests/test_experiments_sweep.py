@@ -1,0 +1,145 @@
+import json
+
+import pytest
+
+from prend.cli import main
+from prend.errors import PrendError
+from prend.experiments.sweep import SweepConfig, load_sweep_file, parse_grid, plan, run_sweep
+
+TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--probe-size", "8",
+        "--probe-every", "1", "--no-tensorboard"]
+
+
+def test_plan_names_runs_and_gives_each_its_flags(tmp_path):
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd,rnd-lr", games="Boxing", seeds="1,2",
+                      grid=("predictor-lr-scale=0.01,0.1",), workers=2)
+    specs = plan(cfg, [*TINY, "--total-steps", "64"])
+    assert [s.name for s in specs] == [
+        "Boxing-rnd-predictor-lr-scale0.01-s1", "Boxing-rnd-predictor-lr-scale0.01-s2",
+        "Boxing-rnd-predictor-lr-scale0.1-s1", "Boxing-rnd-predictor-lr-scale0.1-s2",
+        "Boxing-rnd-lr-predictor-lr-scale0.01-s1", "Boxing-rnd-lr-predictor-lr-scale0.01-s2",
+        "Boxing-rnd-lr-predictor-lr-scale0.1-s1", "Boxing-rnd-lr-predictor-lr-scale0.1-s2"]
+    spec = specs[6]
+    assert spec.config["intrinsic"]["predictor_lr_scale"] == 0.1 and spec.config["intrinsic"]["method"] == "rnd-lr"
+    assert spec.config["run"]["seed"] == 1 and spec.total_steps == 64 and spec.state == "start"
+    assert spec.run_dir == (tmp_path / "s" / spec.name).resolve()
+    assert spec.config["run"]["progress"] is False  # progress bars would fill the logs
+    assert spec.config["run"]["torch_threads"] >= 1 and spec.config["env"]["env_threads"] >= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "3"], "--seed cannot be given"),
+    (["--out", "x"], "--out cannot be given"),
+    (["--predictor-lr-scale", "0.1"], "both a --grid field and a train flag"),
+])
+def test_plan_rejects_flags_the_sweep_owns(tmp_path, args, message):
+    cfg = SweepConfig(out=tmp_path, methods="rnd", games="Boxing", seeds="1", grid=("predictor-lr-scale=0.1",))
+    with pytest.raises(PrendError, match=message):
+        plan(cfg, args)
+
+
+def test_plan_rejects_bad_input_before_running_anything(tmp_path):
+    with pytest.raises(PrendError, match="unknown game 'Boxng'"):
+        plan(SweepConfig(out=tmp_path / "s", games="Boxng"), [])
+    with pytest.raises(PrendError, match="needs --out"):
+        plan(SweepConfig(), [])
+    with pytest.raises(PrendError, match="bad --grid entry"):
+        parse_grid(["predictor-lr-scale"])
+    with pytest.raises(PrendError, match="do not parse"):
+        plan(SweepConfig(out=tmp_path / "s", games="Boxing", methods="rnd", seeds="1"), ["--num-envz", "2"])
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_file_with_cli_overrides(tmp_path, capsys):
+    sweep_file = tmp_path / "sweep.toml"
+    sweep_file.write_text(f"""
+methods = ["rnd", "prend"]
+games = ["Boxing"]
+seeds = [1, 2, 3]
+out = "{tmp_path / 'from-file'}"
+[grid]
+predictor-lr-scale = [0.01, 0.1]
+[train]
+num-envs = 2
+num-steps = 16
+norm-adv = true
+""")
+    cfg, train_args = load_sweep_file(sweep_file)
+    assert cfg.methods == "rnd,prend" and cfg.seeds == "1,2,3" and cfg.grid == ("predictor-lr-scale=0.01,0.1",)
+    assert train_args == ["--num-envs", "2", "--num-steps", "16", "--norm-adv"]
+    # Flags override the file; --dry-run writes nothing.
+    assert main(["sweep", "--file", str(sweep_file), "--seeds", "5", "--methods", "rnd", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs" in out and "Boxing-rnd-predictor-lr-scale0.1-s5" in out and "--norm-adv" in out
+    assert not (tmp_path / "from-file").exists()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"method": "rnd"}))
+    with pytest.raises(PrendError, match="unknown key"):
+        load_sweep_file(bad)
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    """A real sweep: Boxing trains (one iteration); CartPole is not an image env, so its run fails."""
+    out = tmp_path_factory.mktemp("sweep") / "sweep"
+    lines = []
+    cfg = SweepConfig(out=out, methods="rnd", games="Boxing,CartPole-v1", seeds="1", workers=2)
+    results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lines.append)
+    return cfg, out, results, lines
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_reported_with_its_log_and_does_not_stop_the_others(local_sweep):
+    cfg, out, results, lines = local_sweep
+    by_name = {r["name"]: r for r in results}
+    assert by_name["Boxing-rnd-s1"]["state"] == "finished"
+    failed = by_name["CartPole-v1-rnd-s1"]
+    assert failed["state"] == "failed" and failed["returncode"] == 2
+    assert "not an RGB-image env" in (out / "CartPole-v1-rnd-s1" / "train.log").read_text()
+    text = "\n".join(lines)
+    assert "FAILED CartPole-v1-rnd-s1" in text and str(out / "CartPole-v1-rnd-s1" / "train.log") in text
+    assert "not an RGB-image env" in text  # the log's last line, for a quick look
+    run_dir = out / "Boxing-rnd-s1"
+    assert {"checkpoint.pt", "metrics.jsonl", "diagnostics.npz", "train.log", "sweep_status.json"} <= \
+        {p.name for p in run_dir.iterdir()}
+    assert "done: 32 agent steps" in (run_dir / "train.log").read_text()
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert {r["name"]: r["state"] for r in manifest["runs"]} == {"Boxing-rnd-s1": "finished",
+                                                                  "CartPole-v1-rnd-s1": "failed"}
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_runs_and_resumes_to_a_larger_budget(local_sweep):
+    cfg, out, _, _ = local_sweep
+    log = out / "Boxing-rnd-s1" / "train.log"
+    before = log.read_text()
+    only_boxing = SweepConfig(out=out, methods="rnd", games="Boxing", seeds="1")
+    lines = []
+    results = run_sweep(only_boxing, [*TINY, "--total-steps", "32"], echo=lines.append)
+    assert results[0]["state"] == "skipped" and log.read_text() == before
+    assert "1 finished (skipped)" in lines[0]
+    results = run_sweep(only_boxing, [*TINY, "--total-steps", "64"], echo=lines.append)
+    assert results[0]["state"] == "finished"
+    assert f"--resume {out / 'Boxing-rnd-s1'} --total-steps 64" in log.read_text()
+    records = [json.loads(line) for line in (out / "Boxing-rnd-s1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [1, 2]
+    # A changed config is not silently resumed.
+    results = run_sweep(only_boxing, [*TINY, "--total-steps", "64", "--learning-rate", "3e-4"], echo=lines.append)
+    assert results[0]["state"] == "conflict" and "ppo.learning_rate" in results[0]["error"]
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_two_tiny_runs(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = SweepConfig(out=tmp_path / "ray", methods="rnd,rnd-lr", games="Boxing", seeds="1", backend="ray")
+        results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lambda line: None)
+    finally:
+        ray.shutdown()
+    assert [(r["name"], r["state"]) for r in results] == [("Boxing-rnd-s1", "finished"),
+                                                           ("Boxing-rnd-lr-s1", "finished")]
+    for r in results:
+        status = json.loads((tmp_path / "ray" / r["name"] / "sweep_status.json").read_text())
+        assert status["state"] == "finished" and status["returncode"] == 0
+        assert (tmp_path / "ray" / r["name"] / "checkpoint.pt").exists()
