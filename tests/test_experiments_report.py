@@ -104,6 +104,8 @@ def test_diagnose_fig3_correlation_on_synthetic_diagnostics(tmp_path):
             "summary.json", "summary.md"} <= names
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["runs"][0]["fig3_pearson_pixels"] == \
         pytest.approx(1.0)
+    later = diagnose([run], tmp_path / "later", skip_first=3)["runs"][0]
+    assert later["fig3_points"] == len(levels) - 3 and later["fig3_pearson_pixels"] == pytest.approx(1.0)
 
 
 def _upper(a, b):

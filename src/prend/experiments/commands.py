@@ -26,6 +26,8 @@ class DiagnoseArgs:
     """Fig. 3 uses at most this many training iterations, evenly spaced (the matrices are N x N)."""
     early_fraction: float = 0.1
     """Fraction of iterations in the early and late windows of the decay ratio."""
+    skip_first: int = 0
+    """Fig. 3 leaves out iterations up to this one (e.g. the untrained predictor's first ones)."""
 
 
 def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
@@ -36,7 +38,7 @@ def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
     if not args.runs:
         raise PrendError("no run directories given", "pass one or more, e.g. prend diagnose runs/Boxing-rnd-s1")
     out = args.out or default_out(list(args.runs))
-    summary = diagnose(list(args.runs), out, args.max_points, args.early_fraction)
+    summary = diagnose(list(args.runs), out, args.max_points, args.early_fraction, args.skip_first)
     for row in summary["groups"]:
         print(f"{row['game']:<12} {row['label']:<24} decay {row['decay']:.3g}  oscillation {row['oscillation']:.3g}  "
               f"Fig. 3 r: pixels {row['fig3_pearson_pixels']:.2f}, reference {row['fig3_pearson_reference']:.2f}")

@@ -193,12 +193,20 @@ class Fig3:
     """Distance name -> Pearson correlation at each probe evaluation."""
 
 
-def fig3_analysis(run: Run, max_points: int = 400) -> Fig3 | None:
-    """The Fig. 3 matrices and correlations of one run, or ``None`` if it has no diagnostics."""
+def fig3_analysis(run: Run, max_points: int = 400, skip_first: int = 0) -> Fig3 | None:
+    """The Fig. 3 matrices and correlations of one run, or ``None`` if it has no diagnostics.
+
+    Args:
+        run: the run.
+        max_points: at most this many training iterations, evenly spaced.
+        skip_first: leave out iterations up to this one (the untrained predictor's first rewards are large,
+            and every pair with them then differs mostly by training time, not by state).
+    """
     diag = run.diagnostics
-    if diag is None or len(diag["iteration"]) == 0:
+    if diag is None or not (diag["iteration"] > skip_first).any():
         return None
-    idx = subsample(len(diag["iteration"]), max_points)
+    kept = np.flatnonzero(diag["iteration"] > skip_first)
+    idx = kept[subsample(len(kept), max_points)]
     frames = diag["frame"][idx]
     diff = reward_differences(diag["frame_reward"][idx])
     distances = {"pixels": pairwise_distances(frames.astype(np.float64) / 255),
@@ -401,7 +409,7 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 
 def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
-             early_fraction: float = 0.1) -> dict[str, Any]:
+             early_fraction: float = 0.1, skip_first: int = 0) -> dict[str, Any]:
     """Run the Fig. 1 and Fig. 3 analyses of the runs under ``paths``; write PNGs and a summary to ``out``.
 
     Returns:
@@ -426,7 +434,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
                                "iterations": len(run.metrics),
                                "frames": int(run.metrics[-1].get("charts/frames", 0))}
         row.update(fig1_metrics(run, early_fraction))
-        result = fig3_analysis(run, max_points)
+        result = fig3_analysis(run, max_points, skip_first)
         for name in ("pixels", "reference"):
             row[f"fig3_pearson_{name}"] = result.correlations[name]["pearson"] if result else math.nan
             row[f"fig3_spearman_{name}"] = result.correlations[name]["spearman"] if result else math.nan
@@ -444,7 +452,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
     if results:
         plot_fig3_summary(runs, results, rows, out / "fig3_correlations.png")
     summary = {"runs": rows, "groups": _group_rows(rows), "early_fraction": early_fraction,
-               "max_points": max_points, "reference_seed": REFERENCE_SEED}
+               "max_points": max_points, "skip_first": skip_first, "reference_seed": REFERENCE_SEED}
     (out / "summary.json").write_text(json.dumps(_nan_to_none(summary), indent=2) + "\n")
     (out / "summary.md").write_text(summary_markdown(summary, sorted(p.name for p in out.glob("*.png"))))
     return summary
@@ -474,7 +482,9 @@ def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
     """The markdown version of a diagnose summary."""
     lines = ["# Intrinsic-reward diagnostics (`prend diagnose`)", "",
              f"Decay and oscillation use early/late windows of {summary['early_fraction']:.0%} of the iterations; "
-             f"Fig. 3 uses up to {summary['max_points']} evenly spaced iterations. Definitions: docs/analysis.md.",
+             f"Fig. 3 uses up to {summary['max_points']} evenly spaced iterations"
+             + (f" after iteration {summary['skip_first']}" if summary["skip_first"] else "")
+             + ". Definitions: docs/analysis.md.",
              "", "## Groups (mean ± sd over seeds)", "",
              "| game | group | seeds | decay | oscillation | spread | probe decay | Fig. 3 r (pixels) "
              "| Fig. 3 r (reference) | probe r (reference, last) |",
