@@ -1,0 +1,354 @@
+"""``prend probe``: does a backbone's representation carry more than its random initialisation's?
+
+Measured on held-out frames (by default Boxing and Riverraid, games prend's pre-training recipe never
+sees), for the checkpoint's backbone and for the same architecture randomly initialised (the *twin*; with
+the pre-training seed it is exactly the starting point of the run):
+
+(a) **Temporal coherence.** Within each episode, up to ``frames_per_episode`` observations are drawn; over
+    all pairs of them, the Spearman rank correlation between the Euclidean distance of their backbone
+    features (the full C x 6 x 6 map) and their distance in time. The figure is the mean over episodes.
+    Higher means the feature space orders states along the trajectory.
+
+(b) **Linear probes.** For each game, a multinomial logistic regression on the features of a transition,
+    ``[pool(f(s_t)), pool(f(s_t+1))]`` (by default the full 6x6 map, optionally average-pooled), predicts
+    (i) the action taken at ``t`` and (ii) the sign of the reward it earned. Both stacks are needed because
+    collection policies are random: the action is independent of ``s_t`` alone and shows only in what it
+    changes. Episodes are split into train and test sets (never sharing an episode); features are
+    standardised with train statistics; classes are weighted inversely to their train frequency; the L2
+    strength is picked from a grid on a validation split of the train episodes. The figure is the
+    *balanced accuracy* (mean per-class recall) on the test episodes, averaged over games; chance is
+    1 / classes, and balanced accuracy keeps the mostly-zero rewards from rewarding a constant guess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import tyro
+from torch import nn
+
+from prend.envs.games import atari_pb_game_id
+
+L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+"""L2 strengths tried for each linear probe (the best on the validation split is refit on all train data)."""
+
+
+@dataclass
+class ProbeConfig:
+    """Probe a backbone checkpoint against its randomly initialised twin on held-out games."""
+
+    checkpoint: tyro.conf.Positional[Path]
+    """Atari-PB-format checkpoint (its 'backbone' entry is probed; arch and width are read from it)."""
+    data: Path = Path("data/probe_frames")
+    """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
+    riverraid --frames-per-game 12000 --seed 1)."""
+    games: tuple[str, ...] | None = None
+    """Games of --data to probe on (default: all of them)."""
+    max_frames_per_game: int | None = 12_000
+    """Frames per game used (None: all)."""
+    frames_per_episode: int = 200
+    """Observations drawn per episode for the temporal-coherence pairs."""
+    pool: int = 6
+    """Grid the 6x6 feature map is average-pooled to for the linear probes (6: the full map; the moving
+    sprites that reveal an action are small, and coarser pooling blurs where they are)."""
+    test_fraction: float = 0.3
+    """Share of each game's episodes held out for testing the linear probes."""
+    init_seed: int | None = None
+    """Seed of the random-init twin (default: the pre-training seed stored in the checkpoint, else 0)."""
+    seed: int = 0
+    """Seed of the episode split and the frame draws."""
+    batch_size: int = 256
+    """Observations per backbone forward pass."""
+    device: str = "auto"
+    """'auto', 'cpu' or 'cuda[:i]'."""
+    out: Path | None = None
+    """Also write the figures as JSON here."""
+    progress: bool = True
+    """Show progress bars."""
+
+
+# --------------------------------------------------------------------------------------------- statistics
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (ties get average ranks); NaN when either side is constant.
+
+    Example:
+        >>> spearman(np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 25, 100]))
+        1.0
+    """
+    from scipy.stats import rankdata
+
+    rx, ry = rankdata(x), rankdata(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def episode_spearman(features: np.ndarray, times: np.ndarray) -> float:
+    """Spearman correlation between pairwise feature distances and time distances of one episode's frames.
+
+    Args:
+        features: (n, D) features of n frames.
+        times: (n,) their time steps.
+    """
+    f = torch.as_tensor(features, dtype=torch.float64)
+    dist = torch.cdist(f, f).numpy()
+    iu = np.triu_indices(len(times), k=1)
+    dt = np.abs(times[:, None] - times[None, :])[iu]
+    return spearman(dist[iu], dt)
+
+
+def temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray, frames_per_episode: int = 200,
+                       min_frames: int = 10, seed: int = 0) -> tuple[float, int]:
+    """Mean over episodes of :func:`episode_spearman` on up to ``frames_per_episode`` random frames each.
+
+    Returns:
+        ``(mean correlation, episodes used)``; episodes shorter than ``min_frames`` are skipped.
+
+    Example:
+        >>> steps = np.arange(50.0)
+        >>> temporal_coherence(steps[:, None], np.zeros(50, int), steps.astype(int))   # features = time
+        (1.0, 1)
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for ep in np.unique(episode):
+        rows = np.flatnonzero(episode == ep)
+        if len(rows) < min_frames:
+            continue
+        if len(rows) > frames_per_episode:
+            rows = np.sort(rng.choice(rows, frames_per_episode, replace=False))
+        value = episode_spearman(features[rows], t[rows])
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), 0
+    return float(np.mean(values)), len(values)
+
+
+def balanced_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean over the classes present in ``target`` of the fraction of that class predicted correctly.
+
+    Example:
+        >>> balanced_accuracy(np.array([0, 0, 0, 0]), np.array([0, 0, 0, 1]))   # the majority guess
+        0.5
+    """
+    classes = np.unique(target)
+    return float(np.mean([(pred[target == c] == c).mean() for c in classes]))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float, balanced: bool = True,
+                 max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression by L-BFGS: minimise weighted cross-entropy + ``l2/2 * ||W||^2``.
+
+    Args:
+        x: (n, D) standardised features.
+        y: (n,) integer labels in ``[0, num_classes)``.
+        num_classes: Number of classes.
+        l2: L2 strength on the weights (not the biases).
+        balanced: Weight classes inversely to their frequency in ``y``.
+        max_iter: L-BFGS iterations.
+
+    Returns:
+        ``(W, b)`` of shapes (D, num_classes) and (num_classes,).
+    """
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    weight = None
+    if balanced:
+        counts = torch.bincount(yt, minlength=num_classes).float()
+        weight = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)), 0.0)
+    w = torch.zeros(xt.shape[1], num_classes, requires_grad=True)
+    b = torch.zeros(num_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-6, tolerance_change=1e-9, history_size=20)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(xt @ w + b, yt, weight=weight) + 0.5 * l2 * w.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach(), b.detach()
+
+
+def predict_logistic(x: np.ndarray, w: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Most likely class of each row of ``x``."""
+    return (torch.as_tensor(x, dtype=torch.float32) @ w + b).argmax(1).numpy()
+
+
+def split_episodes(episode: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (train, test) masks over rows, holding out about ``fraction`` of the rows as whole episodes.
+
+    With a single episode, its last ``fraction`` of rows is the test part (the only split available).
+    """
+    eps = np.unique(episode)
+    if len(eps) < 2:
+        n = len(episode)
+        test = np.zeros(n, dtype=bool)
+        test[int(round(n * (1 - fraction))):] = True
+        return ~test, test
+    order = np.random.default_rng(seed).permutation(eps)
+    sizes = np.array([(episode == e).sum() for e in order])
+    cum = np.cumsum(sizes) / sizes.sum()
+    n_test = max(1, min(len(eps) - 1, int(np.searchsorted(cum, fraction) + 1)))
+    test = np.isin(episode, order[:n_test])
+    return ~test, test
+
+
+def linear_probe(x: np.ndarray, y: np.ndarray, episode: np.ndarray, num_classes: int,
+                 test_fraction: float = 0.3, seed: int = 0, l2_grid: Sequence[float] = L2_GRID
+                 ) -> dict[str, float]:
+    """Fit and score a logistic-regression probe with an episode-wise train/validation/test split.
+
+    Returns:
+        ``balanced_accuracy`` and ``accuracy`` on the test episodes, the chosen ``l2`` and the sizes.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 3, 300); x = np.eye(3)[y] + 0.01 * rng.normal(size=(300, 3))
+        >>> linear_probe(x, y, np.arange(300) // 30, 3)["balanced_accuracy"]
+        1.0
+    """
+    train, test = split_episodes(episode, test_fraction, seed)
+    fit, val = split_episodes(np.where(train, episode, -1)[train], test_fraction, seed + 1)
+
+    mean, std = x[train].mean(0), x[train].std(0)
+    std[std < 1e-6] = 1.0  # constant (e.g. dead) features carry nothing; keep them at 0 after centring
+    z = (x - mean) / std
+    z_train, y_train = z[train], y[train]
+    best_l2, best_score = l2_grid[0], -1.0
+    for l2 in l2_grid:
+        w, b = fit_logistic(z_train[fit], y_train[fit], num_classes, l2)
+        score = balanced_accuracy(predict_logistic(z_train[val], w, b), y_train[val])
+        if score > best_score:
+            best_l2, best_score = l2, score
+    w, b = fit_logistic(z_train, y_train, num_classes, best_l2)
+    pred = predict_logistic(z[test], w, b)
+    return {"balanced_accuracy": balanced_accuracy(pred, y[test]), "accuracy": float((pred == y[test]).mean()),
+            "l2": best_l2, "train": int(train.sum()), "test": int(test.sum()),
+            "chance": 1.0 / len(np.unique(y[test]))}
+
+
+# ------------------------------------------------------------------------------------------------ probing
+@torch.no_grad()
+def extract_features(backbone: nn.Module, data: Any, rows: np.ndarray, batch_size: int = 256,
+                     device: torch.device | str = "cpu", progress: bool = False, desc: str = "features"
+                     ) -> np.ndarray:
+    """Float32 backbone features (len(rows), C, H, W) of the stacks ending at frames ``rows``."""
+    from tqdm import tqdm
+
+    backbone = backbone.to(device).eval()
+    out = None
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, unit="batch"):
+        idx = rows[start:start + batch_size]
+        x = torch.from_numpy(data.stacks(idx)).to(device).float().div_(255)
+        f = backbone(x).float().cpu().numpy()
+        if out is None:
+            out = np.empty((len(rows), *f.shape[1:]), dtype=np.float32)
+        out[start:start + len(idx)] = f
+    assert out is not None
+    return out
+
+
+def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: torch.device | str = "cpu",
+                   desc: str = "features") -> dict[str, Any]:
+    """Temporal coherence and the two linear probes of one backbone on loaded frames (see module doc)."""
+    rows = np.arange(len(data))
+    feats = extract_features(backbone, data, rows, cfg.batch_size, device, cfg.progress, desc)
+    flat = feats.reshape(len(feats), -1)
+    pooled = F.adaptive_avg_pool2d(torch.from_numpy(feats), cfg.pool).flatten(1).numpy()
+
+    result: dict[str, Any] = {"per_game": {}}
+    tc_all, act_all, rew_all = [], [], []
+    for gid in np.unique(data.game_ids):
+        in_game = data.game_ids == gid
+        tc, n_eps = temporal_coherence(flat[in_game], data.episode[in_game], data.t[in_game],
+                                       cfg.frames_per_episode, seed=cfg.seed)
+        # Transitions (t, t+1) inside one episode of this game.
+        src = np.flatnonzero(in_game & (data.left >= 1))
+        pair = np.concatenate([pooled[src], pooled[src + 1]], axis=1)
+        actions = data.actions[src]
+        reward_class = (np.sign(data.rewards[src]).astype(np.int64) + 1)     # -1, 0, +1 -> 0, 1, 2
+        act = linear_probe(pair, actions, data.episode[src], int(actions.max()) + 1, cfg.test_fraction, cfg.seed)
+        rew = linear_probe(pair, reward_class, data.episode[src], 3, cfg.test_fraction, cfg.seed)
+        name = next((g for g in data.games if atari_pb_game_id(g) == gid), str(int(gid)))
+        result["per_game"][name] = {"temporal_coherence": tc, "episodes": n_eps, "action_probe": act,
+                                    "reward_probe": rew}
+        tc_all.append(tc)
+        act_all.append(act["balanced_accuracy"])
+        rew_all.append(rew["balanced_accuracy"])
+    result["temporal_coherence"] = float(np.nanmean(tc_all))
+    result["action_probe"] = float(np.mean(act_all))
+    result["reward_probe"] = float(np.mean(rew_all))
+    return result
+
+
+def probe(cfg: ProbeConfig) -> dict[str, Any]:
+    """Probe ``cfg.checkpoint``'s backbone and its random-init twin; print and return the figures.
+
+    Returns:
+        ``{"temporal_coherence": {"pretrained": ..., "random_init": ...}, "action_probe": {...},
+        "reward_probe": {...}, "beats_random_init": bool, "details": {...}}``.
+
+    Raises:
+        PrendError: If the checkpoint or the frames cannot be read.
+    """
+    from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+    from prend.pretrain.dataset import FrameData
+    from prend.pretrain.trainer import resolve_device
+
+    device = resolve_device(cfg.device)
+    ckpt = read_atari_pb_checkpoint(cfg.checkpoint)
+    backbone = load_atari_pb_backbone(cfg.checkpoint, arch=None, width=None)
+    init_seed = cfg.init_seed
+    if init_seed is None:
+        init_seed = int(ckpt.get("extra", {}).get("prend", {}).get("config", {}).get("seed", 0))
+    torch.manual_seed(init_seed)
+    twin = ResNetGN(backbone.arch, backbone.width, backbone.in_channels)
+
+    data = FrameData.load(cfg.data, cfg.games, cfg.max_frames_per_game, progress=cfg.progress)
+    pre = probe_backbone(backbone, data, cfg, device, desc="pretrained")
+    rnd = probe_backbone(twin, data, cfg, device, desc="random init")
+    figures: dict[str, Any] = {}
+    for key in ("temporal_coherence", "action_probe", "reward_probe"):
+        figures[key] = {"pretrained": pre[key], "random_init": rnd[key]}
+    figures["beats_random_init"] = all(figures[k]["pretrained"] > figures[k]["random_init"]
+                                       for k in ("temporal_coherence", "action_probe", "reward_probe"))
+    figures["details"] = {
+        "checkpoint": str(cfg.checkpoint), "arch": backbone.arch, "width": backbone.width,
+        "step": int(ckpt.get("step", 0)), "init_seed": init_seed, "data": str(cfg.data),
+        "games": list(data.games), "frames": len(data), "pool": cfg.pool,
+        "frames_per_episode": cfg.frames_per_episode, "test_fraction": cfg.test_fraction,
+        "metric": "temporal coherence: mean within-episode Spearman(feature distance, time distance); "
+                  "probes: test balanced accuracy of logistic regression on [f(s_t), f(s_t+1)]",
+        "per_game": {"pretrained": pre["per_game"], "random_init": rnd["per_game"]},
+    }
+    print(format_figures(figures))
+    if cfg.out is not None:
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps(figures, indent=1))
+    return figures
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    """The probe's table: one line per measure, the pretrained backbone beside its random-init twin."""
+    d = figures.get("details", {})
+    lines = [f"probe of {d.get('checkpoint', '?')} ({d.get('arch', '?')}, width {d.get('width', '?')}) on "
+             f"{', '.join(d.get('games', []))}: {d.get('frames', '?')} frames",
+             f"{'measure':<34}{'pretrained':>12}{'random init':>13}"]
+    names = {"temporal_coherence": "temporal coherence (Spearman)", "action_probe": "action probe (bal. acc.)",
+             "reward_probe": "reward-sign probe (bal. acc.)"}
+    for key, label in names.items():
+        pair = figures[key]
+        lines.append(f"{label:<34}{pair['pretrained']:>12.4f}{pair['random_init']:>13.4f}")
+    lines.append("beats random init on every measure: " + ("yes" if figures.get("beats_random_init") else "NO"))
+    return "\n".join(lines)
+
