@@ -5,9 +5,10 @@ precipice"): a method's scores form a (runs x games) matrix; the interquartile m
 middle 50% of all its entries (``scipy.stats.trim_mean(..., 0.25)``, as rliable computes it); its 95% CI
 comes from a *stratified* bootstrap, which resamples runs with replacement independently within each game
 (so every resample keeps every game) and takes the 2.5 and 97.5 percentiles of the statistic over the
-resamples (rliable's default ``method='percentile'``). rliable itself installs here, but pulls in pandas,
-statsmodels, seaborn and arch; the few lines below are tested against a hand-worked example and, when rliable
-is importable, against rliable.
+resamples (rliable's default ``method='percentile'``). rliable 1.2.0 installs with our pins but pulls in pandas,
+statsmodels, seaborn and arch, and its arch 7.2 fails to import with the pandas 3.1 that pip resolves; the
+few lines below are tested against a hand-worked example and, where rliable imports, against rliable (checked
+with pandas 2.3: same point estimates, CI ends within 0.005 at 50,000 resamples).
 """
 
 from __future__ import annotations
