@@ -6,3 +6,15 @@
 * :mod:`prend.pretrain.trainer`: ``prend pretrain``, resumable pre-training in Atari-PB's checkpoint format.
 * :mod:`prend.pretrain.probe`: ``prend probe``, temporal coherence and linear probes against a random twin.
 """
+
+from prend.pretrain.shipped import (
+    SHIPPED_ARCH,
+    SHIPPED_WIDTH,
+    export_backbone,
+    shipped_backbone,
+    shipped_backbone_info,
+    shipped_backbone_path,
+)
+
+__all__ = ["SHIPPED_ARCH", "SHIPPED_WIDTH", "export_backbone", "shipped_backbone", "shipped_backbone_info",
+           "shipped_backbone_path"]

@@ -1,0 +1,40 @@
+"""The shipped backbone: present, small, loadable through the Atari-PB loader, and as its record says."""
+
+from __future__ import annotations
+
+import torch
+
+from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.pretrain import export_backbone, shipped_backbone, shipped_backbone_info, shipped_backbone_path
+from prend.pretrain.shipped import sha256_file
+
+
+def test_shipped_backbone_loads_and_matches_its_record():
+    path, arch, width = shipped_backbone()
+    assert path == shipped_backbone_path() and path.is_file()
+    assert path.stat().st_size <= 25 * 2**20
+    info = shipped_backbone_info()
+    assert (info["arch"], info["width"]) == (arch, width) == ("resnet18", 0.25)
+    assert info["sha256"] == sha256_file(path) and info["bytes"] == path.stat().st_size
+    assert any("prend pretrain" in line for line in info["recipe"])
+    backbone = load_atari_pb_backbone(path, arch=arch, width=width)
+    with torch.no_grad():
+        out = backbone(torch.rand(2, 4, 84, 84))
+    assert out.shape == (2, 128, 6, 6) and torch.isfinite(out).all()
+    assert set(read_atari_pb_checkpoint(path)) >= {"backbone", "neck", "head", "optimizer", "epoch", "step"}
+
+
+def test_export_backbone_keeps_only_the_backbone(tmp_path):
+    torch.manual_seed(0)
+    backbone = ResNetGN("resnet18", 0.125)
+    save_atari_pb_checkpoint(tmp_path / "run.pth", backbone=backbone, neck={"w": torch.ones(3)},
+                             head={"w": torch.ones(3)}, step=7,
+                             extra={"prend": {"config": {"seed": 0}, "loss_ema": 0.01, "torch_rng": torch.ones(2)}})
+    info = export_backbone(tmp_path / "run.pth", tmp_path / "b.pt", {"recipe": ["x"]})
+    assert (info["arch"], info["width"], info["step"], info["recipe"]) == ("resnet18", 0.125, 7, ["x"])
+    out = read_atari_pb_checkpoint(tmp_path / "b.pt")
+    assert out["neck"] == {} and out["head"] == {} and "torch_rng" not in out["extra"]["prend"]
+    loaded = load_atari_pb_backbone(tmp_path / "b.pt", arch=None, width=None)
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    assert info["sha256"] == sha256_file(tmp_path / "b.pt")
