@@ -405,7 +405,15 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}g}"
+    """``digits`` significant digits, without scientific notation for large numbers (game scores).
+
+    Example:
+        >>> _fmt(1291.4), _fmt(0.002851), _fmt(300.2, 2), _fmt(float("nan"))
+        ('1,291', '0.00285', '300', '–')
+    """
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 10 ** (digits - 1) else f"{value:.{digits}g}"
 
 
 def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
