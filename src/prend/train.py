@@ -8,7 +8,6 @@ iteration), ``tb/`` (TensorBoard events), ``checkpoint.pt`` (everything needed t
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import tyro
 
 from prend import __version__
 from prend.agent.trainer import Trainer, write_json
-from prend.checkpoint import FORMAT, atomic_torch_save, load_checkpoint
+from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint
 from prend.config import TrainConfig, config_from_dict, config_to_dict, load_config_file, preset_config
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
@@ -94,9 +93,8 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 def save_run_state(trainer: Trainer, run_dir: Path) -> None:
     """Write the checkpoint and the diagnostics file, each atomically."""
     atomic_torch_save({"format": FORMAT, "version": __version__, **trainer.state_dict()}, run_dir / CHECKPOINT)
-    tmp = run_dir / ".diagnostics.tmp.npz"
-    np.savez_compressed(tmp, **trainer.diagnostics_arrays())
-    os.replace(tmp, run_dir / "diagnostics.npz")
+    arrays = trainer.diagnostics_arrays()
+    atomic_write(run_dir / "diagnostics.npz", lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:

@@ -29,7 +29,6 @@ import math
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -38,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prend.checkpoint import atomic_torch_save
 from prend.errors import PrendError
 
 __all__ = [
@@ -611,15 +611,4 @@ def save_atari_pb_checkpoint(path: str | os.PathLike[str], *, backbone: nn.Modul
     }
     if extra is not None:
         payload["extra"] = _portable(dict(extra), "extra")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(payload, path)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from prend.checkpoint import atomic_write
 from prend.envs.games import atari_pb_game_id, resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 
@@ -196,20 +196,6 @@ def resolve_games(names: Sequence[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- manifest
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None], suffix: str) -> None:
-    # Write next to the destination, fsync, then rename: readers see the old file or the complete new one.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
     """The manifest of a frame directory.
 
@@ -232,14 +218,14 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     """Atomically replace ``root/manifest.json``."""
     data = json.dumps(manifest, indent=1).encode()
-    _atomic_write_bytes(root / "manifest.json", lambda f: f.write(data), ".json.tmp")
+    atomic_write(root / "manifest.json", lambda f: f.write(data))
 
 
 def write_chunk(path: Path, arrays: dict[str, np.ndarray], compress: bool = True) -> int:
     """Atomically write one ``.npz`` chunk; returns its size in bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     save = np.savez_compressed if compress else np.savez
-    _atomic_write_bytes(path, lambda f: save(f, **arrays), ".npz.tmp")
+    atomic_write(path, lambda f: save(f, **arrays))
     return path.stat().st_size
 
 
