@@ -183,6 +183,22 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+def load_policy(run_dir: str | Path):
+    """The trained policy of a run (eval mode) and the run's config, from its checkpoint.
+
+    Example use: ``policy, cfg = load_policy("runs/boxing-rnd-s1")``, then
+    ``policy(obs_uint8[None], state, first[None]).logits`` for observations of ``cfg.env.game``.
+    """
+    from prend.nets.policy import make_policy
+
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    cfg = config_from_dict(json.loads(state["config"]))
+    num_actions = state["policy"]["heads.logits.weight"].shape[0]
+    policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions)
+    policy.load_state_dict(state["policy"])
+    return policy.eval().requires_grad_(False), cfg
+
+
 def train_command(argv: list[str], prog: str = "prend train") -> int:
     """``prend train``: parse, train, say where the results are."""
     cfg, resume_dir = parse_train_args(argv, prog)
