@@ -173,7 +173,8 @@ def label_runs(runs: list[Run]) -> list[Run]:
         flat = flatten(run.config)
         parts = [run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in fields]
         run.label = " ".join(parts)
-    runs.sort(key=lambda r: (r.game_key, r.label, r.seed, str(r.path)))
+    rank = {label: i for i, label in enumerate(method_order([r.label for r in runs]))}
+    runs.sort(key=lambda r: (r.game_key, rank[r.label], r.seed, str(r.path)))
     seen: dict[str, int] = {}
     for run in runs:
         base = f"{run.game_key}-{run.label.replace(' ', '-').replace('=', '')}-s{run.seed}"
