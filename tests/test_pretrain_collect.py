@@ -118,3 +118,25 @@ def test_bad_input_is_a_prend_error(tmp_path):
         collect(small(tmp_path, frames_per_game=0))
     with pytest.raises(PrendError, match="no manifest"):
         FrameData.load(tmp_path / "nowhere")
+
+
+def test_collect_with_a_trained_policy_follows_its_distribution(tmp_path, monkeypatch):
+    import torch
+
+    from prend.cli import main
+    from prend.train import load_policy
+
+    run = tmp_path / "run"
+    flags = ["--game", "Breakout", "--method", "none", "--num-envs", "2", "--num-steps", "16", "--total-steps", "32",
+             "--probe-size", "0", "--no-progress", "--no-tensorboard", "--out", str(run)]
+    assert main(["train", *flags]) == 0
+    policy, _ = load_policy(run)
+    # make the policy all but deterministic: action 3 gets a huge logit
+    with torch.no_grad():
+        policy.heads.logits.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 50.0]))
+    monkeypatch.setattr("prend.train.load_policy", lambda run_dir: (policy, _))
+    collect(small(tmp_path, policy_run=run, frames_per_game=64))
+    data = FrameData.load(tmp_path / "frames")
+    assert (data.actions == 3).all()
+    with pytest.raises(PrendError, match="actions"):
+        collect(small(tmp_path, out=tmp_path / "other", games=("pong",), policy_run=run, frames_per_game=16))

@@ -137,6 +137,41 @@ class CallableActions:
         return np.asarray(self.fn(obs, first))
 
 
+class TrainedPolicyActions:
+    """Actions sampled from the policy of a ``prend train`` run (its checkpoint), with its recurrent state.
+
+    Args:
+        run_dir: The run directory; its policy must have as many actions as each collected game.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str]):
+        from prend.train import load_policy
+
+        self.policy, self.run_cfg = load_policy(run_dir)
+        self.run_dir = Path(run_dir)
+
+    def start(self, num_envs: int, num_actions: int, rng: np.random.Generator) -> None:
+        """Check the action count and start every environment from a zero recurrent state."""
+        import torch
+
+        have = self.policy.heads.logits.out_features
+        if have != num_actions:
+            raise PrendError(f"the policy of '{self.run_dir}' has {have} actions but this game has {num_actions}",
+                             f"collect only games with its action set (it was trained on {self.run_cfg.env.game})")
+        self.rng = rng
+        self.state = self.policy.initial_state(num_envs)
+        self._torch = torch
+
+    def __call__(self, obs: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """Sample from the policy's distribution (Gumbel-max on the logits, with the collector's stream)."""
+        torch = self._torch
+        with torch.no_grad():
+            out = self.policy(torch.from_numpy(obs)[None], self.state, torch.from_numpy(first)[None])
+        self.state = out.state
+        logits = out.logits[0].float().numpy()
+        return np.argmax(logits + self.rng.gumbel(size=logits.shape), axis=1)
+
+
 # ------------------------------------------------------------------------------------------------ config
 @dataclass
 class CollectConfig:
@@ -154,6 +189,9 @@ class CollectConfig:
     --repeat-prob (more coherent motion)."""
     repeat_prob: float = 0.75
     """For --policy sticky-random: probability of keeping the previous action."""
+    policy_run: Path | None = None
+    """Run directory of a ``prend train`` run whose trained policy chooses the actions (overrides --policy);
+    collect its own game (or games with the same action count)."""
     num_envs: int = 8
     """Environment copies played in parallel per game."""
     chunk_frames: int = 1000
@@ -256,7 +294,9 @@ class _EnvBuffer:
 
 
 def make_action_source(cfg: CollectConfig) -> ActionSource:
-    """The action source named by ``cfg.policy``."""
+    """The action source named by ``cfg.policy`` (or the trained policy of ``cfg.policy_run``)."""
+    if cfg.policy_run is not None:
+        return TrainedPolicyActions(cfg.policy_run)
     if cfg.policy == "random":
         return RandomActions()
     return StickyRandomActions(cfg.repeat_prob)
