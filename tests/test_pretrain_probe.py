@@ -109,3 +109,16 @@ def test_probe_end_to_end_compares_with_the_random_twin(tmp_path):
     for key in ("temporal_coherence", "action_probe", "reward_probe"):
         assert figures[key]["pretrained"] == pytest.approx(figures[key]["random_init"])
     assert figures["beats_random_init"] is False
+
+
+def test_local_temporal_coherence_sees_only_short_gaps():
+    from prend.pretrain.probe import local_temporal_coherence
+
+    t = np.arange(300)
+    # A feature that drifts locally but repeats every 50 steps: perfectly ordered within 16 steps, not
+    # over the whole episode.
+    phase = (t % 50).astype(float)
+    feats = np.stack([np.cos(phase / 50 * 2 * np.pi), np.sin(phase / 50 * 2 * np.pi)], 1)
+    local, n = local_temporal_coherence(feats, np.zeros(300, int), t, max_gap=16)
+    whole, _ = temporal_coherence(feats, np.zeros(300, int), t, frames_per_episode=300)
+    assert n == 1 and local > 0.99 and abs(whole) < 0.2

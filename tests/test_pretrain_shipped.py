@@ -17,6 +17,12 @@ def test_shipped_backbone_loads_and_matches_its_record():
     assert (info["arch"], info["width"]) == (arch, width) == ("resnet18", 0.25)
     assert info["sha256"] == sha256_file(path) and info["bytes"] == path.stat().st_size
     assert any("prend pretrain" in line for line in info["recipe"])
+    assert info["step"] == info["run"]["steps"] == 3000  # the finished recipe run, not an interim checkpoint
+    probe = info["probe"]
+    for key in ("temporal_coherence", "action_probe", "reward_probe"):
+        assert set(probe[key]) == {"pretrained", "random_init"}
+    assert probe["beats_random_init"] == all(probe[k]["pretrained"] > probe[k]["random_init"]
+                                             for k in ("temporal_coherence", "action_probe", "reward_probe"))
     backbone = load_atari_pb_backbone(path, arch=arch, width=width)
     with torch.no_grad():
         out = backbone(torch.rand(2, 4, 84, 84))

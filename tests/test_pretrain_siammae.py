@@ -113,6 +113,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    pred = pred.detach()
     assert pred.shape == (8, 36, 784) and 0 <= float(pred.min()) and float(pred.max()) <= 1
     assert all(b < a for a, b in zip(losses[:-1], losses[1:], strict=True)), losses  # every step lowers it
     assert losses[-1] < 0.8 * losses[0], losses
