@@ -2,9 +2,11 @@ import json
 
 import pytest
 
+from prend.checkpoint import sha256_file
 from prend.cli import main
 from prend.errors import PrendError
-from prend.experiments.sweep import SweepConfig, load_sweep_file, parse_grid, plan, run_sweep
+from prend.experiments.sweep import SweepConfig, classify, load_sweep_file, parse_grid, plan, run_sweep
+from prend.pretrain import shipped_backbone
 
 TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--probe-size", "8",
         "--probe-every", "1", "--no-tensorboard"]
@@ -25,6 +27,27 @@ def test_plan_names_runs_and_gives_each_its_flags(tmp_path):
     assert spec.run_dir == (tmp_path / "s" / spec.name).resolve()
     assert spec.config["run"]["progress"] is False  # progress bars would fill the logs
     assert spec.config["run"]["torch_threads"] >= 1 and spec.config["env"]["env_threads"] >= 1
+
+
+def test_a_prend_run_made_with_another_backbone_is_a_conflict_not_a_finished_run(tmp_path):
+    cfg = SweepConfig(out=tmp_path / "s", methods="prend", games="Boxing", seeds="1")
+    spec = plan(cfg, [*TINY, "--total-steps", "32"])[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "checkpoint.pt").write_bytes(b"not read by classify")
+    (spec.run_dir / "config.json").write_text(json.dumps(spec.config))
+    (spec.run_dir / "sweep_status.json").write_text(json.dumps({"state": "finished", "global_step": 32}))
+
+    def recorded(sha):
+        info = {"started": {"backbone": {"name": "compact", "sha256": sha}}, "resumed": []}
+        (spec.run_dir / "run_info.json").write_text(json.dumps(info))
+        classify(spec)
+        return spec.state
+
+    assert recorded(sha256_file(shipped_backbone()[0])) == "finished"
+    assert recorded("0" * 64) == "conflict" and "another PreND backbone" in spec.message
+    (spec.run_dir / "run_info.json").unlink()  # a run from before run_info.json: nothing to compare
+    classify(spec)
+    assert spec.state == "finished"
 
 
 @pytest.mark.parametrize("args, message", [

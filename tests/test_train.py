@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 import subprocess
@@ -9,11 +10,12 @@ import pytest
 import torch
 
 from prend.agent.trainer import Trainer
-from prend.checkpoint import load_checkpoint
+from prend.checkpoint import load_checkpoint, sha256_file
 from prend.cli import main
 from prend.config import config_from_dict
 from prend.metrics import read_metrics
-from prend.train import parse_train_args, train
+from prend.pretrain import shipped_backbone
+from prend.train import parse_train_args, record_run_info, run_info, train
 
 TIMING = ("time/", "charts/steps_per_second")
 
@@ -41,6 +43,24 @@ def test_two_iterations_on_boxing_write_the_run_directory(tmp_path, tiny_args):
     assert saved["env"]["num_envs"] == 2 and saved["intrinsic"]["method"] == "rnd"
     diag = np.load(out / "diagnostics.npz")
     assert diag["frame"].shape == (2, 84, 84) and diag["probe_rewards"].shape == (2, 8)
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["resumed"] == [] and info["started"]["torch"] == torch.__version__
+    assert "backbone" not in info["started"]  # RND has none
+
+
+def test_run_info_names_prends_backbone_by_sha256_and_lists_resumes(tmp_path, tiny_args):
+    cfg, _ = parse_train_args([*tiny_args, "--method", "prend"])
+    record_run_info(tmp_path, cfg, resumed=False)
+    record_run_info(tmp_path, cfg, resumed=True)
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    weights = shipped_backbone()[0]
+    assert info["started"]["backbone"] == {"name": "compact", "weights": str(weights),
+                                           "sha256": sha256_file(weights)}
+    assert len(info["resumed"]) == 1 and info["resumed"][0]["backbone"] == info["started"]["backbone"]
+    other = tmp_path / "mine.pt"
+    other.write_bytes(b"any weights file")
+    cfg, _ = parse_train_args([*tiny_args, "--method", "prend", "--backbone-weights", str(other)])
+    assert run_info(cfg)["backbone"]["sha256"] == hashlib.sha256(b"any weights file").hexdigest()
 
 
 def _tiny_config(tmp_path, tiny_args, *extra):

@@ -1,29 +1,36 @@
 """``prend train``: build a run from flags, a config file or a preset, or resume one; write its run directory.
 
 A run directory holds ``config.json`` (the resolved config), ``metrics.jsonl`` (one record per
-iteration), ``tb/`` (TensorBoard events), ``checkpoint.pt`` (everything needed to resume) and
-``diagnostics.npz`` (per-iteration frames and probe-set rewards for ``prend diagnose``).
+iteration), ``tb/`` (TensorBoard events), ``checkpoint.pt`` (everything needed to resume),
+``diagnostics.npz`` (per-iteration frames and probe-set rewards for ``prend diagnose``) and
+``run_info.json`` (what each start and resume ran with: versions, machine, command line and, for PreND,
+the backbone weights file with its sha256).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tyro
 
 from prend import __version__
 from prend.agent.trainer import Trainer, write_json
-from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint
+from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint, sha256_file
 from prend.config import TrainConfig, config_from_dict, config_to_dict, load_config_file, preset_config
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
 from prend.metrics import MetricsLogger
 
 CHECKPOINT = "checkpoint.pt"
+RUN_INFO = "run_info.json"
 
 DESCRIPTION = """Train PPO with two value heads and an intrinsic reward (RND, RND+LR or PreND) on an Atari game.
 
@@ -90,6 +97,46 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{game}-{cfg.intrinsic.method}-s{cfg.run.seed}"
 
 
+def run_info(cfg: TrainConfig) -> dict[str, Any]:
+    """What this process runs with: time, versions, machine, command line and PreND's backbone weights.
+
+    The backbone entry names the weights file :func:`prend.intrinsic.prend.backbone_weights_file` resolves
+    and its sha256, so a result can say which backbone made it even after the shipped one is replaced.
+    """
+    from importlib import metadata
+
+    from prend.intrinsic.prend import backbone_weights_file
+
+    info: dict[str, Any] = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "prend": __version__,
+                            "python": platform.python_version()}
+    for package in ("torch", "ale-py", "gymnasium", "numpy"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = None
+    info |= {"platform": platform.platform(), "cpus": os.cpu_count(), "argv": sys.argv[1:]}
+    if cfg.intrinsic.method == "prend":
+        weights = backbone_weights_file(cfg.intrinsic)
+        info["backbone"] = {"name": cfg.intrinsic.backbone, "weights": None if weights is None else str(weights),
+                            "sha256": sha256_file(weights) if weights is not None and weights.is_file() else None}
+    return info
+
+
+def record_run_info(run_dir: Path, cfg: TrainConfig, resumed: bool) -> None:
+    """Write ``run_info.json`` at a start; append this process's entry to its ``resumed`` list on a resume."""
+    path = run_dir / RUN_INFO
+    record: dict[str, Any] = {"started": None, "resumed": []}
+    if resumed:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # a run from before run_info.json, or an unreadable one: keep going
+            pass
+        record.setdefault("resumed", []).append(run_info(cfg))
+    else:
+        record["started"] = run_info(cfg)
+    atomic_write(path, lambda handle: handle.write((json.dumps(record, indent=2) + "\n").encode()))
+
+
 def save_run_state(trainer: Trainer, run_dir: Path) -> None:
     """Write the checkpoint and the diagnostics file, each atomically."""
     atomic_torch_save({"format": FORMAT, "version": __version__, **trainer.state_dict()}, run_dir / CHECKPOINT)
@@ -111,6 +158,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
             raise PrendError(f"checkpoint in '{run_dir}' does not match its config ({first_line})",
                              "it was written by another prend version; start a new run") from None
         trainer.restart_envs()
+        record_run_info(run_dir, cfg, resumed=True)
     else:
         run_dir = cfg.run.out or default_run_dir(cfg)
         if (run_dir / CHECKPOINT).exists():
@@ -120,6 +168,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.run.out = run_dir
         write_json(run_dir / "config.json", config_to_dict(cfg))
+        record_run_info(run_dir, cfg, resumed=False)
         trainer.start()
     logger = MetricsLogger(run_dir, resume_iteration=trainer.iteration if resume_dir else None,
                            resume_step=trainer.global_step, tensorboard=cfg.run.tensorboard)

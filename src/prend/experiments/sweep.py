@@ -259,10 +259,40 @@ def classify(spec: RunSpec) -> None:
             spec.message = (f"'{run_dir}' holds a run with a different config ({', '.join(differ[:4])}); "
                             "pass another --out or delete that directory")
             return
+    changed = _backbone_change(spec)
+    if changed:
+        spec.state = "conflict"
+        spec.message = (f"'{run_dir}' was trained with another PreND backbone ({changed}); "
+                        "pass another --out or delete that directory")
+        return
     if _finished_steps(run_dir) >= spec.total_steps:
         spec.state = "finished"
     else:
         spec.state = "resume"
+
+
+def _backbone_change(spec: RunSpec) -> str | None:
+    """For a PreND run, 'sha256 <recorded> != <current>' when its backbone weights file has changed since.
+
+    The config names the backbone (e.g. ``compact``), not its weights; the run's ``run_info.json`` records
+    their sha256, so a sweep re-run after the shipped backbone is replaced does not mix the two.
+    """
+    from prend.checkpoint import sha256_file
+    from prend.config import config_from_dict
+    from prend.intrinsic.prend import backbone_weights_file
+    from prend.train import RUN_INFO
+
+    if spec.config.get("intrinsic", {}).get("method") != "prend":
+        return None
+    try:
+        recorded = json.loads((spec.run_dir / RUN_INFO).read_text())["started"]["backbone"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a run from before run_info.json: nothing to compare
+    weights = backbone_weights_file(config_from_dict(spec.config).intrinsic)
+    current = sha256_file(weights) if weights is not None and weights.is_file() else None
+    if recorded == current:
+        return None
+    return f"sha256 {str(recorded)[:12]} != {str(current)[:12]}"
 
 
 def _finished_steps(run_dir: Path) -> int:

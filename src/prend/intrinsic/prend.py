@@ -16,6 +16,8 @@ for the predictor's update.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -71,6 +73,18 @@ class GameNeck(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """The neck's (N, 512) output for this game."""
         return self.neck(features, self.game_id)
+
+
+def backbone_weights_file(cfg: IntrinsicConfig) -> Path | None:
+    """The weights file :func:`make_backbone` reads for ``cfg`` (None: a randomly initialised backbone).
+
+    Runs record its sha256 (``run_info.json``), so a result names the exact backbone it was trained with.
+    """
+    if cfg.backbone == "compact":
+        from prend.pretrain import shipped_backbone
+
+        return Path(cfg.backbone_weights or shipped_backbone()[0])
+    return None if cfg.backbone_weights is None else Path(cfg.backbone_weights)
 
 
 def make_backbone(cfg: IntrinsicConfig) -> nn.Module:

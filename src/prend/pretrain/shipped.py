@@ -8,13 +8,13 @@ made it and its probe figures. :func:`export_backbone` writes such a pair from a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prend.checkpoint import sha256_file
 from prend.errors import PrendError
 
 SHIPPED_NAME = "siammae_resnet18_w025"
@@ -48,15 +48,6 @@ def shipped_backbone_info() -> dict[str, Any]:
     """The shipped backbone's record (arch, width, sha256, recipe, probe figures), from its ``.json``."""
     path = shipped_backbone_path().with_suffix(".json")
     return json.loads(path.read_text())
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_backbone(checkpoint: str | os.PathLike[str], dest: str | os.PathLike[str],
