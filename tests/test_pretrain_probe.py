@@ -109,6 +109,9 @@ def test_probe_end_to_end_compares_with_the_random_twin(tmp_path):
     for key in ("temporal_coherence", "action_probe", "reward_probe"):
         assert figures[key]["pretrained"] == pytest.approx(figures[key]["random_init"])
     assert figures["beats_random_init"] is False
+    diff = figures["temporal_coherence_difference"]
+    assert diff["mean"] == pytest.approx(0.0) and diff["ci95"] == pytest.approx([0.0, 0.0])
+    assert diff["episodes"] == figures["details"]["per_game"]["pretrained"]["pong"]["episodes"]
 
 
 def test_local_temporal_coherence_sees_only_short_gaps():
@@ -122,3 +125,17 @@ def test_local_temporal_coherence_sees_only_short_gaps():
     local, n = local_temporal_coherence(feats, np.zeros(300, int), t, max_gap=16)
     whole, _ = temporal_coherence(feats, np.zeros(300, int), t, frames_per_episode=300)
     assert n == 1 and local > 0.99 and abs(whole) < 0.2
+
+
+def test_paired_difference_ci_worked_examples():
+    from prend.pretrain.probe import paired_difference_ci
+
+    # Constant differences: no spread to resample.
+    assert paired_difference_ci([np.full(5, 0.3), np.full(2, -0.1)]) == pytest.approx((0.1, 0.1, 0.1))
+    # One game, episodes at -1 and +1: bootstrap means -1, 0, +1 with odds 1:2:1, so the 95% interval is
+    # [-1, 1]; with three episodes at 0, 0, 3 the mean is 1 and the interval's ends are 0 and 3
+    # (P(all zeros) = 8/27 > 2.5%, P(all threes) = 1/27 > 2.5%).
+    assert paired_difference_ci([np.array([-1.0, 1.0])]) == pytest.approx((0.0, -1.0, 1.0))
+    assert paired_difference_ci([np.array([0.0, 0.0, 3.0])]) == pytest.approx((1.0, 0.0, 3.0))
+    # Games are averaged after their own episodes: 1 (one episode) and 0 (four episodes) give 0.5.
+    assert paired_difference_ci([np.array([1.0]), np.zeros(4)])[0] == pytest.approx(0.5)

@@ -19,10 +19,12 @@ the pre-training seed it is exactly the starting point of the run):
     *balanced accuracy* (mean per-class recall) on the test episodes, averaged over games; chance is
     1 / classes, and balanced accuracy keeps the mostly-zero rewards from rewarding a constant guess.
 
-Supplementary, outside the verdict: **short-range temporal coherence** (:func:`local_temporal_coherence`),
-the same correlation over all pairs at most ``local_gap`` steps apart. It was added after the shipped
-backbone's run, when (a) came out below the random twin while short-range pairs favoured the pre-trained
-net (docs/pretraining.md gives both); it is printed beside the main figures and never decides
+Supplementary, outside the verdict: the **paired difference** of (a) between the two backbones with a 95%
+bootstrap interval over episodes (:func:`paired_difference_ci`; both backbones are scored on the same
+frames), which says whether the episodes can tell them apart; and **short-range temporal coherence**
+(:func:`local_temporal_coherence`), the same correlation over all pairs at most ``local_gap`` steps apart,
+added after the first shipped backbone's run came out below its random twin on (a) while short-range pairs
+were about equal (docs/pretraining.md gives both). Both are printed under the table and never decide
 ``beats_random_init``.
 """
 
@@ -112,6 +114,27 @@ def episode_spearman(features: np.ndarray, times: np.ndarray) -> float:
     return spearman(dist[iu], dt)
 
 
+def episode_coherences(features: np.ndarray, episode: np.ndarray, t: np.ndarray, frames_per_episode: int = 200,
+                       min_frames: int = 10, seed: int = 0) -> dict[int, float]:
+    """:func:`episode_spearman` of each episode on up to ``frames_per_episode`` random frames of it.
+
+    The frames drawn depend only on ``seed`` and the episodes, so two backbones probed on the same data are
+    compared on the same frames. Episodes shorter than ``min_frames`` (or with a constant side) are left out.
+    """
+    rng = np.random.default_rng(seed)
+    values = {}
+    for ep in np.unique(episode):
+        rows = np.flatnonzero(episode == ep)
+        if len(rows) < min_frames:
+            continue
+        if len(rows) > frames_per_episode:
+            rows = np.sort(rng.choice(rows, frames_per_episode, replace=False))
+        value = episode_spearman(features[rows], t[rows])
+        if np.isfinite(value):
+            values[int(ep)] = value
+    return values
+
+
 def temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray, frames_per_episode: int = 200,
                        min_frames: int = 10, seed: int = 0) -> tuple[float, int]:
     """Mean over episodes of :func:`episode_spearman` on up to ``frames_per_episode`` random frames each.
@@ -124,20 +147,36 @@ def temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray,
         >>> temporal_coherence(steps[:, None], np.zeros(50, int), steps.astype(int))   # features = time
         (1.0, 1)
     """
-    rng = np.random.default_rng(seed)
-    values = []
-    for ep in np.unique(episode):
-        rows = np.flatnonzero(episode == ep)
-        if len(rows) < min_frames:
-            continue
-        if len(rows) > frames_per_episode:
-            rows = np.sort(rng.choice(rows, frames_per_episode, replace=False))
-        value = episode_spearman(features[rows], t[rows])
-        if np.isfinite(value):
-            values.append(value)
+    values = episode_coherences(features, episode, t, frames_per_episode, min_frames, seed)
     if not values:
         return float("nan"), 0
-    return float(np.mean(values)), len(values)
+    return float(np.mean(list(values.values()))), len(values)
+
+
+def paired_difference_ci(differences: Sequence[np.ndarray], resamples: int = 10_000, level: float = 0.95,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """Mean over groups of the per-group mean difference, with a percentile bootstrap interval.
+
+    Each group (a game) holds paired per-episode differences (pre-trained minus random init, same frames);
+    the bootstrap resamples episodes with replacement within each group, as the figure averages per game
+    first. An interval that contains 0 means the episodes cannot tell the two backbones apart.
+
+    Returns:
+        ``(mean, low, high)``.
+
+    Example (two episodes at -1 and +1: resampled means are -1, 0, +1 with odds 1:2:1):
+        >>> paired_difference_ci([np.array([-1.0, 1.0])])
+        (0.0, -1.0, 1.0)
+    """
+    rng = np.random.default_rng(seed)
+    groups = [np.asarray(d, dtype=np.float64) for d in differences if len(d)]
+    if not groups:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(np.mean([g.mean() for g in groups]))
+    draws = np.mean([g[rng.integers(0, len(g), size=(resamples, len(g)))].mean(1) for g in groups], axis=0)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return mean, float(low), float(high)
 
 
 def local_temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray, max_gap: int = 16,
@@ -311,8 +350,10 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
     tc_all, local_all, act_all, rew_all = [], [], [], []
     for gid in np.unique(data.game_ids):
         in_game = data.game_ids == gid
-        tc, n_eps = temporal_coherence(flat[in_game], data.episode[in_game], data.t[in_game],
-                                       cfg.frames_per_episode, seed=cfg.seed)
+        per_episode = episode_coherences(flat[in_game], data.episode[in_game], data.t[in_game],
+                                         cfg.frames_per_episode, seed=cfg.seed)
+        tc = float(np.mean(list(per_episode.values()))) if per_episode else float("nan")
+        n_eps = len(per_episode)
         tc_local = float("nan")
         if cfg.local_gap > 0:
             tc_local, _ = local_temporal_coherence(flat[in_game], data.episode[in_game], data.t[in_game],
@@ -326,7 +367,8 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
         rew = linear_probe(pair, reward_class, data.episode[src], 3, cfg.test_fraction, cfg.seed)
         name = next((g for g in data.games if atari_pb_game_id(g) == gid), str(int(gid)))
         result["per_game"][name] = {"temporal_coherence": tc, "temporal_coherence_local": tc_local,
-                                    "episodes": n_eps, "action_probe": act, "reward_probe": rew}
+                                    "episodes": n_eps, "action_probe": act, "reward_probe": rew,
+                                    "temporal_coherence_per_episode": per_episode}
         tc_all.append(tc)
         local_all.append(tc_local)
         act_all.append(act["balanced_accuracy"])
@@ -370,6 +412,15 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
     figures["beats_random_init"] = all(figures[k]["pretrained"] > figures[k]["random_init"]
                                        for k in ("temporal_coherence", "action_probe", "reward_probe"))
     # Supplementary: reported beside the main figures, not part of the verdict above.
+    differences = []
+    for game, theirs in rnd["per_game"].items():
+        ours = pre["per_game"][game]["temporal_coherence_per_episode"]
+        twin = theirs["temporal_coherence_per_episode"]
+        shared = sorted(set(ours) & set(twin))
+        differences.append(np.array([ours[e] - twin[e] for e in shared]))
+    mean, low, high = paired_difference_ci(differences, seed=cfg.seed)
+    figures["temporal_coherence_difference"] = {"mean": mean, "ci95": [low, high],
+                                                "episodes": int(sum(len(d) for d in differences))}
     figures["temporal_coherence_local"] = {"pretrained": pre["temporal_coherence_local"],
                                            "random_init": rnd["temporal_coherence_local"],
                                            "max_gap": cfg.local_gap}
@@ -380,13 +431,19 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
         "frames_per_episode": cfg.frames_per_episode, "test_fraction": cfg.test_fraction,
         "metric": "temporal coherence: mean within-episode Spearman(feature distance, time distance); "
                   "probes: test balanced accuracy of logistic regression on [f(s_t), f(s_t+1)]",
-        "per_game": {"pretrained": pre["per_game"], "random_init": rnd["per_game"]},
+        "per_game": {"pretrained": _without_episodes(pre["per_game"]),
+                     "random_init": _without_episodes(rnd["per_game"])},
     }
     print(format_figures(figures))
     if cfg.out is not None:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.out).write_text(json.dumps(figures, indent=1))
     return figures
+
+
+def _without_episodes(per_game: dict[str, Any]) -> dict[str, Any]:
+    return {game: {k: v for k, v in figures.items() if k != "temporal_coherence_per_episode"}
+            for game, figures in per_game.items()}
 
 
 def format_figures(figures: dict[str, Any]) -> str:
@@ -401,6 +458,11 @@ def format_figures(figures: dict[str, Any]) -> str:
         pair = figures[key]
         lines.append(f"{label:<34}{pair['pretrained']:>12.4f}{pair['random_init']:>13.4f}")
     lines.append("beats random init on every measure: " + ("yes" if figures.get("beats_random_init") else "NO"))
+    diff = figures.get("temporal_coherence_difference")
+    if diff and np.isfinite(diff["mean"]):
+        lines.append(f"temporal coherence, pretrained - random: {diff['mean']:+.4f} "
+                     f"(95% CI {diff['ci95'][0]:+.4f} to {diff['ci95'][1]:+.4f}, paired bootstrap over "
+                     f"{diff['episodes']} episodes)")
     local = figures.get("temporal_coherence_local")
     if local and np.isfinite(local["pretrained"]):
         label = f"supplementary: coherence, gap<={local['max_gap']}"
