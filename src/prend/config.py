@@ -120,9 +120,9 @@ class IntrinsicConfig:
     feature_dim: int = 512
     """Size of the target's and predictor's output."""
     backbone: str = "compact"
-    """PreND backbone: ``compact`` (shipped pre-trained default), ``atari-pb-resnet50`` (the paper's, needs
-    ``--backbone-weights``), or an Atari-PB architecture such as ``resnet18``/``resnet50`` (random init
-    unless ``--backbone-weights`` is given)."""
+    """PreND backbone: ``compact`` (the shipped default: a SiamMAE-pre-trained ResNet-18 at width 0.125, see
+    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), or an Atari-PB
+    architecture such as ``resnet18``/``resnet50`` (random init unless ``--backbone-weights`` is given)."""
     backbone_weights: str | None = None
     """Atari-PB-format checkpoint for the PreND backbone."""
     backbone_width: float = 1.0

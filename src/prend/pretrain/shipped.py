@@ -1,8 +1,8 @@
 """The pre-trained backbone shipped inside the package (PreND's default ``--backbone compact``).
 
-``prend/weights/siammae_resnet18_w025.pt`` is a backbone-only Atari-PB-format checkpoint made by this
+``prend/weights/siammae_resnet18_w0125.pt`` is a backbone-only Atari-PB-format checkpoint made by this
 package's own pipeline (``prend collect`` + ``prend pretrain``, recipe in docs/pretraining.md);
-``siammae_resnet18_w025.json`` beside it records its architecture, width, sha256, the exact commands that
+``siammae_resnet18_w0125.json`` beside it records its architecture, width, sha256, the exact commands that
 made it and its probe figures. :func:`export_backbone` writes such a pair from any run.
 """
 
@@ -17,14 +17,14 @@ from typing import Any
 from prend.checkpoint import sha256_file
 from prend.errors import PrendError
 
-SHIPPED_NAME = "siammae_resnet18_w025"
+SHIPPED_NAME = "siammae_resnet18_w0125"
 SHIPPED_ARCH = "resnet18"
-SHIPPED_WIDTH = 0.25
+SHIPPED_WIDTH = 0.125
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 def shipped_backbone_path(check: bool = True) -> Path:
-    """Path of the shipped backbone checkpoint (``prend/weights/siammae_resnet18_w025.pt``).
+    """Path of the shipped backbone checkpoint (``prend/weights/siammae_resnet18_w0125.pt``).
 
     Args:
         check: Raise when the file is missing (e.g. a source checkout without package data).
