@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -160,6 +161,17 @@ def test_pretrained_checkpoint_loads_through_the_atari_pb_loader(frames, tmp_pat
     init = ResNetGN("resnet18", 0.125).state_dict()
     assert not torch.equal(init["layer1.0.conv1.weight"], full["backbone"]["layer1.0.conv1.weight"])
     assert (tmp_path / "run" / "tb").is_dir() and any((tmp_path / "run" / "tb").iterdir())
+
+
+def test_the_final_probe_is_stored_beside_and_inside_the_backbone_checkpoint(frames, tmp_path):
+    summary = pretrain(run_cfg(frames, tmp_path / "run", steps=2, probe_data=frames))
+    saved = json.loads((tmp_path / "run" / "probe.json").read_text())
+    assert saved["details"]["games"] == ["breakout", "pong"] and summary["probe"] == saved
+    inside = read_atari_pb_checkpoint(tmp_path / "run" / "backbone.pth")["extra"]["prend"]["probe"]
+    assert "details" not in inside
+    assert json.dumps(inside, sort_keys=True) == json.dumps({k: v for k, v in saved.items() if k != "details"},
+                                                            sort_keys=True)  # NaN-safe: compared as JSON
+    assert load_atari_pb_backbone(tmp_path / "run" / "backbone.pth", arch=None, width=None).width == 0.125
 
 
 class _StopAfter:

@@ -368,9 +368,13 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         return summary
 
     backbone_path = out / BACKBONE
-    save_atari_pb_checkpoint(backbone_path, backbone=model.backbone, epoch=step // sampler.steps_per_epoch,
-                             step=step, extra={"prend": {"config": cfg.plain(), "objective": cfg.objective,
-                                                         "loss_ema": loss_ema}})
+    backbone_extra = {"config": cfg.plain(), "objective": cfg.objective, "loss_ema": loss_ema}
+
+    def save_backbone() -> None:
+        save_atari_pb_checkpoint(backbone_path, backbone=model.backbone, epoch=step // sampler.steps_per_epoch,
+                                 step=step, extra={"prend": backbone_extra})
+
+    save_backbone()
     summary["backbone"] = str(backbone_path)
     if cfg.probe_data is not None and (Path(cfg.probe_data) / "manifest.json").exists():
         from prend.pretrain.probe import ProbeConfig, probe
@@ -378,6 +382,9 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         figures = probe(ProbeConfig(checkpoint=backbone_path, data=Path(cfg.probe_data), device=cfg.device,
                                     progress=cfg.progress))
         (out / PROBE).write_text(json.dumps(figures, indent=1))
+        # The headline figures also travel inside the backbone file, so a copy of it keeps its verdict.
+        backbone_extra["probe"] = {k: v for k, v in figures.items() if k != "details"}
+        save_backbone()
         for key in ("temporal_coherence", "action_probe", "reward_probe"):
             for variant in ("pretrained", "random_init"):
                 writer.add_scalar(f"probe/{key}/{variant}", figures[key][variant], step)
