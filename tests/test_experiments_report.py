@@ -15,13 +15,13 @@ from prend.train import parse_train_args
 RANDOM_HUMAN = {"Boxing": (0.1, 12.1), "Riverraid": (1338.5, 17118.0)}
 
 
-def make_run(root, game, method, seed, scores, raw=None, lr_scale=0.01, diagnostics=None):
+def make_run(root, game, method, seed, scores, raw=None, lr_scale=0.01, diagnostics=None, extra=()):
     """A synthetic run directory: config.json from real flags, one metrics record per score."""
     n = len(scores)
     cfg, _ = parse_train_args(["--game", game, "--method", method, "--seed", str(seed), "--num-envs", "2",
                                "--num-steps", "16", "--total-steps", str(32 * n),
-                               "--predictor-lr-scale", str(lr_scale)])
-    run_dir = root / f"{game}-{method}-{lr_scale}-s{seed}"
+                               "--predictor-lr-scale", str(lr_scale), *extra])
+    run_dir = root / f"{game}-{method}-{lr_scale}-{'-'.join(extra)}-s{seed}"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg)))
     raw = np.linspace(2.0, 1.0, n) if raw is None else raw
@@ -71,7 +71,16 @@ def test_groups_are_labelled_by_the_fields_that_vary(tmp_path):
         make_run(tmp_path, "Boxing", "rnd-lr", 1, [1.0, 2.0], lr_scale=scale)
     make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0])
     labels = sorted({r.label for r in find_runs([tmp_path])})
-    assert labels == ["rnd predictor_lr_scale=0.01", "rnd-lr predictor_lr_scale=0.01", "rnd-lr predictor_lr_scale=0.1"]
+    # RND's predictor shares PPO's optimizer, so the scale does not apply to it and its label leaves it out.
+    assert labels == ["rnd", "rnd-lr predictor_lr_scale=0.01", "rnd-lr predictor_lr_scale=0.1"]
+
+
+def test_labels_leave_out_fields_a_runs_backbone_ignores(tmp_path):
+    make_run(tmp_path, "Boxing", "prend", 1, [1.0, 2.0])  # the shipped backbone: its width is its file's
+    make_run(tmp_path, "Boxing", "prend", 1, [1.0, 2.0], extra=("--backbone", "resnet18", "--backbone-width", "0.125"))
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0])
+    labels = sorted({r.label for r in find_runs([tmp_path])})
+    assert labels == ["prend backbone=compact", "prend backbone=resnet18 backbone_width=0.125", "rnd"]
 
 
 def _diagnostics(levels, rewards, probe_levels, probe_rewards):

@@ -138,6 +138,24 @@ class IntrinsicConfig:
             return self.separate_optimizer
         return self.method in ("rnd-lr", "prend")
 
+    def unused_fields(self) -> frozenset[str]:
+        """Fields that have no effect with this method and backbone (run labels leave them out).
+
+        Example:
+            >>> sorted(IntrinsicConfig(method="prend", backbone="compact").unused_fields())
+            ['backbone_width']
+            >>> "predictor_lr_scale" in IntrinsicConfig(method="rnd").unused_fields()
+            True
+        """
+        unused = set()
+        if not self.uses_separate_optimizer():
+            unused.add("predictor_lr_scale")
+        if self.method != "prend":
+            unused |= {"backbone", "backbone_weights", "backbone_width", "backbone_bf16", "game_id"}
+        elif self.backbone in ("compact", "atari-pb-resnet50"):  # their width is fixed by their weights
+            unused.add("backbone_width")
+        return frozenset(unused)
+
 
 @dataclass
 class RunConfig:

@@ -4,6 +4,8 @@ A run directory is what ``prend train`` writes: ``config.json`` and ``metrics.js
 ``diagnostics.npz``, ``checkpoint.pt``). Runs are grouped by game and by a *label*: the method, plus every
 config field whose value differs between the runs given (the seed, the output path and the thread counts
 excepted), e.g. ``rnd-lr predictor_lr_scale=0.1`` when a sweep varied the predictor's learning-rate scale.
+A run's label leaves out fields its own method ignores (:meth:`prend.config.IntrinsicConfig.unused_fields`:
+RND's shared optimizer has no ``predictor_lr_scale``, the shipped backbone no ``backbone_width``).
 """
 
 from __future__ import annotations
@@ -166,12 +168,23 @@ def varying_fields(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 
 
+def _unused_intrinsic_fields(config: dict[str, Any]) -> frozenset[str]:
+    """:meth:`IntrinsicConfig.unused_fields` of a saved config (none if it does not parse)."""
+    from prend.config import IntrinsicConfig
+
+    try:
+        return IntrinsicConfig(**config.get("intrinsic", {})).unused_fields()
+    except TypeError:  # a config from another prend version: label by every varying field
+        return frozenset()
+
+
 def label_runs(runs: list[Run]) -> list[Run]:
     """Set each run's group ``label`` and unique ``name``; returns the runs sorted by game, label, seed."""
     fields = varying_fields(runs)
     for run in runs:
         flat = flatten(run.config)
-        parts = [run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in fields]
+        unused = {f"intrinsic.{name}" for name in _unused_intrinsic_fields(run.config)}
+        parts = [run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in fields if k not in unused]
         run.label = " ".join(parts)
     rank = {label: i for i, label in enumerate(method_order([r.label for r in runs]))}
     runs.sort(key=lambda r: (r.game_key, rank[r.label], r.seed, str(r.path)))
