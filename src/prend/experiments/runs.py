@@ -170,11 +170,11 @@ def varying_fields(runs: list[Run]) -> list[str]:
 
 def _unused_intrinsic_fields(config: dict[str, Any]) -> frozenset[str]:
     """:meth:`IntrinsicConfig.unused_fields` of a saved config (none if it does not parse)."""
-    from prend.config import IntrinsicConfig
+    from prend.config import config_from_dict
 
     try:
-        return IntrinsicConfig(**config.get("intrinsic", {})).unused_fields()
-    except TypeError:  # a config from another prend version: label by every varying field
+        return config_from_dict(config).intrinsic.unused_fields()
+    except PrendError:  # a config from another prend version: label by every varying field
         return frozenset()
 
 

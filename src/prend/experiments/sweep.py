@@ -20,6 +20,7 @@ Backends:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -277,7 +278,6 @@ def _backbone_change(spec: RunSpec) -> str | None:
     The config names the backbone (e.g. ``compact``), not its weights; the run's ``run_info.json`` records
     their sha256, so a sweep re-run after the shipped backbone is replaced does not mix the two.
     """
-    from prend.checkpoint import sha256_file
     from prend.config import config_from_dict
     from prend.intrinsic.prend import backbone_weights_file
     from prend.train import RUN_INFO
@@ -289,10 +289,21 @@ def _backbone_change(spec: RunSpec) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a run from before run_info.json: nothing to compare
     weights = backbone_weights_file(config_from_dict(spec.config).intrinsic)
-    current = sha256_file(weights) if weights is not None and weights.is_file() else None
+    current = None
+    if weights is not None and weights.is_file():
+        stat = weights.stat()
+        current = _sha256_of(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
     if recorded == current:
         return None
     return f"sha256 {str(recorded)[:12]} != {str(current)[:12]}"
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a weights file, computed once per (path, size, mtime): every PreND run of a sweep shares it."""
+    from prend.checkpoint import sha256_file
+
+    return sha256_file(path)
 
 
 def _finished_steps(run_dir: Path) -> int:

@@ -147,10 +147,13 @@ def temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray,
         >>> temporal_coherence(steps[:, None], np.zeros(50, int), steps.astype(int))   # features = time
         (1.0, 1)
     """
-    values = episode_coherences(features, episode, t, frames_per_episode, min_frames, seed)
-    if not values:
+    return _mean_and_count(episode_coherences(features, episode, t, frames_per_episode, min_frames, seed))
+
+
+def _mean_and_count(per_episode: dict[int, float]) -> tuple[float, int]:
+    if not per_episode:
         return float("nan"), 0
-    return float(np.mean(list(values.values()))), len(values)
+    return float(np.mean(list(per_episode.values()))), len(per_episode)
 
 
 def paired_difference_ci(differences: Sequence[np.ndarray], resamples: int = 10_000, level: float = 0.95,
@@ -352,8 +355,7 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
         in_game = data.game_ids == gid
         per_episode = episode_coherences(flat[in_game], data.episode[in_game], data.t[in_game],
                                          cfg.frames_per_episode, seed=cfg.seed)
-        tc = float(np.mean(list(per_episode.values()))) if per_episode else float("nan")
-        n_eps = len(per_episode)
+        tc, n_eps = _mean_and_count(per_episode)
         tc_local = float("nan")
         if cfg.local_gap > 0:
             tc_local, _ = local_temporal_coherence(flat[in_game], data.episode[in_game], data.t[in_game],
