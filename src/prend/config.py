@@ -8,6 +8,8 @@ Presets (``--preset``) replace defaults before command-line flags are applied:
 
 - ``rnd-original``: the original RND (Burda et al. 2019, openai/random-network-distillation), the default.
 - ``prend-paper``: the settings of the code the PreND authors ran (FARCuriosity, rlpyt).
+- ``ppo-atari``: the standard PPO Atari protocol (Schulman et al. 2017 as in baselines' ``ppo2``, CleanRL's
+  ``ppo_atari``): plain PPO (``--method none``) with a Nature-CNN policy; ``--method rnd`` etc. work on top.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Literal
 from prend.errors import PrendError
 
 Method = Literal["rnd", "rnd-lr", "prend", "none"]
-PresetName = Literal["rnd-original", "prend-paper"]
+PresetName = Literal["rnd-original", "prend-paper", "ppo-atari"]
 
 
 @dataclass
@@ -65,6 +67,8 @@ class PPOConfig:
     """Rollout length per environment and iteration."""
     learning_rate: float = 1e-4
     """Adam learning rate of the policy (and of the predictor when it shares the optimizer)."""
+    anneal_lr: bool = False
+    """Anneal every learning rate linearly to 0 over the run: iteration k of n uses lr x (1 - (k-1)/n)."""
     adam_eps: float = 1e-8
     """Adam epsilon."""
     update_epochs: int = 4
@@ -80,6 +84,9 @@ class PPOConfig:
     """Entropy bonus coefficient."""
     vf_coef: float = 1.0
     """Value loss coefficient; each head's loss is ``0.5 * vf_coef * mean((V - R)^2)``."""
+    clip_vloss: bool = False
+    """Clip each value head's loss as PPO2 does: the larger of (V - R)^2 and (V_old + clip(V - V_old) - R)^2,
+    with ``clip_coef`` as the clip range."""
     max_grad_norm: float | None = None
     """Global gradient-norm clip; ``None`` disables clipping (the original RND does not clip)."""
     norm_adv: bool = False
@@ -96,8 +103,10 @@ class PPOConfig:
     """Weight of the intrinsic advantage in the combined advantage."""
     int_episodic: bool = False
     """Cut the intrinsic return at episode ends (FARCuriosity does, through life-loss dones)."""
-    policy: Literal["cnn", "lstm"] = "cnn"
-    """``cnn``: the original RND's feed-forward policy; ``lstm``: a conv torso + LSTM(512) (FARCuriosity)."""
+    policy: Literal["cnn", "lstm", "nature"] = "cnn"
+    """``cnn``: the original RND's feed-forward policy; ``lstm``: a conv torso + LSTM(512) (FARCuriosity);
+    ``nature``: the Nature-CNN actor-critic of PPO's Atari experiments (3 convs, FC512, linear heads; the
+    intrinsic value head only when there is an intrinsic reward)."""
     bf16: bool = False
     """Run the policy's forward/backward under bfloat16 autocast (CPU with AVX-512 BF16, or GPU)."""
 
@@ -249,6 +258,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "int_episodic": True,
         },
         "intrinsic": {"update_proportion": 0.25},
+    },
+    "ppo-atari": {
+        "env": {"num_envs": 8, "sticky_action_prob": 0.0, "noop_max": 30, "life_loss_done": True,
+                "fire_reset": True, "max_episode_steps": 27_000},
+        "ppo": {
+            "num_steps": 128, "learning_rate": 2.5e-4, "anneal_lr": True, "adam_eps": 1e-5, "update_epochs": 4,
+            "num_minibatches": 4, "clip_coef": 0.1, "clip_vloss": True, "ent_coef": 0.01, "vf_coef": 0.5,
+            "max_grad_norm": 0.5, "norm_adv": True, "gamma_ext": 0.99, "gae_lambda": 0.95, "policy": "nature",
+        },
+        "intrinsic": {"method": "none"},
     },
 }
 """Preset overrides, section by section, applied to the dataclass defaults."""

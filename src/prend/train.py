@@ -35,7 +35,7 @@ RUN_INFO = "run_info.json"
 DESCRIPTION = """Train PPO with two value heads and an intrinsic reward (RND, RND+LR or PreND) on an Atari game.
 
 Extra flags, handled before the ones below:
-  --preset {rnd-original,prend-paper}  start from a preset's defaults (see docs/hyperparameters.md)
+  --preset {rnd-original,prend-paper,ppo-atari}  start from a preset's defaults (see docs/hyperparameters.md)
   --config FILE                        start from a JSON/TOML file of fields (nested tables or dotted)
   --resume DIR                         continue the run in DIR from its checkpoint (only --total-steps may
                                        be given with it, to extend the budget)
@@ -243,7 +243,8 @@ def load_policy(run_dir: str | Path):
     state = load_checkpoint(Path(run_dir) / CHECKPOINT)
     cfg = config_from_dict(json.loads(state["config"]))
     num_actions = state["policy"]["heads.logits.weight"].shape[0]
-    policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions)
+    policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions,
+                         intrinsic_head=cfg.intrinsic.method != "none")
     policy.load_state_dict(state["policy"])
     return policy.eval().requires_grad_(False), cfg
 

@@ -15,7 +15,7 @@ from prend.intrinsic.base import DistillationReward
 def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head.
 
-    No value clipping, as in the original RND.
+    The value losses are unclipped (the original RND) unless ``cfg.clip_vloss`` (PPO2's Atari setting).
     """
     device = batch.obs.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -29,8 +29,8 @@ def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.
     if cfg.norm_adv:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-    v_ext_loss = 0.5 * (out.value_ext.float() - batch.returns_ext).square().mean()
-    v_int_loss = 0.5 * (out.value_int.float() - batch.returns_int).square().mean()
+    v_ext_loss = value_loss(out.value_ext.float(), batch.values_ext, batch.returns_ext, cfg)
+    v_int_loss = value_loss(out.value_int.float(), batch.values_int, batch.returns_int, cfg)
     loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * (v_ext_loss + v_int_loss)
     with torch.no_grad():
         approx_kl = ((ratio - 1) - log_ratio).mean()  # http://joschu.net/blog/kl-approx.html
@@ -40,6 +40,25 @@ def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.
         "losses/value_int": v_int_loss.item(), "losses/entropy": entropy.item(),
         "losses/approx_kl": approx_kl.item(), "losses/clip_fraction": clip_fraction.item(),
     }
+
+
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, cfg: PPOConfig) -> torch.Tensor:
+    """``0.5 * mean((V - R)^2)``, or with ``clip_vloss`` PPO2's pessimistic clipped form.
+
+    Example:
+        >>> cfg = PPOConfig(clip_coef=0.1, clip_vloss=True)
+        >>> value_loss(torch.tensor([1.0]), torch.tensor([0.5]), torch.tensor([0.0]), cfg)  # max(1.0, 0.6^2)
+        tensor(0.5000)
+        >>> value_loss(torch.tensor([0.0]), torch.tensor([0.5]), torch.tensor([1.0]), cfg)  # max(1.0, 0.6^2)
+        tensor(0.5000)
+        >>> value_loss(torch.tensor([0.8]), torch.tensor([0.5]), torch.tensor([1.0]), cfg)  # max(0.04, 0.4^2)
+        tensor(0.0800)
+    """
+    loss = (values - returns).square()
+    if cfg.clip_vloss:
+        clipped = old_values + (values - old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+        loss = torch.max(loss, (clipped - returns).square())
+    return 0.5 * loss.mean()
 
 
 def predictor_subset(

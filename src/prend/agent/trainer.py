@@ -47,11 +47,13 @@ class Trainer:
         self.device = _device(cfg.run.device)
         self.env = env or make_env(cfg.env)
         num_envs, steps = cfg.env.num_envs, cfg.ppo.num_steps
-        self.policy = make_policy(cfg.ppo.policy, self.env.obs_shape[0], self.env.num_actions).to(self.device)
+        self.policy = make_policy(cfg.ppo.policy, self.env.obs_shape[0], self.env.num_actions,
+                                  intrinsic_head=cfg.intrinsic.method != "none").to(self.device)
         self.intrinsic = make_intrinsic(cfg.intrinsic, num_envs, cfg.ppo.gamma_int, self.env.rom)
         if self.intrinsic is not None:
             self.intrinsic.to(self.device)
         self.optimizers = self._make_optimizers()
+        self.base_learning_rates = [opt.param_groups[0]["lr"] for opt in self.optimizers]
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
         self.np_rng = np.random.default_rng(cfg.run.seed)
         self.storage = RolloutStorage(steps, num_envs, self.env.obs_shape, self.device)
@@ -77,6 +79,25 @@ class Trainer:
             return [torch.optim.Adam(policy_params + predictor_params, lr=ppo.learning_rate, eps=ppo.adam_eps)]
         return [torch.optim.Adam(policy_params, lr=ppo.learning_rate, eps=ppo.adam_eps),
                 torch.optim.Adam(predictor_params, lr=ppo.learning_rate * icfg.predictor_lr_scale, eps=ppo.adam_eps)]
+
+    def learning_rate_fraction(self) -> float:
+        """The share of each optimizer's configured rate the coming iteration uses (1 unless ``anneal_lr``).
+
+        Like baselines' ``ppo2``: the first iteration runs at the full rate, the last at 1/n of it. It depends
+        only on the iteration count and budget, so a resumed run anneals exactly as an uninterrupted one
+        (extending the budget with ``--resume --total-steps`` stretches the rest of the schedule).
+        """
+        if not self.cfg.ppo.anneal_lr:
+            return 1.0
+        return max(0.0, 1.0 - self.iteration / self.cfg.num_iterations)
+
+    def _set_learning_rates(self) -> float:
+        """Apply :meth:`learning_rate_fraction` to every optimizer; returns the policy's rate."""
+        fraction = self.learning_rate_fraction()
+        for opt, base in zip(self.optimizers, self.base_learning_rates, strict=True):
+            for group in opt.param_groups:
+                group["lr"] = base * fraction
+        return self.base_learning_rates[0] * fraction
 
     # ------------------------------------------------------------------------------------------- start
     def start(self) -> None:
@@ -114,6 +135,7 @@ class Trainer:
     def train_iteration(self) -> dict[str, Any]:
         """One PPO iteration; returns its metrics record."""
         t0 = time.perf_counter()
+        learning_rate = self._set_learning_rates()
         finished = self.collect_rollout()
         t1 = time.perf_counter()
         int_stats = self.compute_intrinsic_rewards()
@@ -127,7 +149,8 @@ class Trainer:
         self.iteration += 1
         self.global_step += self.cfg.batch_size
         probe = self.evaluate_probe()
-        return self._record(finished, int_stats, losses, probe, (t0, t1, t2, t3))
+        return self._record(finished, int_stats, losses | {"charts/learning_rate": learning_rate}, probe,
+                            (t0, t1, t2, t3))
 
     def collect_rollout(self) -> list[tuple[float, int]]:
         """Act for ``num_steps`` in every environment, filling the storage; returns the games that ended."""

@@ -84,6 +84,40 @@ class CnnPolicy(nn.Module):
         return PolicyOutput(logits.reshape(*lead, -1), v_ext.reshape(lead), v_int.reshape(lead), state)
 
 
+class NatureCnnPolicy(nn.Module):
+    """PPO's Atari actor-critic (Mnih et al. 2015 torso, as in baselines' ``ppo2`` and CleanRL's ``ppo_atari``).
+
+    Three convs and FC512 shared by a linear policy layer (init scale 0.01) and linear value layers (init
+    scale 1). The intrinsic value head exists only when ``intrinsic_head``; without it ``value_int`` is zero,
+    so plain PPO trains exactly one value head.
+    """
+
+    recurrent = False
+
+    def __init__(self, in_channels: int, num_actions: int, intrinsic_head: bool = True):
+        super().__init__()
+        self.torso = nn.Sequential(nature_convs(in_channels),
+                                   orthogonal_init(nn.Linear(NATURE_FLAT, 512), math.sqrt(2)), nn.ReLU())
+        self.heads = nn.ModuleDict({"logits": orthogonal_init(nn.Linear(512, num_actions), 0.01),
+                                    "value_ext": orthogonal_init(nn.Linear(512, 1), 1.0)})
+        if intrinsic_head:
+            self.heads["value_int"] = orthogonal_init(nn.Linear(512, 1), 1.0)
+
+    def initial_state(self, num_envs: int) -> tuple[torch.Tensor, ...]:
+        """No recurrent state."""
+        return ()
+
+    def forward(self, obs: torch.Tensor, state: tuple[torch.Tensor, ...] = (),
+                first: torch.Tensor | None = None) -> PolicyOutput:
+        """Evaluate observations of any leading shape independently."""
+        lead = obs.shape[:-3]
+        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        hidden = self.torso(x)
+        v_ext = self.heads["value_ext"](hidden).reshape(lead)
+        v_int = self.heads["value_int"](hidden).reshape(lead) if "value_int" in self.heads else torch.zeros_like(v_ext)
+        return PolicyOutput(self.heads["logits"](hidden).reshape(*lead, -1), v_ext, v_int, state)
+
+
 class LstmPolicy(nn.Module):
     """A recurrent policy in the style of FARCuriosity's (rlpyt ``AtariLstmModel``).
 
@@ -136,7 +170,16 @@ class LstmPolicy(nn.Module):
         return PolicyOutput(logits, v_ext, v_int, (h, c))
 
 
-def make_policy(kind: str, in_channels: int, num_actions: int) -> nn.Module:
-    """Build the ``cnn`` or ``lstm`` policy, with channels-last conv weights (faster convolutions on CPUs)."""
-    policy = LstmPolicy(in_channels, num_actions) if kind == "lstm" else CnnPolicy(in_channels, num_actions)
+def make_policy(kind: str, in_channels: int, num_actions: int, intrinsic_head: bool = True) -> nn.Module:
+    """Build the ``cnn``, ``lstm`` or ``nature`` policy, with channels-last conv weights (faster on CPUs).
+
+    ``intrinsic_head`` matters only to ``nature``; the original RND's and FARCuriosity's policies always
+    carry both value heads.
+    """
+    if kind == "nature":
+        policy: nn.Module = NatureCnnPolicy(in_channels, num_actions, intrinsic_head)
+    elif kind == "lstm":
+        policy = LstmPolicy(in_channels, num_actions)
+    else:
+        policy = CnnPolicy(in_channels, num_actions)
     return policy.to(memory_format=torch.channels_last)
