@@ -183,7 +183,10 @@ class RunConfig:
     probe_size: int = 64
     """Observations in the fixed probe set gathered at the start of a run."""
     torch_threads: int = 0
-    """Threads torch may use (0: all cores)."""
+    """Threads torch may use (0: chosen at start-up by timing 1, half and all cores; see docs/performance.md)."""
+    memory_format: Literal["auto", "channels-last", "contiguous"] = "auto"
+    """Memory layout of the conv weights and activations (``auto``: timed at start-up on a CPU,
+    channels-last on a GPU). Changes speed only, not the numbers beyond float rounding."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the networks run."""
     progress: bool = True
@@ -230,6 +233,8 @@ class TrainConfig:
              "discounts must be in [0, 1]", "pass e.g. --gamma-ext 0.999 --gamma-int 0.99"),
             (self.ppo.num_minibatches >= 1, "ppo.num_minibatches must be >= 1", "pass --num-minibatches 4"),
             (self.ppo.update_epochs >= 1, "ppo.update_epochs must be >= 1", "pass --update-epochs 4"),
+            (self.run.torch_threads >= 0, "run.torch_threads must be >= 0",
+             "pass 0 to have it chosen, or e.g. --torch-threads 1"),
             (self.env.max_episode_steps >= 1, "env.max_episode_steps must be >= 1",
              "pass e.g. --max-episode-steps 4500"),
         ]

@@ -22,6 +22,7 @@ import numpy as np
 import tyro
 
 from prend import __version__
+from prend.agent.perf import cpu_info
 from prend.agent.trainer import Trainer, write_json
 from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint, sha256_file
 from prend.config import TrainConfig, config_from_dict, config_to_dict, load_config_file, preset_config
@@ -97,11 +98,13 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{game}-{cfg.intrinsic.method}-s{cfg.run.seed}"
 
 
-def run_info(cfg: TrainConfig) -> dict[str, Any]:
+def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, Any]:
     """What this process runs with: time, versions, machine, command line and PreND's backbone weights.
 
     The backbone entry names the weights file :func:`prend.intrinsic.prend.backbone_weights_file` resolves
     and its sha256, so a result can say which backbone made it even after the shipped one is replaced.
+    ``cpu`` names the CPU and its vector extensions; ``perf`` is the trainer's speed choices
+    (:func:`prend.agent.perf.choose_perf`), made anew at every start and resume.
     """
     from importlib import metadata
 
@@ -114,7 +117,9 @@ def run_info(cfg: TrainConfig) -> dict[str, Any]:
             info[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             info[package] = None
-    info |= {"platform": platform.platform(), "cpus": os.cpu_count(), "argv": sys.argv[1:]}
+    info |= {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu_info(), "argv": sys.argv[1:]}
+    if perf is not None:
+        info["perf"] = perf
     if cfg.intrinsic.method == "prend":
         weights = backbone_weights_file(cfg.intrinsic)
         info["backbone"] = {"name": cfg.intrinsic.backbone, "weights": None if weights is None else str(weights),
@@ -122,7 +127,7 @@ def run_info(cfg: TrainConfig) -> dict[str, Any]:
     return info
 
 
-def record_run_info(run_dir: Path, cfg: TrainConfig, resumed: bool) -> None:
+def record_run_info(run_dir: Path, cfg: TrainConfig, resumed: bool, perf: dict[str, Any] | None = None) -> None:
     """Write ``run_info.json`` at a start; append this process's entry to its ``resumed`` list on a resume."""
     path = run_dir / RUN_INFO
     record: dict[str, Any] = {"started": None, "resumed": []}
@@ -131,9 +136,9 @@ def record_run_info(run_dir: Path, cfg: TrainConfig, resumed: bool) -> None:
             record = json.loads(path.read_text())
         except (OSError, ValueError):  # a run from before run_info.json, or an unreadable one: keep going
             pass
-        record.setdefault("resumed", []).append(run_info(cfg))
+        record.setdefault("resumed", []).append(run_info(cfg, perf))
     else:
-        record["started"] = run_info(cfg)
+        record["started"] = run_info(cfg, perf)
     atomic_write(path, lambda handle: handle.write((json.dumps(record, indent=2) + "\n").encode()))
 
 
@@ -158,7 +163,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
             raise PrendError(f"checkpoint in '{run_dir}' does not match its config ({first_line})",
                              "it was written by another prend version; start a new run") from None
         trainer.restart_envs()
-        record_run_info(run_dir, cfg, resumed=True)
+        record_run_info(run_dir, cfg, resumed=True, perf=trainer.perf)
     else:
         run_dir = cfg.run.out or default_run_dir(cfg)
         if (run_dir / CHECKPOINT).exists():
@@ -168,7 +173,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.run.out = run_dir
         write_json(run_dir / "config.json", config_to_dict(cfg))
-        record_run_info(run_dir, cfg, resumed=False)
+        record_run_info(run_dir, cfg, resumed=False, perf=trainer.perf)
         trainer.start()
     logger = MetricsLogger(run_dir, resume_iteration=trainer.iteration if resume_dir else None,
                            resume_step=trainer.global_step, tensorboard=cfg.run.tensorboard)

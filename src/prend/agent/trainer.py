@@ -22,10 +22,12 @@ import numpy as np
 import torch
 
 from prend.agent.gae import gae
+from prend.agent.perf import apply_memory_format, choose_perf
 from prend.agent.ppo import ppo_update
 from prend.agent.storage import RolloutStorage
 from prend.config import TrainConfig, config_to_dict
 from prend.envs.vector import ProtocolVecEnv, make_env
+from prend.errors import PrendError
 from prend.intrinsic.factory import make_intrinsic
 from prend.nets.policy import make_policy
 
@@ -33,6 +35,11 @@ from prend.nets.policy import make_policy
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise PrendError(f"--device cuda, but torch {torch.__version__} ({build}) sees no CUDA GPU",
+                         "run on a machine with an NVIDIA GPU and a CUDA build of torch (PREND_TORCH=cuda "
+                         "bash scripts/setup_env.sh), or pass --device cpu")
     return torch.device(name)
 
 
@@ -41,17 +48,19 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, env: ProtocolVecEnv | None = None):
         self.cfg = cfg.validate()
-        if cfg.run.torch_threads > 0:
-            torch.set_num_threads(cfg.run.torch_threads)
-        torch.manual_seed(cfg.run.seed)
         self.device = _device(cfg.run.device)
+        self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format)
+        """The resolved speed choices (threads, memory format) and how they were made; see :mod:`prend.agent.perf`."""
+        torch.set_num_threads(self.perf["threads"])
+        torch.manual_seed(cfg.run.seed)
         self.env = env or make_env(cfg.env)
         num_envs, steps = cfg.env.num_envs, cfg.ppo.num_steps
         self.policy = make_policy(cfg.ppo.policy, self.env.obs_shape[0], self.env.num_actions,
                                   intrinsic_head=cfg.intrinsic.method != "none").to(self.device)
+        apply_memory_format(self.policy, self.perf["memory_format"])
         self.intrinsic = make_intrinsic(cfg.intrinsic, num_envs, cfg.ppo.gamma_int, self.env.rom)
         if self.intrinsic is not None:
-            self.intrinsic.to(self.device)
+            apply_memory_format(self.intrinsic.to(self.device), self.perf["memory_format"])
         self.optimizers = self._make_optimizers()
         self.base_learning_rates = [opt.param_groups[0]["lr"] for opt in self.optimizers]
         self.generator = torch.Generator().manual_seed(cfg.run.seed)

@@ -25,7 +25,8 @@ from prend.metrics import read_metrics
 
 IGNORED_FIELDS = frozenset({
     "run.seed", "run.out", "env.game", "intrinsic.method", "run.progress", "run.tensorboard",
-    "run.torch_threads", "env.env_threads", "run.device", "run.total_steps", "run.checkpoint_every",
+    "run.torch_threads", "run.memory_format", "env.env_threads", "run.device", "run.total_steps",
+    "run.checkpoint_every",
 })
 """Config fields that never distinguish groups: seeds are what a group averages over, the rest is bookkeeping
 (the budget is visible on the frame axis)."""

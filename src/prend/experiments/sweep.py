@@ -47,7 +47,7 @@ SWEEP_OWNED_FLAGS = ("--method", "--game", "--seed", "--out", "--resume")
 """Train flags the sweep sets itself for every run."""
 
 CONFLICT_IGNORED = frozenset({"run.total_steps", "run.out", "run.progress", "run.tensorboard", "run.torch_threads",
-                              "env.env_threads", "run.device", "run.checkpoint_every"})
+                              "run.memory_format", "env.env_threads", "run.device", "run.checkpoint_every"})
 """Config fields that may differ between a run directory and the sweep asking for it (budget, bookkeeping)."""
 
 

@@ -50,7 +50,7 @@ class FrozenBackbone(Encoder):
     @torch.no_grad()
     def compact(self, obs: torch.Tensor) -> torch.Tensor:
         """Backbone features of uint8 frame stacks."""
-        x = (obs.float() / 255.0).contiguous(memory_format=torch.channels_last)
+        x = obs.float() / 255.0  # convs run in their weights' memory format, so x needs no conversion
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             features = self.backbone(x)
         return features.float().contiguous()

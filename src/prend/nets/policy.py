@@ -79,7 +79,6 @@ class CnnPolicy(nn.Module):
         """Evaluate observations of any leading shape independently."""
         lead = obs.shape[:-3]
         x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
-        x = x.contiguous(memory_format=torch.channels_last)
         logits, v_ext, v_int = self.heads(self.torso(x))
         return PolicyOutput(logits.reshape(*lead, -1), v_ext.reshape(lead), v_int.reshape(lead), state)
 
@@ -156,7 +155,7 @@ class LstmPolicy(nn.Module):
                 first: torch.Tensor | None = None) -> PolicyOutput:
         """Run the LSTM over (T, N) observations from ``state``, zeroing it where ``first``."""
         steps, envs = obs.shape[:2]
-        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
         feats = self.torso(x).reshape(steps, envs, -1)
         h, c = state
         outputs = []

@@ -1,0 +1,115 @@
+"""Per-machine speed choices: CPU detection, the start-up check, and that no choice changes the numbers."""
+
+import json
+
+import pytest
+import torch
+
+from prend.agent import perf
+from prend.agent.perf import choose_perf, cpu_info, cpu_summary, thread_candidates
+from prend.agent.trainer import Trainer
+from prend.cli import main
+from prend.train import parse_train_args
+
+ZEN3 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse sse2 avx fma avx2 bmi2 sha_ni
+
+processor\t: 1
+model name\t: something else
+flags\t\t: avx512f
+"""
+SAPPHIRE_RAPIDS = """processor\t: 0
+cpu family\t: 6
+model\t\t: 207
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8
+"""
+
+
+def test_cpu_info_reads_the_model_and_vector_extensions_of_the_first_processor():
+    zen3 = cpu_info(ZEN3)
+    assert zen3["model"] == "AMD EPYC 7B13 (family 25, model 1)"
+    assert zen3["vector"] == ["avx2"] and not zen3["bf16_native"]  # processor 1's avx512f is not read
+    spr = cpu_info(SAPPHIRE_RAPIDS)
+    assert spr["vector"] == ["avx2", "avx512f", "avx512_bf16", "amx_bf16"] and spr["bf16_native"]
+    assert cpu_summary(spr).endswith("avx2 avx512f avx512_bf16 amx_bf16")
+
+
+def test_cpu_info_degrades_without_proc_cpuinfo():
+    info = cpu_info("")
+    assert info["model"] and info["vector"] == [] and not info["flags_known"]
+    assert "vector extensions unknown" in cpu_summary(info)
+
+
+def test_fixed_choices_are_taken_as_given_and_auto_ones_are_timed():
+    fixed = choose_perf(torch.device("cpu"), 3, "contiguous")
+    assert fixed["threads"] == 3 and fixed["memory_format"] == "contiguous" and not fixed["measured"]
+    auto = choose_perf(torch.device("cpu"), 1, "auto")
+    assert auto["threads"] == 1 and auto["measured"]
+    assert set(auto["timings_ms"]) == {"1 threads, channels-last", "1 threads, contiguous"}
+    assert auto["memory_format"] == min(("channels-last", "contiguous"),
+                                        key=lambda f: auto["timings_ms"][f"1 threads, {f}"])
+    assert thread_candidates(64) == [1, 32, 64]
+
+
+def test_the_check_leaves_torch_threads_and_seeds_alone():
+    torch.set_num_threads(2)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    perf._measure.cache_clear()  # time it now, not from an earlier test's cache
+    choose_perf(torch.device("cpu"), 0, "auto")
+    assert torch.get_num_threads() == 2
+    assert torch.equal(torch.rand(3), expected)
+
+
+def _losses(tmp_path, tiny_args, *flags):
+    cfg, _ = parse_train_args([*tiny_args, "--out", str(tmp_path), "--no-tensorboard", "--probe-size", "0", *flags])
+    trainer = Trainer(cfg)
+    trainer.start()
+    records = [trainer.train_iteration() for _ in range(2)]
+    conv = trainer.policy.torso[0][0].weight
+    trainer.close()
+    losses = [{k: v for k, v in r.items() if k.startswith(("losses/", "intrinsic/"))} for r in records]
+    return losses, conv.is_contiguous(), trainer.perf
+
+
+@pytest.mark.parametrize("method, choices", [
+    ("rnd", [(1, "channels-last"), (1, "contiguous"), (2, "channels-last")]),
+    ("prend", [(1, "channels-last"), (1, "contiguous")]),
+])
+def test_a_runs_losses_agree_across_threads_and_memory_formats(tmp_path, tiny_args, method, choices):
+    runs = {(threads, fmt): _losses(tmp_path, tiny_args, "--method", method, "--torch-threads", str(threads),
+                                    "--memory-format", fmt)
+            for threads, fmt in choices}
+    assert runs[(1, "contiguous")][1] and not runs[(1, "channels-last")][1]  # the layout really differs
+    if (2, "channels-last") in runs:
+        assert runs[(2, "channels-last")][2]["threads"] == 2 and torch.get_num_threads() == 2
+    reference = runs[(1, "channels-last")][0]
+    assert reference[0]["losses/policy"] != 0 and reference[1]["intrinsic/raw_mean"] > 0
+    for losses, _, _ in runs.values():
+        for got, want in zip(losses, reference, strict=True):
+            assert got.keys() == want.keys()
+            for key in want:
+                assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+
+
+def test_run_info_records_the_cpu_and_the_choices(tmp_path, tiny_args):
+    out = tmp_path / "run"
+    assert main(["train", *tiny_args, "--total-steps", "32", "--out", str(out), "--no-tensorboard"]) == 0
+    started = json.loads((out / "run_info.json").read_text())["started"]
+    assert started["cpu"]["model"] == cpu_info()["model"]
+    assert started["perf"]["threads"] >= 1 and started["perf"]["memory_format"] in ("channels-last", "contiguous")
+    assert started["perf"]["measured"]  # both are auto by default
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_device_cuda_without_cuda_is_one_line_naming_the_fix(tmp_path, tiny_args, capsys):
+    assert main(["train", *tiny_args, "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda" in err[0] and "--device cpu" in err[0], err
+    assert not (tmp_path / "r").exists()
