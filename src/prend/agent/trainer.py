@@ -32,14 +32,15 @@ from prend.intrinsic.factory import make_intrinsic
 from prend.nets.policy import make_policy
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is a :class:`PrendError`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
         raise PrendError(f"--device cuda, but torch {torch.__version__} ({build}) sees no CUDA GPU",
-                         "run on a machine with an NVIDIA GPU and a CUDA build of torch (PREND_TORCH=cuda "
-                         "bash scripts/setup_env.sh), or pass --device cpu")
+                         "run on a machine with an NVIDIA GPU and a CUDA build of torch (docs/reproduce.md, "
+                         "GPU check), or pass --device cpu")
     return torch.device(name)
 
 
@@ -48,7 +49,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, env: ProtocolVecEnv | None = None):
         self.cfg = cfg.validate()
-        self.device = _device(cfg.run.device)
+        self.device = resolve_device(cfg.run.device)
         self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format)
         """The resolved speed choices (threads, memory format) and how they were made; see :mod:`prend.agent.perf`."""
         torch.set_num_threads(self.perf["threads"])
