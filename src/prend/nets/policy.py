@@ -110,7 +110,7 @@ class NatureCnnPolicy(nn.Module):
                 first: torch.Tensor | None = None) -> PolicyOutput:
         """Evaluate observations of any leading shape independently."""
         lead = obs.shape[:-3]
-        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
         hidden = self.torso(x)
         v_ext = self.heads["value_ext"](hidden).reshape(lead)
         v_int = self.heads["value_int"](hidden).reshape(lead) if "value_int" in self.heads else torch.zeros_like(v_ext)
@@ -170,7 +170,10 @@ class LstmPolicy(nn.Module):
 
 
 def make_policy(kind: str, in_channels: int, num_actions: int, intrinsic_head: bool = True) -> nn.Module:
-    """Build the ``cnn``, ``lstm`` or ``nature`` policy, with channels-last conv weights (faster on CPUs).
+    """Build the ``cnn``, ``lstm`` or ``nature`` policy, with channels-last conv weights.
+
+    Convolutions run in their weights' memory format, so the inputs need no conversion; the trainer may lay
+    the weights out otherwise (``run.memory_format``, timed per machine by :mod:`prend.agent.perf`).
 
     ``intrinsic_head`` matters only to ``nature``; the original RND's and FARCuriosity's policies always
     carry both value heads.
