@@ -56,7 +56,9 @@ grep -q '^GPU ' <<<"$GPUS" || die 3 "nvidia-smi lists no GPU: ${GPUS//$'\n'/ }"
 echo "gpu_check: $(head -n1 <<<"$GPUS")"
 
 # 2. The environment.
-cuda_ok() { "$1" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; }
+# Prints torch's version and CUDA build; succeeds only when torch can use the GPU.
+CUDA_PROBE='import sys, torch; print(f"torch {torch.__version__}, built for CUDA {torch.version.cuda}"); sys.exit(0 if torch.cuda.is_available() else 1)'
+cuda_ok() { "$1" -c "$CUDA_PROBE" >/dev/null 2>&1; }
 if [ -n "$PY" ]; then
   command -v "$PY" >/dev/null 2>&1 || die 2 "--python '$PY' is not an executable"
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
@@ -68,9 +70,8 @@ else
   fi
   [ -x "$PY" ] || die 4 "$PY does not exist: run PREND_TORCH=$TORCH_KIND bash scripts/setup_env.sh, or pass --python"
 fi
-if ! cuda_ok "$PY"; then
-  TORCH_DESC=$("$PY" -c 'import torch; print(f"torch {torch.__version__}, built for CUDA {torch.version.cuda}")' 2>&1 \
-               | tail -n1) || true
+if ! TORCH_DESC=$("$PY" -c "$CUDA_PROBE" 2>&1); then
+  TORCH_DESC=$(tail -n1 <<<"$TORCH_DESC")
   die 4 "the GPU is there but torch cannot use it ($TORCH_DESC; torch.cuda.is_available() is False). Install a" \
         "CUDA build (PREND_TORCH=cuda bash scripts/setup_env.sh) or pass --python with one; not running on the CPU."
 fi
