@@ -50,8 +50,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, env: ProtocolVecEnv | None = None):
         self.cfg = cfg.validate()
         self.device = resolve_device(cfg.run.device)
+        # Before the seed is set: made per machine, the speed choices must not depend on, or move, the run's RNG.
         self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format)
-        """The resolved speed choices (threads, memory format) and how they were made; see :mod:`prend.agent.perf`."""
         torch.set_num_threads(self.perf["threads"])
         torch.manual_seed(cfg.run.seed)
         self.env = env or make_env(cfg.env)
