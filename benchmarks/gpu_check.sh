@@ -18,12 +18,14 @@
 #   --budget S        seconds for everything, set-up included (default 480); rows measured in time are kept
 # Details and what to do with the table: docs/reproduce.md ("The GPU check").
 set -euo pipefail
+CALLER=$PWD
 cd "$(dirname "$0")/.."
 
 usage() { sed -n '10,18p' "$0" | sed 's/^# \{0,1\}//' >&2; }
 die() { local code=$1; shift; echo "gpu_check: $*" >&2; exit "$code"; }
 
 OUT="gpu_check/$(date -u +%Y%m%dT%H%M%SZ)"
+OUT_GIVEN=0
 TORCH_KIND=cuda
 SETUP=auto
 PY=""
@@ -32,7 +34,7 @@ THROUGHPUT=1
 BUDGET_S=480
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) [ $# -ge 2 ] || { usage; die 2 "--out needs a directory"; }; OUT=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || { usage; die 2 "--out needs a directory"; }; OUT=$2; OUT_GIVEN=1; shift 2 ;;
     --torch) [ $# -ge 2 ] || { usage; die 2 "--torch needs cuda, pinned or cpu"; }; TORCH_KIND=$2; shift 2 ;;
     --setup) [ $# -ge 2 ] || { usage; die 2 "--setup needs auto, yes or no"; }; SETUP=$2; shift 2 ;;
     --python) [ $# -ge 2 ] || { usage; die 2 "--python needs an interpreter"; }; PY=$2; SETUP=no; shift 2 ;;
@@ -47,6 +49,9 @@ case "$TORCH_KIND" in cuda|pinned|cpu) ;; *) die 2 "--torch must be cuda, pinned
 case "$SETUP" in auto|yes|no) ;; *) die 2 "--setup must be auto, yes or no, not '$SETUP'" ;; esac
 [[ "$ITERATIONS" =~ ^[1-9][0-9]*$ ]] || die 2 "--iterations must be a positive integer, not '$ITERATIONS'"
 [[ "$BUDGET_S" =~ ^[1-9][0-9]*$ ]] || die 2 "--budget must be a positive number of seconds, not '$BUDGET_S'"
+# Paths given on the command line are relative to where the script was called from (it runs in the repo root).
+[ "$OUT_GIVEN" = 0 ] || [[ "$OUT" = /* ]] || OUT="$CALLER/$OUT"
+[[ -z "$PY" || "$PY" = /* || "$PY" != */* ]] || PY="$CALLER/$PY"
 
 # 1. The GPU itself, before anything is installed or run.
 command -v nvidia-smi >/dev/null 2>&1 \

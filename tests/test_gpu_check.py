@@ -147,3 +147,20 @@ def test_run_writes_one_table_and_fails_when_any_check_fails(tmp_path, monkeypat
     assert table[3].startswith("| train none | FAILED: exit 3, see ")
     assert table[4].startswith("| throughput | ok | rnd | 8x128 | 16 | channels-last | on | 900 |")
     assert "FAILED; table in" in capsys.readouterr().out
+
+
+def test_with_a_gpu_the_script_hands_over_to_python_with_paths_from_the_callers_directory(tmp_path):
+    bin_dir = _fake_nvidia_smi(tmp_path, "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-fake)")
+    fake_python = bin_dir / "python-with-cuda"  # answers the CUDA probe yes, then shows what it was given
+    fake_python.write_text('#!/bin/sh\nif [ "$1" = "-c" ]; then echo "torch fake"; exit 0; fi\necho "ARGS $*"\n')
+    fake_python.chmod(0o755)
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])}
+    proc = subprocess.run(["bash", str(SCRIPT), "--out", "mine", "--python", "bin/python-with-cuda",
+                           "--iterations", "3", "--skip-throughput"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    args = proc.stdout.strip().splitlines()[-1].split()
+    assert args[:2] == ["ARGS", "benchmarks/gpu_check.py"]
+    assert args[args.index("--out") + 1] == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
+    assert args[args.index("--iterations") + 1] == "3" and "--skip-throughput" in args
+    assert 60 <= int(args[args.index("--budget-s") + 1]) <= 480
