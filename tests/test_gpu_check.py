@@ -164,3 +164,18 @@ def test_with_a_gpu_the_script_hands_over_to_python_with_paths_from_the_callers_
     assert args[args.index("--out") + 1] == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
     assert args[args.index("--iterations") + 1] == "3" and "--skip-throughput" in args
     assert 60 <= int(args[args.index("--budget-s") + 1]) <= 480
+
+
+def test_throughput_writes_one_record_per_row_naming_the_cpu_and_the_choices(tmp_path, capsys):
+    jsonl = tmp_path / "rows.jsonl"
+    assert throughput.main(["--methods", "none", "--configs", "2x8", "--iterations", "1", "--env-seconds", "0",
+                            "--device", "cpu", "--torch-threads", "1", "--memory-formats", "contiguous",
+                            "--jsonl", str(jsonl)]) == 0
+    (row,) = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    cpu = throughput.cpu_summary()
+    assert row["device"] == cpu and row["threads"] == 1 and row["memory_format"] == "contiguous"
+    assert row["steps_per_s"] > 0 and row["update_s"] > 0
+    printed = capsys.readouterr().out.splitlines()
+    assert cpu in printed[0] and printed[-1].startswith("none") and printed[-1].endswith(cpu)
+    assert throughput.main(["--table", str(jsonl)]) == 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("| none | 2x8 | 1 | contiguous | off |")
