@@ -11,7 +11,8 @@
 # Usage: bash benchmarks/gpu_check.sh [--out DIR] [--torch cuda|pinned|cpu] [--setup auto|yes|no]
 #                                     [--python PY] [--iterations N] [--budget S] [--skip-throughput]
 #   --out DIR         where runs, records and the table go (default: gpu_check/<UTC time>)
-#   --torch KIND      the torch build setup_env.sh installs, passed as PREND_TORCH (default: cuda)
+#   --torch KIND      the torch build setup_env.sh installs, passed as PREND_TORCH (default: cuda;
+#                     PREND_TORCH_INDEX in the environment picks the index, e.g. one CUDA version's)
 #   --setup MODE      auto: run setup_env.sh unless .venv's torch already sees the GPU (default); yes; no
 #   --python PY       use this interpreter (with torch, ale-py, gymnasium, tyro) and prend from src/; no setup
 #   --iterations N    timed iterations per throughput row (default 2, after one warm-up)
@@ -21,7 +22,7 @@ set -euo pipefail
 CALLER=$PWD
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '10,18p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '10,19p' "$0" | sed 's/^# \{0,1\}//' >&2; }
 die() { local code=$1; shift; echo "gpu_check: $*" >&2; exit "$code"; }
 
 OUT="gpu_check/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -78,7 +79,8 @@ fi
 if ! TORCH_DESC=$("$PY" -c "$CUDA_PROBE" 2>&1); then
   TORCH_DESC=$(tail -n1 <<<"$TORCH_DESC")
   die 4 "the GPU is there but torch cannot use it ($TORCH_DESC; torch.cuda.is_available() is False). Install a" \
-        "CUDA build (PREND_TORCH=cuda bash scripts/setup_env.sh) or pass --python with one; not running on the CPU."
+        "CUDA build (rm -rf .venv; PREND_TORCH=cuda bash scripts/setup_env.sh: pip keeps an installed CPU build)" \
+        "or pass --python with one; not running on the CPU."
 fi
 
 # 3-5. Training, throughput and the table (the steps are in Python: benchmarks/gpu_check.py).
