@@ -31,7 +31,10 @@ class EnvConfig:
     """The environment protocol (defaults: the original RND's Atari protocol)."""
 
     game: str = "Boxing"
-    """Atari game: a name such as ``Boxing``/``boxing``/``ALE/Boxing-v5``, or any gymnasium id of an image env."""
+    """Atari game: a name such as ``Boxing``/``boxing``/``ALE/Boxing-v5``, or any gymnasium id of an image env
+    (e.g. ``prend/DeepSea-v0``; some games change the protocol defaults, see docs/hyperparameters.md)."""
+    game_kwargs: dict[str, int | float | bool | str] = field(default_factory=dict)
+    """Keyword arguments for ``gymnasium.make`` of a non-Atari game, e.g. ``--game-kwargs size 20``."""
     num_envs: int = 8
     """Parallel environments (the PreND paper uses 8; the original RND 32 per GPU, 128 in CleanRL)."""
     sticky_action_prob: float = 0.25
@@ -336,6 +339,11 @@ def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None) -> T
 
 def load_config_file(path: str | Path) -> TrainConfig:
     """Read a JSON or TOML config file (any subset of fields) into a :class:`TrainConfig`."""
+    return config_from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The nested table of fields a JSON or TOML config file sets."""
     path = Path(path)
     if not path.is_file():
         raise PrendError(f"config file '{path}' does not exist", "pass the path of a .json or .toml file")
@@ -351,4 +359,4 @@ def load_config_file(path: str | Path) -> TrainConfig:
         raise PrendError(f"config file '{path}' cannot be parsed ({err})", "fix its syntax") from None
     if not isinstance(data, dict):
         raise PrendError(f"config file '{path}' must hold a table of fields")
-    return config_from_dict(data)
+    return data

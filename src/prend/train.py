@@ -25,8 +25,15 @@ from prend import __version__
 from prend.agent.perf import cpu_info
 from prend.agent.trainer import Trainer, write_json
 from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint, sha256_file
-from prend.config import TrainConfig, config_from_dict, config_to_dict, load_config_file, preset_config
-from prend.envs.games import resolve_atari_game
+from prend.config import (
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config_file,
+    preset_config,
+    read_config_file,
+)
+from prend.envs.games import protocol_defaults, resolve_atari_game
 from prend.errors import PrendError
 from prend.metrics import MetricsLogger
 
@@ -77,9 +84,22 @@ def parse_train_args(argv: list[str], prog: str = "prend train") -> tuple[TrainC
     base = load_config_file(config_file) if config_file else preset_config(preset or "rnd-original")
     if config_file and preset:
         base = config_from_dict(config_to_dict(base) | {"preset": preset})
+    base = _with_game_defaults(base, _pop_flag(list(argv), "--game") or base.env.game,
+                               read_config_file(config_file) if config_file else {})
     cfg = tyro.cli(TrainConfig, args=argv, default=base, prog=prog, description=DESCRIPTION,
                    config=(tyro.conf.OmitArgPrefixes,))
     return cfg.validate(), None
+
+
+def _with_game_defaults(base: TrainConfig, game: str, file_fields: dict[str, Any]) -> TrainConfig:
+    """``base`` with the protocol fields ``game`` sets differently (:data:`prend.envs.games.PROTOCOL_DEFAULTS`).
+
+    They replace the preset's values but not those a config file sets; flags are applied after this.
+    """
+    defaults = protocol_defaults(game)
+    file_env = file_fields.get("env", {})
+    defaults = {k: v for k, v in defaults.items() if not (isinstance(file_env, dict) and k in file_env)}
+    return config_from_dict({"env": defaults}, base) if defaults else base
 
 
 def _positive_int(text: str, flag: str) -> int:

@@ -87,3 +87,28 @@ def unknown_game_error(name: str) -> PrendError:
         "pass an Atari game such as 'Boxing' (see `prend games`)"
     )
     return PrendError(f"unknown game '{name}'", hint)
+
+
+PROTOCOL_DEFAULTS: dict[str, dict[str, object]] = {
+    "prend/DeepSea-v0": {
+        "frame_skip": 1,            # one step is one row: skipping would jump rows the agent must choose in
+        "sticky_action_prob": 0.0,  # bsuite's DeepSea is deterministic; a repeated action is a wrong turn
+        "noop_max": 0,              # a no-op is a move
+        "clip_reward": False,       # sign(-0.01/N) = -1 per right move would make the goal a net loss
+        "life_loss_done": False,
+        "fire_reset": False,
+        "full_action_space": False,
+    },
+}
+"""Environment-protocol fields (``EnvConfig``) a game sets differently from the Atari defaults. They replace
+the preset's values; a config file and explicit flags still override them (docs/hyperparameters.md)."""
+
+
+def protocol_defaults(game: str) -> dict[str, object]:
+    """The ``EnvConfig`` fields ``game`` overrides (empty for Atari games and unlisted envs).
+
+    Example:
+        >>> protocol_defaults("prend/DeepSea-v0")["clip_reward"], protocol_defaults("Boxing")
+        (False, {})
+    """
+    return dict(PROTOCOL_DEFAULTS.get(game, {}))

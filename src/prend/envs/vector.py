@@ -73,6 +73,15 @@ class ProtocolVecEnv:
             backend = "ale" if self.rom is not None else "gymnasium"
         if backend == "ale" and self.rom is None:
             raise unknown_game_error(cfg.game)
+        if self.rom is not None and cfg.game_kwargs:
+            raise PrendError(f"--game-kwargs applies to non-Atari gymnasium envs, not to '{cfg.game}'",
+                             "leave --game-kwargs out; Atari games are set up by the protocol flags")
+        if self.rom is None:
+            atari_only = [flag for flag, used in (("--noop-max", cfg.noop_max > 0), ("--fire-reset", cfg.fire_reset),
+                                                  ("--full-action-space", cfg.full_action_space)) if used]
+            if atari_only:
+                raise PrendError(f"{', '.join(atari_only)} apply to Atari games only, not to '{cfg.game}'",
+                                 "pass --noop-max 0 --no-fire-reset --no-full-action-space")
         self.backend = backend
         self.num_envs = cfg.num_envs
         self._env = self._make_ale() if backend == "ale" else self._make_gymnasium()
@@ -124,13 +133,7 @@ class ProtocolVecEnv:
                 env = gym.wrappers.AtariPreprocessing(env, noop_max=cfg.noop_max, frame_skip=cfg.frame_skip,
                                                       screen_size=84, grayscale_obs=True)
             else:
-                env = gym.make(env_id)
-                shape = env.observation_space.shape or ()
-                if not isinstance(env.action_space, gym.spaces.Discrete) or len(shape) != 3 or shape[-1] != 3:
-                    raise PrendError(f"'{cfg.game}' is not an RGB-image env with discrete actions",
-                                     "prend trains on image envs such as the Atari games ('Boxing')")
-                env = gym.wrappers.GrayscaleObservation(env)
-                env = gym.wrappers.ResizeObservation(env, (84, 84))
+                env = self._make_image_env(gym, env_id)
             env = gym.wrappers.TimeLimit(env, cfg.max_episode_steps)
             return gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
 
@@ -138,6 +141,25 @@ class ProtocolVecEnv:
 
         return gym.vector.SyncVectorEnv([make_one for _ in range(cfg.num_envs)],
                                         autoreset_mode=AutoresetMode.SAME_STEP)
+
+    def _make_image_env(self, gym, env_id: str):
+        """One non-Atari RGB-image env with the protocol's sticky actions, frame skip and 84x84 grayscale."""
+        cfg = self.cfg
+        try:
+            env = gym.make(env_id, **cfg.game_kwargs)
+        except (TypeError, ValueError) as err:
+            raise PrendError(f"cannot make '{cfg.game}' with --game-kwargs {cfg.game_kwargs}: {err}",
+                             "pass keyword arguments the env accepts, e.g. --game-kwargs size 10") from None
+        shape = env.observation_space.shape or ()
+        if not isinstance(env.action_space, gym.spaces.Discrete) or len(shape) != 3 or shape[-1] != 3:
+            raise PrendError(f"'{cfg.game}' is not an RGB-image env with discrete actions",
+                             "prend trains on image envs such as the Atari games ('Boxing')")
+        if cfg.sticky_action_prob > 0:
+            env = gym.wrappers.StickyAction(env, repeat_action_probability=cfg.sticky_action_prob)
+        if cfg.frame_skip > 1:
+            env = gym.wrappers.MaxAndSkipObservation(env, skip=cfg.frame_skip)
+        env = gym.wrappers.GrayscaleObservation(env)
+        return gym.wrappers.ResizeObservation(env, (84, 84))
 
     # --------------------------------------------------------------------------------------------- API
     def reset(self, seed: int) -> np.ndarray:

@@ -1,0 +1,115 @@
+"""Deep Sea exploration benchmark: plain PPO vs RND, RND+LR and PreND on ``prend/DeepSea-v0``.
+
+Usage:
+    .venv/bin/python benchmarks/deepsea.py                            # sizes 12, seeds 1-5, 4 methods
+    .venv/bin/python benchmarks/deepsea.py --sizes 10 20 --seeds 1,2,3,4,5,6 --workers 2
+    .venv/bin/python benchmarks/deepsea.py --summarize-only           # tables of what has run
+
+Each size is one ``prend sweep`` into ``OUT/size<N>/``: running the script again skips finished runs and
+resumes interrupted ones from their checkpoints. Then it writes ``OUT/results.md`` and
+``OUT/results.json``, per size and method:
+
+- *episodes to first reward*: episodes played up to the end of the first iteration in which an episode
+  reached the +1 corner (iteration granularity: an upper bound, within one iteration's episodes of the
+  truth); "-" for a seed that never reached it;
+- *final return*: the mean episode return over the last ``--final-iterations`` iterations (optimal 0.99,
+  random play about ``-0.005``, always-left 0);
+- *solved*: seeds whose final return is above 0.5.
+
+The PPO settings of every run are the flags in :data:`TRAIN_FLAGS` (shared by all methods).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TRAIN_FLAGS = [
+    "--num-envs", "8", "--num-steps", "128",
+    "--update-epochs", "1", "--learning-rate", "5e-4",  # one epoch: a quarter of the update cost (CPU budget)
+    "--obs-norm-init-iters", "1",  # 50 warm-up rollouts would be longer than these runs' training
+    "--probe-every", "0", "--no-tensorboard", "--checkpoint-every", "5",
+    "--backbone", "resnet18", "--backbone-width", "0.125",  # PreND: random-init compact ResNet-18
+]
+"""Train flags of every run (on top of ``--game prend/DeepSea-v0``'s protocol defaults)."""
+
+
+def sweep(out: Path, size: int, methods: str, seeds: str, iterations: int, workers: int) -> int:
+    """Run (or resume) the sweep of one size; returns its exit code."""
+    command = [sys.executable, "-m", "prend.cli", "sweep", "--out", str(out / f"size{size}"), "--methods", methods,
+               "--games", "prend/DeepSea-v0", "--seeds", seeds, "--workers", str(workers), "--threads-per-run", "1",
+               *TRAIN_FLAGS, "--game-kwargs", "size", str(size), "--total-steps", str(iterations * 8 * 128)]
+    print("$", " ".join(command), flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
+def run_summary(run_dir: Path, final_iterations: int) -> dict | None:
+    """First-reward episode count, final return and budget of one run directory (``None`` if it has no metrics)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return None
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not records:
+        return None
+    config = json.loads((run_dir / "config.json").read_text())
+    first = next((r["charts/episodes"] for r in records if (r.get("charts/episode_score_max") or -1) > 0.5), None)
+    tail = [r["charts/episode_score_mean"] for r in records[-final_iterations:]
+            if r.get("charts/episode_score_mean") is not None]
+    return {"method": config["intrinsic"]["method"], "seed": config["run"]["seed"],
+            "size": config["env"]["game_kwargs"].get("size", 10), "iterations": len(records),
+            "agent_steps": records[-1]["charts/global_step"], "episodes": records[-1]["charts/episodes"],
+            "first_reward_episodes": first, "final_return": float(np.mean(tail)) if tail else math.nan}
+
+
+def summarize(out: Path, final_iterations: int) -> list[dict]:
+    """Every run under ``out``; writes ``results.json`` and ``results.md`` there."""
+    runs = [s for d in sorted(out.glob("size*/*")) if d.is_dir() and (s := run_summary(d, final_iterations))]
+    order = {"none": 0, "rnd": 1, "rnd-lr": 2, "prend": 3}
+    runs.sort(key=lambda r: (r["size"], order.get(r["method"], 9), r["seed"]))
+    (out / "results.json").write_text(json.dumps(runs, indent=2) + "\n")
+    lines = ["| N | method | seeds | agent steps (episodes) per run | episodes to first reward, per seed | "
+             "found | final return, mean (per seed) | solved |", "|---|---|---|---|---|---|---|---|"]
+    names = {"none": "PPO", "rnd": "RND", "rnd-lr": "RND+LR", "prend": "PreND"}
+    for key in sorted({(r["size"], r["method"]) for r in runs}, key=lambda k: (k[0], order.get(k[1], 9))):
+        group = [r for r in runs if (r["size"], r["method"]) == key]
+        firsts = ", ".join("-" if r["first_reward_episodes"] is None else str(r["first_reward_episodes"])
+                           for r in group)
+        found = sum(r["first_reward_episodes"] is not None for r in group)
+        finals = [r["final_return"] for r in group]
+        solved = sum(f > 0.5 for f in finals)
+        budgets = sorted({f"{r['agent_steps']} ({r['episodes']})" for r in group})
+        lines.append(f"| {key[0]} | {names.get(key[1], key[1])} | {len(group)} | {', '.join(budgets)} | {firsts} | "
+                     f"{found}/{len(group)} | {np.mean(finals):.3f} ({', '.join(f'{f:.2f}' for f in finals)}) | "
+                     f"{solved}/{len(group)} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("docs/results/deepsea"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[12])
+    parser.add_argument("--methods", default="none,rnd,rnd-lr,prend")
+    parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--iterations", type=int, default=30, help="PPO iterations of 8 x 128 agent steps per run")
+    parser.add_argument("--workers", type=int, default=2, help="concurrent runs (one thread each)")
+    parser.add_argument("--final-iterations", type=int, default=3, help="iterations the final return averages")
+    parser.add_argument("--summarize-only", action="store_true")
+    args = parser.parse_args()
+    code = 0
+    if not args.summarize_only:
+        for size in args.sizes:
+            code = max(code, sweep(args.out, size, args.methods, args.seeds, args.iterations, args.workers))
+    summarize(args.out, args.final_iterations)
+    print((args.out / "results.md").read_text())
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""prend/DeepSea-v0: bsuite's Deep Sea dynamics, its image, its protocol defaults and `prend train` on it."""
+
+import itertools
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import prend  # noqa: F401  (registers prend/DeepSea-v0)
+from prend.cli import main
+from prend.config import EnvConfig
+from prend.envs import DeepSeaEnv, make_env
+from prend.errors import PrendError
+from prend.train import parse_train_args
+
+
+def _play(env: DeepSeaEnv, actions) -> tuple[float, int, dict]:
+    env.reset(seed=0)
+    total, steps = 0.0, 0
+    for action in actions:
+        _, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        steps += 1
+        if terminated or truncated:
+            break
+    return total, steps, info
+
+
+def test_exactly_one_action_sequence_of_2_to_the_n_reaches_the_reward():
+    size = 5
+    env = gym.make("prend/DeepSea-v0", size=size, mapping_seed=3).unwrapped
+    returns = []
+    for actions in itertools.product((0, 1), repeat=size):
+        total, steps, _ = _play(env, actions)
+        assert steps == size  # every episode lasts exactly N steps
+        returns.append(total)
+    winners = [r for r in returns if r > 0]
+    assert len(winners) == 1  # a uniformly random policy succeeds with probability 2**-N
+    assert winners[0] == pytest.approx(1 - 0.01)  # N right moves at 0.01/N each
+    assert _play(env, env.optimal_actions())[0] == pytest.approx(0.99)
+    assert max(r for r in returns if r <= 0) == 0.0  # all-left: no cost, no reward
+    assert min(returns) == pytest.approx(-0.01 * (size - 1) / size)  # N-1 right moves at most without the +1
+
+
+def test_each_right_move_costs_a_hundredth_over_n_and_walls_clip():
+    env = DeepSeaEnv(size=10, mapping_seed=0)
+    env.reset()
+    right = env.right_action[0, 0]
+    _, reward, *_, info = env.step(right)
+    assert reward == pytest.approx(-0.001) and (info["row"], info["column"]) == (1, 1)
+    _, reward, *_, info = env.step(1 - env.right_action[1, 1])
+    assert reward == 0.0 and info["column"] == 0
+    _, reward, *_, info = env.step(1 - env.right_action[2, 0])
+    assert reward == 0.0 and info["column"] == 0  # left wall
+
+
+def test_action_mapping_is_per_cell_fixed_by_mapping_seed_and_not_by_reset_seed():
+    a, b = DeepSeaEnv(size=10, mapping_seed=7), DeepSeaEnv(size=10, mapping_seed=7)
+    assert np.array_equal(a.right_action, b.right_action)
+    assert not np.array_equal(a.right_action, DeepSeaEnv(size=10, mapping_seed=8).right_action)
+    assert 20 < a.right_action.sum() < 80  # both actions mean "right" somewhere: no fixed action solves it
+    before = a.right_action.copy()
+    a.reset(seed=123)
+    assert np.array_equal(a.right_action, before)
+    assert np.array_equal(DeepSeaEnv(size=4, randomize_actions=False).optimal_actions(), [1, 1, 1, 1])
+
+
+@pytest.mark.parametrize("size", [10, 20])
+def test_every_cell_is_a_distinct_block_after_prends_preprocessing(size):
+    env = make_env(EnvConfig(game="prend/DeepSea-v0", game_kwargs={"size": size}, num_envs=1, frame_skip=1,
+                             sticky_action_prob=0.0, frame_stack=1))
+    deep_sea = env._env.envs[0].unwrapped
+    obs = env.reset(0)
+    assert obs.shape == (1, 1, 84, 84) and obs.dtype == np.uint8
+    preprocessing, wrapper = [], env._env.envs[0]
+    while isinstance(wrapper, gym.Wrapper):  # the env's own grayscale + resize, innermost first
+        if isinstance(wrapper, gym.ObservationWrapper):
+            preprocessing.insert(0, wrapper)
+        wrapper = wrapper.env
+    assert len(preprocessing) >= 2
+    seen = {}
+    for row, column in itertools.product(range(size), range(size)):
+        deep_sea.row, deep_sea.column = row, column
+        image = deep_sea._obs()
+        for step in preprocessing:
+            image = step.observation(image)
+        assert image.shape == (84, 84)
+        bright = np.argwhere(image > 127)
+        assert len(bright) >= (84 // size) ** 2  # the agent's cell stays at least a cell-sized block
+        seen[(row, column)] = image.tobytes()
+    assert len(set(seen.values())) == size * size
+
+
+def test_bad_size_is_one_clear_error():
+    with pytest.raises(PrendError, match="size must be an integer"):
+        make_env(EnvConfig(game="prend/DeepSea-v0", game_kwargs={"size": 100}, num_envs=1))
+    with pytest.raises(PrendError, match="game-kwargs"):
+        make_env(EnvConfig(game="prend/DeepSea-v0", game_kwargs={"depth": 3}, num_envs=1))
+
+
+def test_deep_sea_protocol_defaults_replace_the_atari_ones_and_flags_still_win(tmp_path):
+    cfg, _ = parse_train_args(["--game", "prend/DeepSea-v0", "--game-kwargs", "size", "12"])
+    assert (cfg.env.frame_skip, cfg.env.sticky_action_prob, cfg.env.clip_reward) == (1, 0.0, False)
+    assert cfg.env.game_kwargs == {"size": 12}
+    cfg, _ = parse_train_args(["--game", "prend/DeepSea-v0", "--clip-reward", "--frame-skip", "2"])
+    assert (cfg.env.frame_skip, cfg.env.clip_reward) == (2, True)
+    config = tmp_path / "run.toml"
+    config.write_text('[env]\ngame = "prend/DeepSea-v0"\nsticky_action_prob = 0.1\n')
+    cfg, _ = parse_train_args(["--config", str(config)])
+    assert (cfg.env.frame_skip, cfg.env.sticky_action_prob) == (1, 0.1)  # the file's value beats the table
+    cfg, _ = parse_train_args([])
+    assert (cfg.env.frame_skip, cfg.env.sticky_action_prob, cfg.env.clip_reward) == (4, 0.25, True)
+
+
+def test_prend_train_runs_on_deep_sea_and_logs_unclipped_n_step_episodes(tmp_path):
+    out = tmp_path / "run"
+    code = main(["train", "--game", "prend/DeepSea-v0", "--game-kwargs", "size", "6", "--method", "rnd",
+                 "--num-envs", "2", "--num-steps", "24", "--total-steps", "96", "--obs-norm-init-iters", "1",
+                 "--probe-size", "8", "--no-progress", "--no-tensorboard", "--out", str(out)])
+    assert code == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["charts/episodes"] for r in records] == [8, 16]  # 2 envs x 24 steps / 6 steps per episode
+    assert all(r["charts/episode_length_mean"] == 6 for r in records)
+    assert records[-1]["charts/frames"] == 96  # frame skip 1
+    # raw returns are multiples of the 0.01/6 move cost (or 0.99): not sign-clipped, not stuck at 0
+    assert all(-0.01 <= r["charts/episode_score_mean"] <= 0.99 for r in records)
+    assert json.loads((out / "config.json").read_text())["env"]["game_kwargs"] == {"size": 6}
