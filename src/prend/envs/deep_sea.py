@@ -70,12 +70,15 @@ class DeepSeaEnv(gym.Env[np.ndarray, int]):
         self.row = 0
         self.column = 0
 
-    def _obs(self) -> np.ndarray:
+    def cell_image(self, row: int, column: int) -> np.ndarray:
+        """The observation with the agent in cell ``(row, column)`` (black for ``row == size``, the end)."""
         image = np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-        if self.row < self.size:
-            r, c = self.row, self.column
-            image[self.edges[r]:self.edges[r + 1], self.edges[c]:self.edges[c + 1]] = 255
+        if row < self.size:
+            image[self.edges[row]:self.edges[row + 1], self.edges[column]:self.edges[column + 1]] = 255
         return image
+
+    def _obs(self) -> np.ndarray:
+        return self.cell_image(self.row, self.column)
 
     def _info(self) -> dict[str, Any]:
         return {"row": self.row, "column": self.column}
