@@ -50,6 +50,23 @@ def test_a_prend_run_made_with_another_backbone_is_a_conflict_not_a_finished_run
     assert spec.state == "finished"
 
 
+def test_a_run_saved_before_a_config_field_existed_is_still_finished_not_a_conflict(tmp_path):
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd", games="Boxing", seeds="1")
+    spec = plan(cfg, [*TINY, "--total-steps", "32"])[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "checkpoint.pt").write_bytes(b"not read by classify")
+    old = json.loads(json.dumps(spec.config))
+    del old["ppo"]["anneal_lr"]  # a field added later, whose default is the old behaviour
+    (spec.run_dir / "config.json").write_text(json.dumps(old))
+    (spec.run_dir / "sweep_status.json").write_text(json.dumps({"state": "finished", "global_step": 32}))
+    classify(spec)
+    assert spec.state == "finished"
+    old["ppo"]["learning_rate"] = 0.5  # a real difference still is one
+    (spec.run_dir / "config.json").write_text(json.dumps(old))
+    classify(spec)
+    assert spec.state == "conflict" and "ppo.learning_rate" in spec.message
+
+
 @pytest.mark.parametrize("args, message", [
     (["--seed", "3"], "--seed cannot be given"),
     (["--out", "x"], "--out cannot be given"),

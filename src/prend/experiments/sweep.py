@@ -253,7 +253,7 @@ def classify(spec: RunSpec) -> None:
     except (OSError, ValueError):
         saved = None
     if saved is not None:
-        ours, theirs = _flatten(spec.config), _flatten(saved)
+        ours, theirs = _flatten(spec.config), _flatten(_with_defaults(saved))
         differ = sorted(k for k in (set(ours) | set(theirs)) - CONFLICT_IGNORED if ours.get(k) != theirs.get(k))
         if differ:
             spec.state = "conflict"
@@ -270,6 +270,20 @@ def classify(spec: RunSpec) -> None:
         spec.state = "finished"
     else:
         spec.state = "resume"
+
+
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with the fields added to prend since it was written filled in with their defaults.
+
+    New fields default to the old behaviour, so a run from before them is the same run; an unparsable
+    config (a field since removed) is compared as it is.
+    """
+    from prend.config import config_from_dict, config_to_dict
+
+    try:
+        return config_to_dict(config_from_dict(saved))
+    except PrendError:
+        return saved
 
 
 def _backbone_change(spec: RunSpec) -> str | None:
