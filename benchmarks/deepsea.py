@@ -16,6 +16,8 @@ resumes interrupted ones from their checkpoints. Then it writes ``OUT/results.md
   random play about ``-0.005``, always-left 0);
 - *solved*: seeds whose final return is above 0.5.
 
+Only finished runs (their ``sweep_status.json``) enter the tables.
+
 The PPO settings of every run are the flags in :data:`TRAIN_FLAGS` (shared by all methods).
 """
 
@@ -52,7 +54,11 @@ def sweep(out: Path, size: int, methods: str, seeds: str, iterations: int, worke
 def run_summary(run_dir: Path, final_iterations: int) -> dict | None:
     """First-reward episode count, final return and budget of one run directory (``None`` if it has no metrics)."""
     path = run_dir / "metrics.jsonl"
-    if not path.exists():
+    try:
+        finished = json.loads((run_dir / "sweep_status.json").read_text()).get("state") == "finished"
+    except (OSError, ValueError):
+        finished = False
+    if not finished or not path.exists():
         return None
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if not records:
@@ -68,8 +74,10 @@ def run_summary(run_dir: Path, final_iterations: int) -> dict | None:
 
 
 def summarize(out: Path, final_iterations: int) -> list[dict]:
-    """Every run under ``out``; writes ``results.json`` and ``results.md`` there."""
-    runs = [s for d in sorted(out.glob("size*/*")) if d.is_dir() and (s := run_summary(d, final_iterations))]
+    """Every finished run under ``out``; writes ``results.json`` and ``results.md`` there."""
+    dirs = [d for d in sorted(out.glob("size*/*")) if d.is_dir()]
+    runs = [s for d in dirs if (s := run_summary(d, final_iterations))]
+    unfinished = len(dirs) - len(runs)
     order = {"none": 0, "rnd": 1, "rnd-lr": 2, "prend": 3}
     runs.sort(key=lambda r: (r["size"], order.get(r["method"], 9), r["seed"]))
     (out / "results.json").write_text(json.dumps(runs, indent=2) + "\n")
@@ -87,6 +95,8 @@ def summarize(out: Path, final_iterations: int) -> list[dict]:
         lines.append(f"| {key[0]} | {names.get(key[1], key[1])} | {len(group)} | {', '.join(budgets)} | {firsts} | "
                      f"{found}/{len(group)} | {np.mean(finals):.3f} ({', '.join(f'{f:.2f}' for f in finals)}) | "
                      f"{solved}/{len(group)} |")
+    if unfinished:
+        lines.append(f"\n{unfinished} more run(s) not finished yet; rerun the same command to resume them.")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     return runs
 
