@@ -133,8 +133,10 @@ class IntrinsicConfig:
     """Size of the target's and predictor's output."""
     backbone: str = "compact"
     """PreND backbone: ``compact`` (the shipped default: a SiamMAE-pre-trained ResNet-18 at width 0.125, see
-    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), or an Atari-PB
-    architecture such as ``resnet18``/``resnet50`` (random init unless ``--backbone-weights`` is given)."""
+    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), an Atari-PB
+    architecture such as ``resnet18``/``resnet50`` (random init unless ``--backbone-weights`` is given), or
+    ``module.path:factory``: a function called with no arguments that returns any torch module mapping float
+    (N, 4, 84, 84) in [0, 1] to features (N, C, H, W), (N, tokens, D) or (N, D)."""
     backbone_weights: str | None = None
     """Atari-PB-format checkpoint for the PreND backbone."""
     backbone_width: float = 1.0
@@ -143,6 +145,21 @@ class IntrinsicConfig:
     """Run the frozen backbone under bfloat16 autocast (see docs for the measured effect on rewards)."""
     game_id: int | None = None
     """Atari-PB game id fed to the neck's per-game embedding (``None``: looked up from the game name)."""
+    feature_norm: bool = False
+    """PreND variant: whiten the backbone's features per element by running mean/std and clip to [-5, 5], as
+    RND does for pixels (statistics from ``obs_norm_init_iters`` random-agent rollouts, then every rollout)."""
+    target_norm: Literal["none", "center", "whiten"] = "none"
+    """PreND variant: subtract the running mean of the target's outputs (``center``), or also divide by their
+    running std and clip to [-5, 5] (``whiten``), before the predictor is compared with them; the predictor's
+    last layer is then linear. ``none``: the paper's."""
+    predictor_init: Literal["random", "target-mean"] = "random"
+    """PreND variant: ``target-mean`` gives the predictor a trainable output bias, set after the random-agent
+    warm-up so that its mean output equals the target's (no state-independent offset at the start)."""
+    predictor_layers: int = 2
+    """PreND: linear layers of the predictor's neck (2: Atari-PB's neck; 1: the paper's smaller-predictor
+    ablation). The target keeps two."""
+    predictor_spectral_norm: bool = False
+    """PreND: spectral normalisation on the predictor's linear layers (the paper's other ablation)."""
 
     def uses_separate_optimizer(self) -> bool:
         """Whether the predictor gets its own optimizer, resolving the method's default."""
@@ -155,7 +172,7 @@ class IntrinsicConfig:
 
         Example:
             >>> sorted(IntrinsicConfig(method="prend", backbone="compact").unused_fields())
-            ['backbone_width']
+            ['backbone_width', 'obs_norm_init_iters']
             >>> "predictor_lr_scale" in IntrinsicConfig(method="rnd").unused_fields()
             True
         """
@@ -164,9 +181,24 @@ class IntrinsicConfig:
             unused.add("predictor_lr_scale")
         if self.method != "prend":
             unused |= {"backbone", "backbone_weights", "backbone_width", "backbone_bf16", "game_id"}
-        elif self.backbone in ("compact", "atari-pb-resnet50"):  # their width is fixed by their weights
+            unused |= set(PREND_VARIANT_FIELDS)
+            return frozenset(unused)
+        if self.backbone in ("compact", "atari-pb-resnet50"):  # their width is fixed by their weights
             unused.add("backbone_width")
+        elif ":" in self.backbone:  # a user's factory: no Atari-PB weights or width
+            unused |= {"backbone_weights", "backbone_width"}
+        if not self.prend_needs_warmup():
+            unused.add("obs_norm_init_iters")
         return frozenset(unused)
+
+    def prend_needs_warmup(self) -> bool:
+        """Whether PreND with these variants needs the random-agent warm-up (the paper's PreND does not)."""
+        return self.feature_norm or self.target_norm != "none" or self.predictor_init != "random"
+
+
+PREND_VARIANT_FIELDS = ("feature_norm", "target_norm", "predictor_init", "predictor_layers",
+                        "predictor_spectral_norm")
+"""IntrinsicConfig fields of PreND's variants (docs/hyperparameters.md); the defaults are the paper's PreND."""
 
 
 @dataclass
@@ -232,6 +264,8 @@ class TrainConfig:
             (self.intrinsic.predictor_lr_scale > 0, "intrinsic.predictor_lr_scale must be > 0",
              "pass e.g. --predictor-lr-scale 0.01"),
             (self.ppo.learning_rate > 0, "ppo.learning_rate must be > 0", "pass e.g. --learning-rate 1e-4"),
+            (self.intrinsic.predictor_layers >= 1, "intrinsic.predictor_layers must be >= 1",
+             "pass --predictor-layers 2 (the paper's) or 1"),
             (0.0 <= self.ppo.gamma_ext <= 1.0 and 0.0 <= self.ppo.gamma_int <= 1.0,
              "discounts must be in [0, 1]", "pass e.g. --gamma-ext 0.999 --gamma-int 0.99"),
             (self.ppo.num_minibatches >= 1, "ppo.num_minibatches must be >= 1", "pass --num-minibatches 4"),

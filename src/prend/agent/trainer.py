@@ -28,6 +28,7 @@ from prend.agent.storage import RolloutStorage
 from prend.config import TrainConfig, config_to_dict
 from prend.envs.vector import ProtocolVecEnv, make_env
 from prend.errors import PrendError
+from prend.intrinsic.base import reward_decomposition
 from prend.intrinsic.factory import make_intrinsic
 from prend.nets.policy import make_policy
 
@@ -114,7 +115,7 @@ class Trainer:
         """Reset the environments, initialise observation statistics from a random agent, gather the probe set."""
         self.obs = self.env.reset(self.cfg.run.seed)
         warmup = self.cfg.intrinsic.obs_norm_init_iters
-        if self.intrinsic is None or not self.intrinsic.encoder.needs_warmup:
+        if self.intrinsic is None or not self.intrinsic.needs_warmup:
             warmup = 0
         rollouts = max(warmup, 1 if self.cfg.run.probe_size > 0 else 0)
         frames = []
@@ -129,6 +130,8 @@ class Trainer:
             if i < warmup:
                 self.intrinsic.observe(observations.to(self.device))
             frames = observations
+        if warmup:
+            self.intrinsic.end_warmup(frames.to(self.device))
         if self.cfg.run.probe_size > 0 and len(frames):
             pick = self.np_rng.choice(len(frames), size=min(self.cfg.run.probe_size, len(frames)), replace=False)
             self.probe_obs = frames[np.sort(pick)].clone()
@@ -154,7 +157,9 @@ class Trainer:
         losses = ppo_update(self.policy, self.intrinsic, self.storage, self.optimizers, self.cfg.ppo,
                             self.cfg.intrinsic.update_proportion, self.generator)
         if self.intrinsic is not None:
-            self.intrinsic.observe(self.storage.obs.reshape(-1, *self.env.obs_shape))
+            st = self.storage
+            self.intrinsic.observe(st.obs.reshape(-1, *self.env.obs_shape), compact=st.int_update_input.flatten(0, 1),
+                                   target=st.int_target.flatten(0, 1))
         t3 = time.perf_counter()
         self.iteration += 1
         self.global_step += self.cfg.batch_size
@@ -210,11 +215,14 @@ class Trainer:
         st.store_intrinsic(out.raw, out.update_input, out.target)
         st.rewards_int.copy_(self.intrinsic.normalize(st.rewards_int_raw))
         self._record_frame()
+        # How much of the raw reward is one offset shared by all states (from tensors the pass already made).
+        parts = reward_decomposition(out.error, self.intrinsic.regression_target(out.target))
         return {
             "intrinsic/raw_mean": st.rewards_int_raw.mean().item(),
             "intrinsic/raw_std": st.rewards_int_raw.std().item(),
             "intrinsic/norm_mean": st.rewards_int.mean().item(), "intrinsic/norm_std": st.rewards_int.std().item(),
             "intrinsic/return_std": self.intrinsic.return_rms.std.item(),
+            **{f"intrinsic/{key}": value for key, value in parts.items()},
         }
 
     def compute_advantages(self) -> None:

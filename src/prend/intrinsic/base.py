@@ -11,6 +11,12 @@ reward normalisation
     the reward is divided by the running std of each environment's discounted intrinsic return
     (:class:`~prend.intrinsic.normalizers.RewardForwardFilter`), as in the original RND.
 
+Two optional parts serve PreND's variants (off by default, and for RND): a ``target_norm`` that centres or
+whitens the target's outputs by running statistics before they are compared, and an :class:`OutputBias` at
+the end of the predictor that :meth:`DistillationReward.end_warmup` sets so the predictor starts at the
+target's mean output. :func:`reward_decomposition` splits a batch's mean reward into the state-independent
+offset and the part that tells states apart (logged every iteration as ``intrinsic/offset_share``).
+
 The work splits like TorchRL's RND transform/loss pair, but in one module that owns its state:
 :meth:`DistillationReward.reward` runs at collection time and returns, besides the raw reward, the
 cheapest tensors the predictor's update needs (the encoder's *compact* input and the target's output), so
@@ -51,7 +57,64 @@ class RewardOutput(NamedTuple):
     update_input: torch.Tensor
     """(B, ...) the encoder's compact input, to be stored for the predictor's update."""
     target: torch.Tensor
-    """(B, feature_dim) the frozen target's output, reused by the predictor's update."""
+    """(B, feature_dim) the frozen target's output (before any ``target_norm``), reused by the predictor's update."""
+    error: torch.Tensor
+    """(B, feature_dim) prediction minus (normalised) target per state; ``raw`` is its mean square."""
+
+
+class OutputBias(nn.Module):
+    """A trainable bias added to a network's output (zero at first), so its mean output can be set directly."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + bias``."""
+        return x + self.bias
+
+
+@torch.no_grad()
+def reward_decomposition(error: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """How much of a batch's mean reward is a constant, and how much the target varies across its states.
+
+    With ``d_i`` the prediction error of state i (a row of ``error``), ``m`` their mean and ``K`` the
+    feature size, the mean raw reward splits exactly as ``mean_i |d_i|^2/K = |m|^2/K + mean_i |d_i - m|^2/K``:
+    the first term is the same for every state (an offset between predictor and target), only the second
+    tells states apart.
+
+    Args:
+        error: (B, K) prediction minus target, per state.
+        target: (B, K) the target's outputs on the same states (as the predictor is trained to match them).
+
+    Returns:
+        ``offset`` (|m|^2/K), ``state_part`` (mean_i |d_i - m|^2/K), ``offset_share`` (offset over the mean
+        raw reward), ``raw_cv`` (population std over mean of the raw rewards) and ``target_spread``
+        (sqrt(mean_i |t_i - t_mean|^2) / |t_mean|: how much the target moves across states relative to its
+        common part).
+
+    Example:
+        >>> d = torch.tensor([[1.0, 2.0], [3.0, 2.0]])          # m = (2, 2); r = (2.5, 6.5)
+        >>> t = torch.tensor([[3.0, 4.0], [3.0, 4.0]])          # constant target: spread 0
+        >>> {k: round(v, 4) for k, v in reward_decomposition(d, t).items()}
+        {'offset': 4.0, 'state_part': 0.5, 'offset_share': 0.8889, 'raw_cv': 0.4444, 'target_spread': 0.0}
+    """
+    error, target = error.double().flatten(1), target.double().flatten(1)
+    k = error.shape[1]
+    raw = error.square().sum(1) / k
+    m = error.mean(0)
+    offset = m.square().sum().item() / k
+    state_part = (error - m).square().sum(1).mean().item() / k
+    mean_raw = raw.mean().item()
+    t_mean = target.mean(0)
+    t_spread = (target - t_mean).square().sum(1).mean().sqrt().item()
+    t_norm = t_mean.norm().item()
+    return {
+        "offset": offset, "state_part": state_part,
+        "offset_share": offset / mean_raw if mean_raw > 0 else float("nan"),
+        "raw_cv": raw.std(unbiased=False).item() / mean_raw if mean_raw > 0 else float("nan"),
+        "target_spread": t_spread / t_norm if t_norm > 0 else float("nan"),
+    }
 
 
 class Encoder(nn.Module, abc.ABC):
@@ -69,8 +132,12 @@ class Encoder(nn.Module, abc.ABC):
     def expand(self, compact: torch.Tensor) -> torch.Tensor:
         """The target's input from the kept tensor."""
 
-    def observe(self, obs: torch.Tensor) -> None:
-        """Update statistics from a batch of observations (no-op by default)."""
+    def observe(self, obs: torch.Tensor, compact: torch.Tensor | None = None) -> None:
+        """Update statistics from a batch of observations (no-op by default).
+
+        ``compact`` is the compact form of the rollout's observations when the caller already has it, so an
+        encoder whose statistics live on an expensive compact form need not compute it again.
+        """
 
     needs_warmup: bool = False
     """Whether :meth:`observe` should be fed random-agent observations before training."""
@@ -86,20 +153,40 @@ class DistillationReward(nn.Module):
         num_envs: environments whose discounted intrinsic returns are tracked.
         gamma: discount of the reward forward filter (the intrinsic discount).
         chunk_size: observations per forward pass in :meth:`reward`, to bound memory.
+        target_norm: applied to the target's outputs before they are compared (e.g. an
+            :class:`~prend.intrinsic.normalizers.OutputNormalizer`); it has an ``update(target)`` method,
+            called from :meth:`observe`.
+        start_at_target_mean: the predictor ends in an :class:`OutputBias`, which :meth:`end_warmup` sets so
+            that the predictor's mean output equals the target's on the warm-up observations.
     """
 
     episodic = False
     """The intrinsic stream does not stop at episode ends (the original RND's ``use_news=0``)."""
 
     def __init__(self, encoder: Encoder, target: nn.Module, predictor: nn.Module, num_envs: int,
-                 gamma: float = 0.99, chunk_size: int = 2048):
+                 gamma: float = 0.99, chunk_size: int = 2048, target_norm: nn.Module | None = None,
+                 start_at_target_mean: bool = False):
         super().__init__()
+        ends_in_bias = isinstance(predictor, nn.Sequential) and isinstance(predictor[-1], OutputBias)
+        if start_at_target_mean and not ends_in_bias:
+            raise ValueError("start_at_target_mean needs a predictor that ends in an OutputBias")
         self.encoder = encoder
         self.target = target.requires_grad_(False)
         self.predictor = predictor
+        self.target_norm = target_norm
+        self.start_at_target_mean = start_at_target_mean
         self.forward_filter = RewardForwardFilter(gamma, num_envs)
         self.return_rms = RunningMeanStd(shape=())
         self.chunk_size = chunk_size
+
+    @property
+    def needs_warmup(self) -> bool:
+        """Whether random-agent observations should be fed to :meth:`observe` and :meth:`end_warmup` first."""
+        return self.encoder.needs_warmup or self.target_norm is not None or self.start_at_target_mean
+
+    def regression_target(self, target: torch.Tensor) -> torch.Tensor:
+        """What the predictor is trained to output, from the target's raw outputs."""
+        return target if self.target_norm is None else self.target_norm(target)
 
     @torch.no_grad()
     def reward(self, next_obs: torch.Tensor) -> RewardOutput:
@@ -111,8 +198,8 @@ class DistillationReward(nn.Module):
         compact = self.encoder.compact(obs)
         x = self.encoder.expand(compact)
         target = self.target(x)
-        raw = (self.predictor(x) - target).square().mean(-1)
-        return RewardOutput(raw, compact, target)
+        error = self.predictor(x) - self.regression_target(target)
+        return RewardOutput(error.square().mean(-1), compact, target, error)
 
     @torch.no_grad()
     def normalize(self, raw: torch.Tensor) -> torch.Tensor:
@@ -124,11 +211,33 @@ class DistillationReward(nn.Module):
         self.return_rms.update(returns.reshape(-1))
         return (raw / self.return_rms.std).to(raw.dtype)
 
-    def observe(self, obs: torch.Tensor) -> None:
-        """Update the encoder's observation statistics from a batch (uint8, (B, C, H, W))."""
-        self.encoder.observe(obs)
+    @torch.no_grad()
+    def observe(self, obs: torch.Tensor, compact: torch.Tensor | None = None,
+                target: torch.Tensor | None = None) -> None:
+        """Update the statistics from a batch: a rollout's, after its update, or a random agent's (warm-up).
+
+        Args:
+            obs: uint8 observations (B, C, H, W).
+            compact: the encoder's compact form of the rollout's observations, when already computed (the
+                trainer passes the stored ones: no second backbone pass).
+            target: the target's raw outputs on them, likewise; computed here, after the encoder's
+                statistics have moved, when ``None`` and a ``target_norm`` needs them.
+        """
+        self.encoder.observe(obs, compact)
+        if self.target_norm is not None:
+            self.target_norm.update(target if target is not None else self.reward(obs).target)
+
+    @torch.no_grad()
+    def end_warmup(self, obs: torch.Tensor) -> None:
+        """After the warm-up's :meth:`observe` calls: start the predictor at the target's mean output on ``obs``.
+
+        Only with ``start_at_target_mean``: the predictor's output bias moves by minus the mean prediction
+        error over ``obs``, so the state-independent offset of :func:`reward_decomposition` is zero there.
+        """
+        if self.start_at_target_mean:
+            self.predictor[-1].bias.sub_(self.reward(obs).error.mean(0))
 
     def predictor_loss(self, update_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the predictor against stored target outputs (averaged over features, batch)."""
         prediction = self.predictor(self.encoder.expand(update_input))
-        return (prediction - target).square().mean()
+        return (prediction - self.regression_target(target)).square().mean()

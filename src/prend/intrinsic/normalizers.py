@@ -4,9 +4,13 @@
   the original RND, in float64, started at ``count=1e-4, mean=0, var=1`` as there.
 - :class:`RewardForwardFilter`: the original RND's per-environment discounted sum of intrinsic rewards,
   run forward over *time*; the running std of its outputs normalises the intrinsic reward.
+- :class:`OutputNormalizer`: centres, or whitens and clips, a network's outputs per element by running
+  statistics (PreND's ``--target-norm`` and ``--feature-norm`` variants).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -86,3 +90,39 @@ class RewardForwardFilter(nn.Module):
             out[t] = running
         self.returns.copy_(running)
         return out
+
+
+class OutputNormalizer(nn.Module):
+    """Per-element ``x - mean`` (``center``) or ``clip((x - mean) / std)`` (``whiten``) by running statistics.
+
+    The statistics change only in :meth:`update`, so every call between two updates applies the same map.
+
+    Args:
+        shape: shape of one sample (the statistics are per element).
+        mode: ``center`` or ``whiten``.
+        clip: whitened values are clipped to ``[-clip, clip]`` (the original RND's 5 for pixels).
+
+    Example:
+        >>> norm = OutputNormalizer((2,), "whiten")
+        >>> norm.update(torch.tensor([[0.0, 1.0], [2.0, 1.0]]))
+        >>> norm(torch.tensor([[2.0, 5.0]])).round(decimals=3).tolist()   # (2 - 1) / 1; (5 - 1) / 0.01, clipped
+        [[1.0, 5.0]]
+    """
+
+    def __init__(self, shape: tuple[int, ...], mode: Literal["center", "whiten"], clip: float = 5.0):
+        super().__init__()
+        if mode not in ("center", "whiten"):
+            raise ValueError(f"mode must be 'center' or 'whiten', got {mode!r}")
+        self.mode, self.clip = mode, clip
+        self.rms = RunningMeanStd(shape=shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised outputs, in ``x``'s dtype."""
+        centred = x - self.rms.mean.to(x.dtype)
+        if self.mode == "center":
+            return centred
+        return (centred / self.rms.std.to(x.dtype)).clamp(-self.clip, self.clip)
+
+    def update(self, x: torch.Tensor) -> None:
+        """Fold a batch (first dimension: samples) into the statistics."""
+        self.rms.update(x)

@@ -12,10 +12,17 @@ The whole idea, in terms of :mod:`prend.intrinsic.base`:
 
 The backbone runs once per observation, at collection time; its feature maps are what the rollout keeps
 for the predictor's update.
+
+Variants beyond the paper, each one config field with the paper's choice as default (reasons in
+docs/hyperparameters.md): ``feature_norm`` whitens the backbone's features per element as RND whitens
+pixels; ``target_norm`` centres or whitens the target's outputs; ``predictor_init="target-mean"`` starts the
+predictor at the target's mean output; ``predictor_layers=1`` and ``predictor_spectral_norm`` are the paper's
+two ablations of the predictor. The backbone may also be any torch module (``backbone="pkg.mod:factory"``).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
@@ -24,22 +31,47 @@ from torch import nn
 from prend.config import IntrinsicConfig
 from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
-from prend.intrinsic.base import DistillationReward, Encoder
+from prend.intrinsic.base import DistillationReward, Encoder, OutputBias
+from prend.intrinsic.normalizers import OutputNormalizer
 from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN, load_atari_pb_backbone
+
+
+def as_feature_map(features: torch.Tensor) -> torch.Tensor:
+    """A backbone's output as (N, C, H, W): maps as they are, tokens (N, T, D) as (N, D, T, 1), vectors as (N, D, 1, 1).
+
+    Example:
+        >>> as_feature_map(torch.zeros(2, 10, 16)).shape, as_feature_map(torch.zeros(2, 8)).shape
+        (torch.Size([2, 16, 10, 1]), torch.Size([2, 8, 1, 1]))
+    """
+    if features.dim() == 4:
+        return features
+    if features.dim() == 3:
+        return features.transpose(1, 2).unsqueeze(-1)
+    if features.dim() == 2:
+        return features[:, :, None, None]
+    raise ValueError(f"features of shape {tuple(features.shape)}: expected (N, C, H, W), (N, tokens, D) or (N, D)")
 
 
 class FrozenBackbone(Encoder):
     """A frozen backbone on the frame stack in [0, 1]; its feature maps are the compact form.
 
     Args:
-        backbone: maps float (N, 4, 84, 84) in [0, 1] to (N, C, H, W); frozen and put in eval mode here.
+        backbone: maps float (N, 4, 84, 84) in [0, 1] to features (see :func:`as_feature_map`); frozen and
+            put in eval mode here.
         bf16: run it under bfloat16 autocast (features are returned, and stored, in float32).
+        feature_norm: the (C, H, W) shape of its feature map to whiten features per element by running
+            statistics and clip them to [-5, 5] in :meth:`expand`, as RND does for pixels; ``None``: as they are.
+        channels_last: lay its conv weights out channels-last (faster convolutions; off for modules of unknown code).
     """
 
-    def __init__(self, backbone: nn.Module, bf16: bool = False):
+    def __init__(self, backbone: nn.Module, bf16: bool = False, feature_norm: tuple[int, ...] | None = None,
+                 channels_last: bool = True):
         super().__init__()
-        self.backbone = backbone.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.backbone = backbone.eval().requires_grad_(False).to(memory_format=memory_format)
         self.bf16 = bf16
+        self.feature_norm = None if feature_norm is None else OutputNormalizer(feature_norm, "whiten")
+        self.needs_warmup = feature_norm is not None
 
     def train(self, mode: bool = True) -> FrozenBackbone:
         """Keep the backbone in eval mode whatever the parent module does."""
@@ -49,15 +81,22 @@ class FrozenBackbone(Encoder):
 
     @torch.no_grad()
     def compact(self, obs: torch.Tensor) -> torch.Tensor:
-        """Backbone features of uint8 frame stacks."""
+        """Backbone features of uint8 frame stacks, as (N, C, H, W)."""
         x = obs.float() / 255.0  # convs run in their weights' memory format, so x needs no conversion
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             features = self.backbone(x)
-        return features.float().contiguous()
+        return as_feature_map(features).float().contiguous()
 
     def expand(self, compact: torch.Tensor) -> torch.Tensor:
-        """The stored features are the target's input as they are."""
-        return compact
+        """The stored features, whitened when ``feature_norm`` (statistics change only in :meth:`observe`)."""
+        return compact if self.feature_norm is None else self.feature_norm(compact)
+
+    @torch.no_grad()
+    def observe(self, obs: torch.Tensor, compact: torch.Tensor | None = None) -> None:
+        """Fold the features into the whitening statistics (from ``compact`` when given: no backbone pass)."""
+        if self.feature_norm is not None:
+            self.feature_norm.update(compact if compact is not None else
+                                     torch.cat([self.compact(chunk) for chunk in obs.split(2048)]))
 
 
 class GameNeck(nn.Module):
@@ -105,8 +144,44 @@ def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
         if weights is not None:
             return load_atari_pb_backbone(weights, arch=name, width=cfg.backbone_width)
         return ResNetGN(name, width=cfg.backbone_width)  # "PreND without pre-training" ablation
+    if ":" in name:
+        return backbone_from_factory(name)
     raise PrendError(f"unknown backbone '{name}'",
-                     f"choose compact, atari-pb-resnet50 or an architecture ({', '.join(ARCHS)})")
+                     f"choose compact, atari-pb-resnet50, an architecture ({', '.join(ARCHS)}) "
+                     "or module.path:factory")
+
+
+def backbone_from_factory(spec: str) -> nn.Module:
+    """Bring your own encoder: import ``module.path:factory``, call it, check what it returns on Atari input."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except ImportError as err:
+        raise PrendError(f"--backbone {spec}: cannot import '{module_name}' ({type(err).__name__}: {err})",
+                         "install it, or put its directory on PYTHONPATH") from None
+    except AttributeError:
+        raise PrendError(f"--backbone {spec}: module '{module_name}' has no '{attr}'",
+                         "name a function of that module after the colon") from None
+    try:
+        backbone = factory()
+    except Exception as err:  # noqa: BLE001 - a user's factory can fail in any way; report it in one line
+        raise PrendError(f"--backbone {spec}: the factory failed ({type(err).__name__}: {err})") from None
+    if not isinstance(backbone, nn.Module):
+        raise PrendError(f"--backbone {spec}: the factory returned a {type(backbone).__name__}, not a torch module",
+                         "return an nn.Module mapping float (N, 4, 84, 84) in [0, 1] to features")
+    x = torch.rand(2, 4, 84, 84)
+    try:
+        with torch.no_grad():
+            features = backbone.eval()(x)
+    except Exception as err:  # noqa: BLE001
+        raise PrendError(f"--backbone {spec}: the module fails on float (2, 4, 84, 84) input "
+                         f"({type(err).__name__}: {err})", "it must take 4 stacked 84x84 frames in [0, 1]") from None
+    if not isinstance(features, torch.Tensor) or features.dim() not in (2, 3, 4) or features.shape[0] != 2 \
+            or not features.is_floating_point():
+        got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise PrendError(f"--backbone {spec}: the module maps (2, 4, 84, 84) to {got}",
+                         "return one float tensor (N, C, H, W), (N, tokens, D) or (N, D) per batch of N")
+    return backbone
 
 
 def make_prend(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None,
@@ -114,12 +189,22 @@ def make_prend(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | Non
     """The PreND reward module: frozen backbone -> random frozen neck (target) / trained neck (predictor)."""
     backbone = backbone if backbone is not None else make_backbone(cfg)
     with torch.no_grad():
-        channels, height, width = backbone(torch.zeros(1, 4, 84, 84)).shape[1:]
+        channels, height, width = as_feature_map(backbone.eval()(torch.zeros(1, 4, 84, 84))).shape[1:]
     game_id = cfg.game_id if cfg.game_id is not None else atari_pb_game_id(rom or "")
-
-    def neck() -> GameNeck:
-        return GameNeck(AtariPBNeck(channels, spatial=(height, width), hidden_dims=(1024, cfg.feature_dim)), game_id)
-
-    return DistillationReward(FrozenBackbone(backbone, bf16=cfg.backbone_bf16), target=neck(), predictor=neck(),
-                              num_envs=num_envs, gamma=gamma)
-
+    k = cfg.feature_dim
+    target = GameNeck(AtariPBNeck(channels, spatial=(height, width), hidden_dims=(1024, k)), game_id)
+    # A normalised target is partly negative, which a final ReLU could never output.
+    hidden = (1024,) * (cfg.predictor_layers - 1) + (k,)
+    predictor: nn.Module = GameNeck(AtariPBNeck(channels, spatial=(height, width), hidden_dims=hidden,
+                                                output_relu=cfg.target_norm == "none"), game_id)
+    if cfg.predictor_spectral_norm:
+        for i, layer in enumerate(predictor.neck.mlp):
+            if isinstance(layer, nn.Linear):
+                predictor.neck.mlp[i] = nn.utils.parametrizations.spectral_norm(layer)
+    if cfg.predictor_init == "target-mean":
+        predictor = nn.Sequential(predictor, OutputBias(k))
+    encoder = FrozenBackbone(backbone, bf16=cfg.backbone_bf16, channels_last=":" not in cfg.backbone,
+                             feature_norm=(channels, height, width) if cfg.feature_norm else None)
+    target_norm = None if cfg.target_norm == "none" else OutputNormalizer((k,), cfg.target_norm)
+    return DistillationReward(encoder, target=target, predictor=predictor, num_envs=num_envs, gamma=gamma,
+                              target_norm=target_norm, start_at_target_mean=cfg.predictor_init == "target-mean")

@@ -34,8 +34,8 @@ class LastFrameNormalizer(Encoder):
         std = self.obs_rms.std.to(torch.float32)
         return ((compact.float() - mean) / std).clamp_(-self.clip, self.clip)
 
-    def observe(self, obs: torch.Tensor) -> None:
-        """Fold the last frames of a batch into the per-pixel statistics."""
+    def observe(self, obs: torch.Tensor, compact: torch.Tensor | None = None) -> None:
+        """Fold the last frames of a batch into the per-pixel statistics (from ``obs``, as the original RND)."""
         self.obs_rms.update(obs[:, -1:])
 
 

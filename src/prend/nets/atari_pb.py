@@ -264,27 +264,28 @@ class AtariPBNeck(nn.Module):
         in_channels: Channels ``C`` of the backbone's map.
         num_games: Rows of the per-game embedding (Atari-PB's 60-game list; game ids index it).
         spatial: ``(H, W)`` of the backbone's map.
-        hidden_dims: Widths of the two linear layers; the output size is the last.
+        hidden_dims: Widths of the linear layers (Atari-PB's: two); the output size is the last.
+        output_relu: End with a ReLU, as Atari-PB's neck does (``False``: the last layer is linear).
 
     Attributes:
         out_dim: Size of the output vector.
     """
 
     def __init__(self, in_channels: int = 2048, num_games: int = 60, spatial: tuple[int, int] = (6, 6),
-                 hidden_dims: Sequence[int] = (1024, 512)):
+                 hidden_dims: Sequence[int] = (1024, 512), output_relu: bool = True):
         super().__init__()
-        if len(hidden_dims) != 2:
-            raise ValueError(f"Atari-PB's neck has exactly two linear layers, got hidden_dims={hidden_dims}")
+        if not hidden_dims:
+            raise ValueError("the neck needs at least one linear layer (hidden_dims is empty)")
         h, w = spatial
         self.in_channels, self.spatial, self.num_games = in_channels, (h, w), num_games
         self.spatial_embed = nn.Embedding(num_games, in_channels * h * w)
         self.pool = nn.AvgPool2d((h, w))
         self.norm = nn.GroupNorm(1, in_channels, affine=True)
-        self.mlp = nn.Sequential(
-            nn.Linear(in_channels, hidden_dims[0]), nn.ReLU(inplace=True),
-            nn.Linear(hidden_dims[0], hidden_dims[1]), nn.ReLU(inplace=True),
-        )
-        self.out_dim: int = hidden_dims[1]
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip([in_channels, *hidden_dims[:-1]], hidden_dims, strict=True):
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU(inplace=True)]
+        self.mlp = nn.Sequential(*(layers if output_relu else layers[:-1]))
+        self.out_dim: int = hidden_dims[-1]
 
     def forward(self, features: torch.Tensor, game_id: int | torch.Tensor) -> torch.Tensor:
         """Reduce backbone features to one vector per sample.
