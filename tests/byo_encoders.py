@@ -1,0 +1,54 @@
+"""Tiny encoders for the bring-your-own-backbone tests: ``--backbone byo_encoders:<factory>``."""
+
+from torch import nn
+
+
+class TinyConv(nn.Module):
+    """(N, 4, 84, 84) -> (N, 5, 3, 3): a map of another channel count and size than Atari-PB's."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 5, kernel_size=28, stride=28)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class TinyTokens(nn.Module):
+    """(N, 4, 84, 84) -> (N, 9, 6) tokens, as a ViT's patch tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(4, 6, kernel_size=28, stride=28)
+
+    def forward(self, x):
+        return self.patch(x).flatten(2).transpose(1, 2)
+
+
+def tiny_conv():
+    return TinyConv()
+
+
+def tiny_tokens():
+    return TinyTokens()
+
+
+def tiny_vector():
+    # .view on a flattened input: fails on channels-last tensors, so prend must not hand it one
+    return nn.Sequential(nn.Flatten(), nn.Linear(4 * 84 * 84, 7))
+
+
+def not_a_module():
+    return "a string"
+
+
+def wrong_input():
+    return nn.Linear(3, 3)
+
+
+def wrong_output():
+    return nn.Flatten(0)  # (N, 4, 84, 84) -> one flat vector: no batch dimension
+
+
+def broken():
+    raise RuntimeError("weights not found")
