@@ -15,8 +15,8 @@ from prend.train import parse_train_args
 RANDOM_HUMAN = {"Boxing": (0.1, 12.1), "Riverraid": (1338.5, 17118.0)}
 
 
-def make_run(root, game, method, seed, scores, raw=None, lr_scale=0.01, diagnostics=None, extra=()):
-    """A synthetic run directory: config.json from real flags, one metrics record per score."""
+def make_run(root, game, method, seed, scores, raw=None, lr_scale=0.01, diagnostics=None, extra=(), series=None):
+    """A synthetic run directory: config.json from real flags, one metrics record per score (plus ``series``)."""
     n = len(scores)
     cfg, _ = parse_train_args(["--game", game, "--method", method, "--seed", str(seed), "--num-envs", "2",
                                "--num-steps", "16", "--total-steps", str(32 * n),
@@ -29,7 +29,8 @@ def make_run(root, game, method, seed, scores, raw=None, lr_scale=0.01, diagnost
         for i, (score, r) in enumerate(zip(scores, raw, strict=True)):
             f.write(json.dumps({"iteration": i + 1, "charts/global_step": 32 * (i + 1), "charts/frames": 128 * (i + 1),
                                 "charts/score_mean_100": None if math.isnan(score) else score,
-                                "intrinsic/raw_mean": r, "intrinsic/raw_std": 0.5 * r}) + "\n")
+                                "intrinsic/raw_mean": r, "intrinsic/raw_std": 0.5 * r,
+                                **{k: v[i] for k, v in (series or {}).items()}}) + "\n")
     if diagnostics is not None:
         np.savez(run_dir / "diagnostics.npz", **diagnostics)
     return run_dir
@@ -155,3 +156,17 @@ def test_pipeline_from_real_training_runs_to_report_and_diagnostics(tmp_path):
     for row in summary["runs"]:
         assert row["iterations"] == 2 and row["raw_first"] > 0 and row["fig3_points"] == 2
     assert (out / "diagnose" / "fig3_Boxing-rnd-lr-s1.png").exists()
+
+
+def test_diagnose_reports_the_offset_share_first_and_late(tmp_path):
+    share = [0.99, 0.98, 0.5, 0.4, 0.3, 0.2]
+    run = make_run(tmp_path, "Boxing", "prend", 1, [1.0] * 6,
+                   series={"intrinsic/offset_share": share, "intrinsic/target_spread": [0.1, 0.1, 0.1, 0.2, 0.3, 0.5]})
+    old = make_run(tmp_path, "Boxing", "rnd", 1, [1.0] * 6)  # logged before the decomposition existed
+    summary = diagnose([run, old], tmp_path / "out")
+    rows = {r["method"]: r for r in summary["runs"]}
+    assert rows["prend"]["offset_share_first"] == 0.99
+    assert rows["prend"]["offset_share"] == pytest.approx(0.3)  # median of the second half (0.4, 0.3, 0.2)
+    assert rows["prend"]["target_spread"] == pytest.approx(0.3)
+    assert math.isnan(rows["rnd"]["offset_share"])
+    assert "| 0.99 → 0.3 |" in (tmp_path / "out" / "summary.md").read_text()

@@ -183,3 +183,17 @@ def test_ray_backend_runs_two_tiny_runs(tmp_path):
         status = json.loads((tmp_path / "ray" / r["name"] / "sweep_status.json").read_text())
         assert status["state"] == "finished" and status["returncode"] == 0
         assert (tmp_path / "ray" / r["name"] / "checkpoint.pt").exists()
+
+
+def test_grid_mode_each_varies_one_field_at_a_time_and_skips_fields_a_method_ignores(tmp_path):
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd,prend", games="Boxing", seeds="1", grid_mode="each",
+                      grid=("feature-norm=true", "target-norm=center,whiten", "predictor-lr-scale=1"))
+    specs = plan(cfg, [*TINY, "--total-steps", "64"])
+    assert [s.name for s in specs] == [
+        "Boxing-rnd-s1",  # RND ignores PreND's variants and has no predictor learning rate of its own
+        "Boxing-prend-s1", "Boxing-prend-feature-normtrue-s1", "Boxing-prend-target-normcenter-s1",
+        "Boxing-prend-target-normwhiten-s1", "Boxing-prend-predictor-lr-scale1-s1"]
+    configs = [s.config["intrinsic"] for s in specs[1:]]
+    assert [c["feature_norm"] for c in configs] == [False, True, False, False, False]
+    assert [c["target_norm"] for c in configs] == ["none", "none", "center", "whiten", "none"]
+    assert [c["predictor_lr_scale"] for c in configs] == [0.01, 0.01, 0.01, 0.01, 1.0]

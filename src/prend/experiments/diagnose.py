@@ -8,7 +8,11 @@ rollout over training, and on the fixed probe set; summarised as
 - **oscillation**: coefficient of variation of the rollout-mean reward around its moving average, over the
   second half of training (``std(r - movavg(r)) / mean(r)``; the trend itself is removed);
 - **spread**: median over the second half of ``raw_std / raw_mean`` within a rollout (how much the
-  reward distinguishes the states of one rollout).
+  reward distinguishes the states of one rollout);
+- **offset share**: the share of a rollout's mean raw reward that is the same for all its states
+  (``intrinsic/offset_share``, :func:`prend.intrinsic.base.reward_decomposition`), at the first iteration and
+  its median over the second half; **target spread** likewise (the target's spread across states over its
+  mean's norm).
 
 Fig. 3 (does the reward follow the observations?): for the frames kept once per iteration, the matrices
 ``|r_int(i) - r_int(j)|`` and ``d(o_i, o_j)`` over pairs of iterations, and the Pearson (and Spearman)
@@ -98,13 +102,38 @@ def spread_cv(raw_mean: np.ndarray, raw_std: np.ndarray) -> float:
     return float(np.median(cv)) if len(cv) else math.nan
 
 
+def late_median(values: np.ndarray) -> float:
+    """Median over the second half of a series (NaNs dropped; NaN if none is left).
+
+    Example:
+        >>> late_median(np.array([9.0, 9.0, 1.0, np.nan, 2.0, 3.0]))
+        2.0
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[len(values) // 2:]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def _first(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(values[0]) if len(values) else math.nan
+
+
 def fig1_metrics(run: Run, early_fraction: float = 0.1) -> dict[str, float]:
-    """Decay, oscillation and spread of one run's intrinsic reward, per rollout and on the probe set."""
+    """Decay, oscillation, spread and offset share of one run's intrinsic reward, per rollout and on the probe set.
+
+    The offset share and target spread are NaN for runs made before prend logged them.
+    """
     raw = run.series("intrinsic/raw_mean")
+    offset_share = run.series("intrinsic/offset_share")
     out = {
         "decay": decay_ratio(raw, early_fraction),
         "oscillation": oscillation_cv(raw),
         "spread": spread_cv(raw, run.series("intrinsic/raw_std")),
+        "offset_share_first": _first(offset_share),
+        "offset_share": late_median(offset_share),
+        "target_spread": late_median(run.series("intrinsic/target_spread")),
         "raw_first": float(raw[np.isfinite(raw)][0]) if np.isfinite(raw).any() else math.nan,
         "raw_last": float(raw[np.isfinite(raw)][-1]) if np.isfinite(raw).any() else math.nan,
         "probe_decay": math.nan, "probe_oscillation": math.nan,
@@ -466,7 +495,8 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
     return summary
 
 
-GROUP_KEYS = ("decay", "oscillation", "spread", "probe_decay", "fig3_pearson_pixels", "fig3_pearson_reference",
+GROUP_KEYS = ("decay", "oscillation", "spread", "offset_share_first", "offset_share", "target_spread",
+              "probe_decay", "fig3_pearson_pixels", "fig3_pearson_reference",
               "probe_pearson_pixels_last", "probe_pearson_reference_last", "probe_pearson_reference_mean")
 
 
@@ -494,24 +524,26 @@ def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
              + (f" after iteration {summary['skip_first']}" if summary["skip_first"] else "")
              + ". Definitions: docs/analysis.md.",
              "", "## Groups (mean ± sd over seeds)", "",
-             "| game | group | seeds | decay | oscillation | spread | probe decay | Fig. 3 r (pixels) "
-             "| Fig. 3 r (reference) | probe r (reference, last) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| game | group | seeds | decay | oscillation | spread | offset share (first → late) | target spread "
+             "| probe decay | Fig. 3 r (pixels) | Fig. 3 r (reference) | probe r (reference, last) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in summary["groups"]:
         def cell(key: str, g: dict[str, Any] = g) -> str:
             sd = g.get(key + "_sd")
             return _fmt(g[key]) + (f" ± {_fmt(sd, 2)}" if sd is not None and np.isfinite(sd) else "")
         lines.append(f"| {g['game']} | {g['label']} | {len(g['seeds'])} | {cell('decay')} | {cell('oscillation')} "
-                     f"| {cell('spread')} | {cell('probe_decay')} | {cell('fig3_pearson_pixels')} "
+                     f"| {cell('spread')} | {_fmt(g['offset_share_first'])} → {cell('offset_share')} "
+                     f"| {cell('target_spread')} | {cell('probe_decay')} | {cell('fig3_pearson_pixels')} "
                      f"| {cell('fig3_pearson_reference')} | {cell('probe_pearson_reference_last')} |")
     lines += ["", "## Runs", "",
-              "| run | iterations | frames | first r_int | last r_int | decay | oscillation | spread "
+              "| run | iterations | frames | first r_int | last r_int | decay | oscillation | spread | offset share "
               "| Fig. 3 r pixels (Spearman) | Fig. 3 r reference (Spearman) | probe r pixels / reference (last) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["runs"]:
         lines.append(
             f"| {r['run']} | {r['iterations']} | {r['frames']} | {_fmt(r['raw_first'])} | {_fmt(r['raw_last'])} "
             f"| {_fmt(r['decay'])} | {_fmt(r['oscillation'])} | {_fmt(r['spread'])} "
+            f"| {_fmt(r['offset_share_first'])} → {_fmt(r['offset_share'])} "
             f"| {_fmt(r['fig3_pearson_pixels'], 2)} ({_fmt(r['fig3_spearman_pixels'], 2)}) "
             f"| {_fmt(r['fig3_pearson_reference'], 2)} ({_fmt(r['fig3_spearman_reference'], 2)}) "
             f"| {_fmt(r['probe_pearson_pixels_last'], 2)} / {_fmt(r['probe_pearson_reference_last'], 2)} |")

@@ -65,6 +65,10 @@ class SweepConfig:
     """Comma-separated seeds."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """A config field and its values, e.g. ``--grid predictor-lr-scale=0.01,0.1``; repeat for a product."""
+    grid_mode: Literal["product", "each"] = "product"
+    """``product``: a run for every combination of the ``--grid`` values; ``each``: one run per ``--grid`` value
+    with every other field as given, plus the run with no ``--grid`` value (one factor at a time, an ablation);
+    a value that the run's method ignores (``IntrinsicConfig.unused_fields``) is then not run."""
     backend: Literal["local", "ray"] = "local"
     """``local``: a process pool on this machine; ``ray``: tasks on a Ray cluster."""
     ray_address: str | None = None
@@ -198,7 +202,11 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
             raise PrendError(f"{flag} is both a --grid field and a train flag", "give it in one place")
     for game in games:
         _check_game(game)
-    total = len(methods) * len(games) * len(seeds) * max(1, _product_size(grid))
+    if cfg.grid_mode == "each":
+        combos: list[tuple[tuple[str, str], ...]] = [()] + [((flag, v),) for flag, values in grid for v in values]
+    else:
+        combos = list(itertools.product(*[[(flag, v) for v in values] for flag, values in grid])) or [()]
+    total = len(methods) * len(games) * len(seeds) * len(combos)
     _, threads = default_threads(total, cfg.workers, cfg.threads_per_run)
     defaults = ["--no-progress"]
     for flag in ("--torch-threads", "--env-threads"):
@@ -206,7 +214,6 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
             defaults += [flag, str(threads)]
     out = Path(cfg.out).resolve()
     specs = []
-    combos = list(itertools.product(*[[(flag, v) for v in values] for flag, values in grid])) or [()]
     for game, method, combo, seed in itertools.product(games, methods, combos, seeds):
         suffix = "".join(f"-{flag[2:]}{value}" for flag, value in combo)
         name = _safe(f"{game}-{method}{suffix}-s{seed}")
@@ -219,17 +226,12 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
         except SystemExit:
             raise PrendError(f"the train flags of run '{name}' do not parse (tyro's message is above)",
                              "fix the flags after the sweep's own; see `prend train --help`") from None
+        if cfg.grid_mode == "each" and combo and combo[0][0][2:].replace("-", "_") in config.intrinsic.unused_fields():
+            continue  # the same run as the one without this --grid value
         spec = RunSpec(name, run_dir, args, config.run.total_steps, config_to_dict(config))
         classify(spec)
         specs.append(spec)
     return specs
-
-
-def _product_size(grid: list[tuple[str, list[str]]]) -> int:
-    size = 1
-    for _, values in grid:
-        size *= len(values)
-    return size
 
 
 def _safe(name: str) -> str:
