@@ -106,8 +106,8 @@ def late_median(values: np.ndarray) -> float:
     """Median over the second half of a series (NaNs dropped; NaN if none is left).
 
     Example:
-        >>> late_median(np.array([9.0, 9.0, 1.0, np.nan, 2.0, 3.0]))
-        2.0
+        >>> late_median(np.array([9.0, 9.0, 1.0, np.nan, 2.0, 4.0]))   # median of 2 and 4
+        3.0
     """
     values = np.asarray(values, dtype=np.float64)
     values = values[len(values) // 2:]
