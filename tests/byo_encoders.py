@@ -25,6 +25,22 @@ class TinyTokens(nn.Module):
         return self.patch(x).flatten(2).transpose(1, 2)
 
 
+class ViewsItsMap(nn.Module):
+    """A conv followed by ``.view`` of its spatial map: only works on contiguous conv weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 3, kernel_size=12, stride=12)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y.view(y.shape[0], -1)
+
+
+def views_its_map():
+    return ViewsItsMap()
+
+
 def tiny_conv():
     return TinyConv()
 

@@ -193,6 +193,14 @@ def test_any_module_can_be_the_backbone(factory, shape):
     assert module.target.neck.in_channels == shape[0] and module.target.neck.spatial == shape[1:]
 
 
+def test_a_users_backbone_keeps_its_layout_when_the_reward_module_goes_channels_last():
+    module = make_prend(IntrinsicConfig(method="prend", backbone="byo_encoders:views_its_map"), num_envs=2,
+                        gamma=0.99, rom="boxing")
+    module.to(memory_format=torch.channels_last)  # what the trainer does when channels-last is faster
+    assert module.encoder.backbone.conv.weight.is_contiguous()
+    assert module.reward(_obs(3)).update_input.shape == (3, 147, 1, 1)
+
+
 @pytest.mark.parametrize("spec, message", [
     ("no_such_module_xyz:make", "cannot import 'no_such_module_xyz'"),
     ("byo_encoders:missing", "module 'byo_encoders' has no 'missing'"),

@@ -61,17 +61,28 @@ class FrozenBackbone(Encoder):
         bf16: run it under bfloat16 autocast (features are returned, and stored, in float32).
         feature_norm: the (C, H, W) shape of its feature map to whiten features per element by running
             statistics and clip them to [-5, 5] in :meth:`expand`, as RND does for pixels; ``None``: as they are.
-        channels_last: lay its conv weights out channels-last (faster convolutions; off for modules of unknown code).
+        channels_last: lay its conv weights out channels-last (faster convolutions). ``False`` (modules of
+            unknown code, which may ``.view`` a conv's output) keeps them contiguous, even when the whole reward
+            module is later moved to another memory format.
     """
 
     def __init__(self, backbone: nn.Module, bf16: bool = False, feature_norm: tuple[int, ...] | None = None,
                  channels_last: bool = True):
         super().__init__()
+        self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.backbone = backbone.eval().requires_grad_(False).to(memory_format=memory_format)
         self.bf16 = bf16
         self.feature_norm = None if feature_norm is None else OutputNormalizer(feature_norm, "whiten")
         self.needs_warmup = feature_norm is not None
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 - nn.Module's signature
+        """Moves and casts as any module, but a ``channels_last=False`` backbone's tensors stay contiguous."""
+        super()._apply(fn, recurse)
+        if not self.channels_last:
+            for tensor in [*self.backbone.parameters(), *self.backbone.buffers()]:
+                tensor.data = tensor.data.contiguous()
+        return self
 
     def train(self, mode: bool = True) -> FrozenBackbone:
         """Keep the backbone in eval mode whatever the parent module does."""
