@@ -71,5 +71,5 @@ def test_atari_only_protocol_flags_are_refused_for_other_envs(tmp_path, flag):
 
     extra = ["--noop-max", "30"] if flag == "--noop-max" else ["--fire-reset"]
     cfg, _ = parse_train_args(["--game", QUADRANT_ID, *extra])
-    with pytest.raises(PrendError, match="Atari games only"):
+    with pytest.raises(PrendError, match=f"{flag} applies to Atari games only"):
         make_env(cfg.env)

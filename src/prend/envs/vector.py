@@ -77,11 +77,13 @@ class ProtocolVecEnv:
             raise PrendError(f"--game-kwargs applies to non-Atari gymnasium envs, not to '{cfg.game}'",
                              "leave --game-kwargs out; Atari games are set up by the protocol flags")
         if self.rom is None:
-            atari_only = [flag for flag, used in (("--noop-max", cfg.noop_max > 0), ("--fire-reset", cfg.fire_reset),
-                                                  ("--full-action-space", cfg.full_action_space)) if used]
+            atari_only = {flag: off for flag, off, used in (
+                ("--noop-max", "--noop-max 0", cfg.noop_max > 0), ("--fire-reset", "--no-fire-reset", cfg.fire_reset),
+                ("--full-action-space", "--no-full-action-space", cfg.full_action_space)) if used}
             if atari_only:
-                raise PrendError(f"{', '.join(atari_only)} apply to Atari games only, not to '{cfg.game}'",
-                                 "pass --noop-max 0 --no-fire-reset --no-full-action-space")
+                verb = "applies" if len(atari_only) == 1 else "apply"
+                raise PrendError(f"{', '.join(atari_only)} {verb} to Atari games only, not to '{cfg.game}'",
+                                 f"pass {' '.join(atari_only.values())}")
         self.backend = backend
         self.num_envs = cfg.num_envs
         self._env = self._make_ale() if backend == "ale" else self._make_gymnasium()
