@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from prend.agent.gae import gae
 from prend.agent.perf import apply_memory_format, choose_perf
@@ -118,6 +119,12 @@ class Trainer:
         if self.intrinsic is None or not self.intrinsic.needs_warmup:
             warmup = 0
         rollouts = max(warmup, 1 if self.cfg.run.probe_size > 0 else 0)
+        # Seconds to a minute of random play before the first iteration: say what it is for.
+        what = "observation statistics" if warmup else "probe set"
+        if warmup and self.cfg.run.probe_size > 0:
+            what += " + probe set"
+        bar = tqdm(total=rollouts * self.cfg.ppo.num_steps * self.env.num_envs, unit="step", unit_scale=True,
+                   dynamic_ncols=True, desc=f"random agent ({what})", disable=not self.cfg.run.progress or not rollouts)
         frames = []
         for i in range(rollouts):
             batch = []
@@ -126,10 +133,12 @@ class Trainer:
                 step = self.env.step(actions)
                 batch.append(step.obs)
                 self.obs = step.obs
+                bar.update(self.env.num_envs)
             observations = torch.from_numpy(np.concatenate(batch))
             if i < warmup:
                 self.intrinsic.observe(observations.to(self.device))
             frames = observations
+        bar.close()
         if warmup:
             self.intrinsic.end_warmup(frames.to(self.device))
         if self.cfg.run.probe_size > 0 and len(frames):
