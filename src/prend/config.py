@@ -18,8 +18,11 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import tyro
+
+from prend.clihelp import default_hint
 from prend.errors import PrendError
 
 Method = Literal["rnd", "rnd-lr", "prend", "none"]
@@ -44,7 +47,7 @@ class EnvConfig:
     noop_max: int = 0
     """Up to this many random no-op actions after each reset (0 disables no-op starts)."""
     max_episode_steps: int = 4500
-    """Episode cap in agent steps (4500 agent steps = 18,000 frames at frame skip 4)."""
+    """Episode cap in agent steps (4500 agent steps are 18000 frames at frame skip 4)."""
     frame_skip: int = 4
     """Emulator frames per agent step; the observation is the max over the last two of them."""
     frame_stack: int = 4
@@ -123,8 +126,10 @@ class IntrinsicConfig:
     ``prend``: frozen pre-trained backbone + random neck target; ``none``: plain PPO."""
     update_proportion: float = 0.25
     """Fraction of each minibatch the predictor is trained on (drawn at random before the forward pass)."""
-    separate_optimizer: bool | None = None
-    """Give the predictor its own Adam; ``None`` uses the method's default (rnd: shared, rnd-lr/prend: own)."""
+    separate_optimizer: Annotated[bool | None, tyro.conf.arg(
+        metavar="{True,False}",
+        help_behavior_hint=default_hint("the method's: shared for rnd, own for rnd-lr and prend"))] = None
+    """Give the predictor its own Adam (True) or step it with the policy's Adam (False)."""
     predictor_lr_scale: float = 0.01
     """Predictor learning rate = policy learning rate x this, when it has its own optimizer."""
     obs_norm_init_iters: int = 50
@@ -209,8 +214,9 @@ class RunConfig:
     """Agent steps (summed over envs; x frame_skip for emulator frames) to train for."""
     seed: int = 1
     """Seed of torch, numpy and the environments."""
-    out: Path | None = None
-    """Run directory (default: ``runs/<game>-<method>-s<seed>``)."""
+    out: Annotated[Path | None, tyro.conf.arg(
+        metavar="PATH", help_behavior_hint=default_hint("runs/<game>-<method>-s<seed>"))] = None
+    """Run directory."""
     checkpoint_every: int = 10
     """Write a checkpoint every this many iterations (and on SIGINT/SIGTERM and at the end)."""
     probe_every: int = 10
@@ -238,8 +244,9 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     intrinsic: IntrinsicConfig = field(default_factory=IntrinsicConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    preset: PresetName = "rnd-original"
-    """The preset whose defaults this config started from."""
+    preset: Annotated[PresetName, tyro.conf.Suppress] = "rnd-original"
+    """The preset whose defaults this config started from (set by ``--preset``, which the DESCRIPTION of
+    ``prend train --help`` lists, so tyro does not list it again)."""
 
     @property
     def batch_size(self) -> int:

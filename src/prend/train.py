@@ -25,6 +25,7 @@ from prend import __version__
 from prend.agent.perf import cpu_info
 from prend.agent.trainer import Trainer, write_json
 from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint, sha256_file
+from prend.clihelp import cli
 from prend.config import (
     TrainConfig,
     config_from_dict,
@@ -47,6 +48,7 @@ Extra flags, handled before the ones below:
   --config FILE                        start from a JSON/TOML file of fields (nested tables or dotted)
   --resume DIR                         continue the run in DIR from its checkpoint (only --total-steps may
                                        be given with it, to extend the budget)
+
 Flags given explicitly override the preset and the file."""
 
 
@@ -86,8 +88,7 @@ def parse_train_args(argv: list[str], prog: str = "prend train") -> tuple[TrainC
         base = config_from_dict(config_to_dict(base) | {"preset": preset})
     base = _with_game_defaults(base, _pop_flag(list(argv), "--game") or base.env.game,
                                read_config_file(config_file) if config_file else {})
-    cfg = tyro.cli(TrainConfig, args=argv, default=base, prog=prog, description=DESCRIPTION,
-                   config=(tyro.conf.OmitArgPrefixes,))
+    cfg = cli(TrainConfig, argv, prog, default=base, description=DESCRIPTION, config=(tyro.conf.OmitArgPrefixes,))
     return cfg.validate(), None
 
 

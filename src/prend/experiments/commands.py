@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import tyro
 
+from prend.clihelp import cli, default_hint
 from prend.errors import PrendError
 
 
@@ -18,10 +20,13 @@ class DiagnoseArgs:
     observation distances, with their correlation. Writes PNGs, summary.json and summary.md.
     """
 
-    runs: tyro.conf.Positional[tuple[Path, ...]]
+    runs: Annotated[tuple[Path, ...], tyro.conf.Positional,
+                    tyro.conf.arg(metavar="RUN_DIR ...", help_behavior_hint="(required, one or more)")]
     """Run directories, or directories holding them (e.g. a sweep directory)."""
-    out: Path | None = None
-    """Output directory (default: RUN_DIR/diagnose for one run, else <common parent>/diagnose)."""
+    out: Annotated[Path | None, tyro.conf.arg(
+        metavar="PATH", help_behavior_hint=default_hint("RUN_DIR/diagnose for one run, else <common parent>/diagnose"))
+    ] = None
+    """Output directory."""
     max_points: int = 400
     """Fig. 3 uses at most this many training iterations, evenly spaced (the matrices are N x N)."""
     early_fraction: float = 0.1
@@ -34,7 +39,7 @@ def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
     """``prend diagnose RUN_DIR...``."""
     from prend.experiments.diagnose import default_out, diagnose
 
-    args = tyro.cli(DiagnoseArgs, args=argv, prog=prog)
+    args = cli(DiagnoseArgs, argv, prog)
     if not args.runs:
         raise PrendError("no run directories given", "pass one or more, e.g. prend diagnose runs/Boxing-rnd-s1")
     out = args.out or default_out(list(args.runs))
@@ -47,10 +52,13 @@ def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
 
 
 SWEEP_DESCRIPTION = """Run methods x games x seeds (x --grid fields) as `prend train` runs, on a local process pool
-or a Ray cluster. Flags after the ones below go to every `prend train` run (e.g. --num-envs 8
---total-steps 300000); --file FILE reads a TOML/JSON sweep file first (flags given override it).
-Running a sweep again skips finished runs and resumes unfinished ones; failed runs are reported with
-their log (OUT/<run>/train.log) and do not stop the others. Exit code 1 if any run failed."""
+or a Ray cluster.
+
+Flags other than the ones below go to every `prend train` run, for example `--num-envs 8 --total-steps 300000`.
+With `--file FILE` a TOML/JSON sweep file is read first; flags given override it.
+
+Running a sweep again skips finished runs and resumes unfinished ones. A failed run is reported with its
+log (OUT/<run>/train.log) and does not stop the others; the exit code is 1 if any run failed."""
 
 
 def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
@@ -61,8 +69,8 @@ def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
     argv = list(argv)
     sweep_file = _pop_flag(argv, "--file")
     base, file_train_args = load_sweep_file(sweep_file) if sweep_file else (SweepConfig(), [])
-    cfg, train_args = tyro.cli(SweepConfig, args=argv, default=base, prog=prog, description=SWEEP_DESCRIPTION,
-                               return_unknown_args=True)
+    cfg, train_args = cli(SweepConfig, argv, prog, default=base, description=SWEEP_DESCRIPTION,
+                          return_unknown_args=True)
     results = run_sweep(cfg, [*file_train_args, *train_args])
     return 1 if any(r.get("state") in ("failed", "conflict") for r in results) else 0
 
@@ -87,7 +95,7 @@ def report_command(argv: list[str], prog: str = "prend report") -> int:
     """``prend report SWEEP_DIR``."""
     from prend.experiments.report import write_report
 
-    args = tyro.cli(ReportArgs, args=argv, prog=prog)
+    args = cli(ReportArgs, argv, prog)
     path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed)
     print(f"written: {path} (and its PNG figures)")
     return 0

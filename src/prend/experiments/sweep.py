@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
+from prend.clihelp import default_hint
 from prend.errors import PrendError
 
 STATUS = "sweep_status.json"
@@ -55,8 +56,9 @@ CONFLICT_IGNORED = frozenset({"run.total_steps", "run.out", "run.progress", "run
 class SweepConfig:
     """A sweep: every combination of methods, games, grid values and seeds, as ``prend train`` runs."""
 
-    out: Path | None = None
-    """Sweep directory; each run gets a subdirectory (required)."""
+    out: Annotated[Path | None, tyro.conf.arg(metavar="PATH", help_behavior_hint=default_hint(
+        "none; required here or as `out` in the sweep file"))] = None
+    """Sweep directory; each run gets a subdirectory."""
     methods: str = "rnd,rnd-lr,prend"
     """Comma-separated methods."""
     games: str = "Boxing,Riverraid"

@@ -11,11 +11,10 @@ import json
 
 def collect_command(argv: list[str], prog: str) -> int:
     """``prend collect``: store frames of a list of games (resumable)."""
-    import tyro
-
+    from prend.clihelp import cli
     from prend.pretrain.collect import CollectConfig, collect, disk_usage
 
-    cfg = tyro.cli(CollectConfig, args=argv, prog=prog)
+    cfg = cli(CollectConfig, argv, prog)
     manifest = collect(cfg)
     usage = disk_usage(manifest)
     print(json.dumps({"out": str(cfg.out), **usage}))
@@ -24,11 +23,10 @@ def collect_command(argv: list[str], prog: str) -> int:
 
 def pretrain_command(argv: list[str], prog: str) -> int:
     """``prend pretrain``: SiamMAE pre-training of an Atari-PB backbone (resumable)."""
-    import tyro
-
+    from prend.clihelp import cli
     from prend.pretrain.trainer import PretrainConfig, pretrain
 
-    cfg = tyro.cli(PretrainConfig, args=argv, prog=prog)
+    cfg = cli(PretrainConfig, argv, prog)
     summary = pretrain(cfg)
     print(json.dumps(summary, default=str))
     return 130 if summary.get("interrupted") else 0
@@ -36,10 +34,9 @@ def pretrain_command(argv: list[str], prog: str) -> int:
 
 def probe_command(argv: list[str], prog: str) -> int:
     """``prend probe CHECKPOINT``: temporal coherence and linear probes vs the random-init twin."""
-    import tyro
-
+    from prend.clihelp import cli
     from prend.pretrain.probe import ProbeConfig, probe
 
-    cfg = tyro.cli(ProbeConfig, args=argv, prog=prog)
+    cfg = cli(ProbeConfig, argv, prog)
     probe(cfg)
     return 0

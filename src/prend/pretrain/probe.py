@@ -34,7 +34,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ import torch.nn.functional as F
 import tyro
 from torch import nn
 
+from prend.clihelp import default_hint
 from prend.envs.games import atari_pb_game_id
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -57,8 +58,9 @@ class ProbeConfig:
     data: Path = Path("data/probe_frames")
     """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
     riverraid --frames-per-game 12000 --seed 1)."""
-    games: tuple[str, ...] | None = None
-    """Games of --data to probe on (default: all of them)."""
+    games: Annotated[tuple[str, ...] | None, tyro.conf.arg(
+        metavar="GAME [GAME ...]", help_behavior_hint=default_hint("all games in --data"))] = None
+    """Games of --data to probe on."""
     max_frames_per_game: int | None = 12_000
     """Frames per game used (None: all)."""
     frames_per_episode: int = 200
@@ -70,15 +72,17 @@ class ProbeConfig:
     sprites that reveal an action are small, and coarser pooling blurs where they are)."""
     test_fraction: float = 0.3
     """Share of each game's episodes held out for testing the linear probes."""
-    init_seed: int | None = None
-    """Seed of the random-init twin (default: the pre-training seed stored in the checkpoint, else 0)."""
+    init_seed: Annotated[int | None, tyro.conf.arg(
+        metavar="INT",
+        help_behavior_hint=default_hint("the pre-training seed stored in the checkpoint, else 0"))] = None
+    """Seed of the random-init twin."""
     seed: int = 0
     """Seed of the episode split and the frame draws."""
     batch_size: int = 256
     """Observations per backbone forward pass."""
     device: str = "auto"
     """'auto', 'cpu' or 'cuda[:i]'."""
-    out: Path | None = None
+    out: Annotated[Path | None, tyro.conf.arg(metavar="PATH", help_behavior_hint=default_hint("not written"))] = None
     """Also write the figures as JSON here."""
     progress: bool = True
     """Show progress bars."""

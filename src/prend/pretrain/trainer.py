@@ -23,12 +23,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+import tyro
 from torch import nn
 
+from prend.clihelp import default_hint
 from prend.errors import PrendError
 
 CHECKPOINT = "latest.pth"
@@ -98,8 +100,9 @@ class PretrainConfig:
     """'auto' (CUDA if available, else CPU), 'cpu' or 'cuda[:i]'."""
     threads: int = 0
     """CPU threads for torch (0: torch's default)."""
-    max_frames_per_game: int | None = None
-    """Load at most this many frames per game (default: all)."""
+    max_frames_per_game: Annotated[int | None, tyro.conf.arg(metavar="INT", help_behavior_hint=default_hint("all"))
+                                   ] = None
+    """Load at most this many frames per game."""
     seed: int = 0
     """Seed of the initialisation, the batch order and the augmentations."""
     save_every: int = 200
