@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from prend.config import EnvConfig, RunConfig
 from prend.errors import PrendError
 from prend.experiments.diagnose import _colors, _figure, _fmt, _legend, _nan_to_none, fig1_metrics, plot_fig1
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
@@ -91,7 +92,14 @@ def aggregates(scores: list[GroupScores], reps: int = 50_000, seed: int = 0) -> 
 
 # -------------------------------------------------------------------------------------------- plots
 def plot_scores(runs: list[Run], path: Path) -> None:
-    """Fig. 2: score against frames per game; seed mean with a 95% t-interval band per group."""
+    """Fig. 2: score against frames per game; seed mean with a 95% t-interval band per group.
+
+    The figure says on itself what the band is and, when the runs are shorter than the default budget, that
+    they are short (with their frame budget), so a copied PNG still explains itself.
+    """
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
     groups = group_runs(runs)
     games = sorted({g for g, _ in groups})
     colors = _colors([label for _, label in groups])
@@ -100,6 +108,7 @@ def plot_scores(runs: list[Run], path: Path) -> None:
     fig, axes = _figure(rows, cols, width=5.2, height=3.8)
     for i, game in enumerate(games):
         ax = axes[i // cols, i % cols]
+        banded = False
         for (g, label), members in groups.items():
             if g != game:
                 continue
@@ -109,17 +118,47 @@ def plot_scores(runs: list[Run], path: Path) -> None:
             ax.plot(grid, mean, color=colors[label], linewidth=1.8, label=f"{label} (n={len(members)})")
             if np.isfinite(half).any():
                 ax.fill_between(grid, mean - half, mean + half, color=colors[label], alpha=0.18, linewidth=0)
+                banded = True
         ref = reference_scores(game)
         if ref is not None:
             ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
+        if banded:
+            ax.add_artist(ax.legend(handles=[Patch(color="grey", alpha=0.3, linewidth=0,
+                                                   label="shaded: 95% CI of the seed mean")],
+                                    loc="lower right", fontsize=7, framealpha=0.6))
         ax.set_title(game)
-        ax.set_xlabel("frames")
+        ax.set_xlabel("emulator frames")
         ax.set_ylabel("score (mean of last 100 games)")
+        # "150000175000200000": plain tick labels run together on a narrow panel; 50k, 100k, ... do not.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
         _legend(ax, fontsize=8)
     for j in range(len(games), rows * cols):
         axes[j // cols, j % cols].set_visible(False)
+    fig.suptitle(fig2_caption(runs), fontsize=9)
     fig.savefig(path, dpi=110)
+
+
+def fig2_caption(runs: list[Run]) -> str:
+    """What Fig. 2 shows, on the figure: lines, band and, for short runs, their frame budget.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> short = SimpleNamespace(metrics=[{"charts/frames": 196_608}])
+        >>> print(fig2_caption([short]))
+        Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean.
+        Short CPU-scale runs: up to 196,608 frames (0.49% of the default 40,000,000 frames = 10M agent steps).
+        >>> "Short" in fig2_caption([SimpleNamespace(metrics=[{"charts/frames": 40_000_000}])])
+        False
+    """
+    text = "Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean."
+    default_frames = RunConfig().total_steps * EnvConfig().frame_skip
+    frames = max((int(r.metrics[-1].get("charts/frames", 0)) for r in runs if r.metrics), default=0)
+    if 0 < frames < default_frames:
+        text += (f"\nShort CPU-scale runs: up to {frames:,} frames ({100 * frames / default_frames:.2g}% of the "
+                 f"default {default_frames:,} frames = {RunConfig().total_steps // 1_000_000}M agent steps).")
+    return text
 
 
 def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
