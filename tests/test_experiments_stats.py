@@ -60,8 +60,14 @@ def test_interval_estimate_drops_nans_and_empty_games():
 
 
 def test_agrees_with_rliable_when_it_is_installed():
+    # scripts/test.sh installs the `rliable` extra, so this runs in CI; a bare `pip install -e .[dev]` skips it.
     rly = pytest.importorskip("rliable.library")
     metrics = pytest.importorskip("rliable.metrics")
+    # The worked example (runs x games): rliable's percentile CI is exactly [1, 2] as worked out by hand above.
+    example = np.array([[0.0, 2.0], [1.0, 3.0]])
+    estimates, intervals = rly.get_interval_estimates({"m": example},
+                                                      lambda x: np.array([metrics.aggregate_iqm(x)]), reps=20_000)
+    assert float(estimates["m"][0]) == 1.5 and intervals["m"][:, 0].tolist() == [1.0, 2.0]
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(5, 3))
     estimates, intervals = rly.get_interval_estimates({"m": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]),

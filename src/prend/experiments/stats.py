@@ -5,10 +5,10 @@ precipice"): a method's scores form a (runs x games) matrix; the interquartile m
 middle 50% of all its entries (``scipy.stats.trim_mean(..., 0.25)``, as rliable computes it); its 95% CI
 comes from a *stratified* bootstrap, which resamples runs with replacement independently within each game
 (so every resample keeps every game) and takes the 2.5 and 97.5 percentiles of the statistic over the
-resamples (rliable's default ``method='percentile'``). rliable 1.2.0 installs with our pins but pulls in pandas,
-statsmodels, seaborn and arch, and its arch 7.2 fails to import with the pandas 3.1 that pip resolves; the
-few lines below are tested against a hand-worked example and, where rliable imports, against rliable (checked
-with pandas 2.3: same point estimates, CI ends within 0.005 at 50,000 resamples).
+resamples (rliable's default ``method='percentile'``). rliable itself pulls in pandas, statsmodels, seaborn and
+arch (~150 MB), and its arch 7.2 fails to import with pandas 3; so the few lines below are prend's, tested
+against a hand-worked example and against rliable 1.2.0, which the tests get through the ``rliable`` extra
+(with pandas < 3; scripts/test.sh installs it): same point estimates, CI ends within 0.005 at 50,000 resamples.
 """
 
 from __future__ import annotations
