@@ -54,14 +54,14 @@ def _install_plain_docstrings() -> None:
 
 
 def default_hint(words: str) -> Callable[[str], str]:
-    """A tyro ``help_behavior_hint`` that shows ``words`` while the default is ``None``, else the value.
+    """A tyro ``help_behavior_hint`` that shows ``words`` while the default is ``None`` or empty, else the value.
 
     Example:
         >>> hint = default_hint("runs/<game>-<method>-s<seed>")
         >>> hint("None"), hint("runs/mine")
         ('(default: runs/<game>-<method>-s<seed>)', '(default: runs/mine)')
     """
-    return lambda label: f"(default: {words})" if label == "None" else f"(default: {label})"
+    return lambda label: f"(default: {words})" if label in ("None", "") else f"(default: {label})"
 
 
 def cli(config_type: type[T], args: list[str], prog: str, **kwargs: Any) -> T:

@@ -36,7 +36,8 @@ class EnvConfig:
     game: str = "Boxing"
     """Atari game: a name such as ``Boxing``/``boxing``/``ALE/Boxing-v5``, or any gymnasium id of an image env
     (e.g. ``prend/DeepSea-v0``; some games change the protocol defaults, see docs/hyperparameters.md)."""
-    game_kwargs: dict[str, int | float | bool | str] = field(default_factory=dict)
+    game_kwargs: Annotated[dict[str, int | float | bool | str], tyro.conf.arg(
+        metavar="KEY VALUE [KEY VALUE ...]", help_behavior_hint=default_hint("none"))] = field(default_factory=dict)
     """Keyword arguments for ``gymnasium.make`` of a non-Atari game, e.g. ``--game-kwargs size 20``."""
     num_envs: int = 8
     """Parallel environments (the PreND paper uses 8; the original RND 32 per GPU, 128 in CleanRL)."""
