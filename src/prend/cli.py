@@ -3,11 +3,13 @@
 Each entry of :data:`COMMANDS` names a module and its command function ``f(argv, prog) -> exit code``,
 which parses its own dataclass config with tyro. Modules are imported only when their subcommand runs, so
 ``prend --help`` stays fast and optional dependencies stay optional.
-A :class:`~prend.errors.PrendError` is printed as one line and exits with code 2.
+A :class:`~prend.errors.PrendError`, or an ``OSError`` about a file (unwritable, missing, a full disk), is
+printed as one line and exits with code 2.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("prend.pretrain.commands", "collect_command", "Collect Atari frames for pre-training/probing."),
     "pretrain": ("prend.pretrain.commands", "pretrain_command", "Pre-train an Atari-PB backbone (SiamMAE)."),
     "probe": ("prend.pretrain.commands", "probe_command", "Probe a backbone against its random-init twin."),
+    "games": ("prend.envs.games", "games_command", "List the games --game accepts."),
 }
 
 
@@ -40,6 +43,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrendError as err:
         print(f"prend {name}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        if err.filename is None and err.errno not in _FULL:
+            raise  # not about a file the user named or a full disk: a bug, keep its traceback
+        print(f"prend {name}: error: {os_error_message(err)}", file=sys.stderr)
+        return 2
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an operating-system error about a file: what failed, where, and what to do.
+
+    Example:
+        >>> os_error_message(OSError(errno.ENOSPC, "No space left on device", "runs/a/metrics.jsonl"))
+        "No space left on device: 'runs/a/metrics.jsonl': free disk space; a training run continues from \
+its last checkpoint with `prend train --resume RUN_DIR`"
+    """
+    where = f": '{err.filename}'" if err.filename is not None else ""
+    if err.errno in _FULL:
+        fix = "free disk space; a training run continues from its last checkpoint with `prend train --resume RUN_DIR`"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "check its permissions, or pass a path in a writable place"
+    else:
+        fix = "check the path"
+    return f"{err.strerror or type(err).__name__}{where}: {fix}"
 
 
 def _usage(unknown: str | None) -> None:

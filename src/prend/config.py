@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -271,7 +274,8 @@ class TrainConfig:
              "pass e.g. --update-proportion 0.25"),
             (self.intrinsic.predictor_lr_scale > 0, "intrinsic.predictor_lr_scale must be > 0",
              "pass e.g. --predictor-lr-scale 0.01"),
-            (self.ppo.learning_rate > 0, "ppo.learning_rate must be > 0", "pass e.g. --learning-rate 1e-4"),
+            (0 < self.ppo.learning_rate < math.inf, "ppo.learning_rate must be a finite number > 0",
+             "pass e.g. --learning-rate 1e-4"),
             (self.intrinsic.predictor_layers >= 1, "intrinsic.predictor_layers must be >= 1",
              "pass --predictor-layers 2 (the paper's) or 1"),
             (0.0 <= self.ppo.gamma_ext <= 1.0 and 0.0 <= self.ppo.gamma_int <= 1.0,
@@ -326,6 +330,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
     """Return a copy of dataclass ``obj`` with ``overrides`` (a nested dict) applied, checking every key."""
     names = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
     changes = {}
     for key, value in overrides.items():
         if key not in names:
@@ -335,10 +340,45 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
             if not isinstance(value, dict):
                 raise PrendError(f"config field '{where}{key}' must be a table of fields")
             value = _merge(current, value, f"{where}{key}.")
-        elif key == "out" and value is not None:
-            value = Path(value)
+        else:
+            value = _typed(value, hints[key], f"{where}{key}")
         changes[key] = value
     return dataclasses.replace(obj, **changes)
+
+
+def _typed(value: Any, annotation: Any, name: str) -> Any:
+    """``value`` checked against a field's annotation (and an integral float made an int, a string a path).
+
+    Config files and saved configs bypass the CLI's parser, so a wrong type would otherwise reach training.
+    """
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if typing.get_origin(option) is Literal and value in typing.get_args(option):
+            return value
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and not isinstance(value, bool):
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if option in (str, Path) and isinstance(value, str):
+            return option(value)
+    wanted = " or ".join(_type_name(o) for o in options)
+    raise PrendError(f"config field '{name}' must be {wanted}, got {json.dumps(value, default=str)}",
+                     "fix its value in the config file")
+
+
+def _type_name(option: Any) -> str:
+    if typing.get_origin(option) is Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in typing.get_args(option))
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", Path: "a path",
+            type(None): "null"}.get(option, str(option))
 
 
 def preset_config(name: str) -> TrainConfig:
@@ -389,7 +429,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise PrendError(f"config file '{path}' does not exist", "pass the path of a .json or .toml file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise PrendError(f"config file '{path}' is not UTF-8 text (byte {err.start})",
+                         "save it as UTF-8 (TOML and JSON must be)") from None
+    except OSError as err:
+        raise PrendError(f"config file '{path}' cannot be read ({err.strerror or err})") from None
     try:
         if path.suffix == ".toml":
             import tomllib

@@ -18,3 +18,12 @@ class PrendError(Exception):
 
     def __init__(self, problem: str, fix: str | None = None):
         super().__init__(f"{problem}: {fix}" if fix else problem)
+
+
+class TrainingDiverged(PrendError):
+    """Training produced a non-finite loss, gradient or parameter (NaN or inf); the message names which.
+
+    Raised before the optimizer step or the checkpoint that would have used it, so the last good
+    checkpoint is never overwritten by a bad one. Exit code 2, like any other error the user can fix
+    (by a smaller learning rate or a gradient clip).
+    """

@@ -9,6 +9,7 @@ the backbone weights file with its sha256).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -19,12 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import tyro
 
 from prend import __version__
 from prend.agent.perf import cpu_info
+from prend.agent.ppo import first_nonfinite
 from prend.agent.trainer import Trainer, write_json
-from prend.checkpoint import FORMAT, atomic_torch_save, atomic_write, load_checkpoint, sha256_file
+from prend.checkpoint import (
+    FORMAT,
+    atomic_torch_save,
+    atomic_write,
+    checkpoint_config,
+    load_checkpoint,
+    read_checkpoint_config,
+    sha256_file,
+)
 from prend.clihelp import cli
 from prend.config import (
     TrainConfig,
@@ -35,11 +46,18 @@ from prend.config import (
     read_config_file,
 )
 from prend.envs.games import protocol_defaults, resolve_atari_game
-from prend.errors import PrendError
-from prend.metrics import MetricsLogger
-
-CHECKPOINT = "checkpoint.pt"
-RUN_INFO = "run_info.json"
+from prend.errors import PrendError, TrainingDiverged
+from prend.metrics import MetricsLogger, truncate_metrics
+from prend.rundir import (
+    CHECKPOINT,
+    LOCK,
+    RUN_INFO,
+    RunLock,
+    clear_unfinished_start,
+    config_differences,
+    prepare_out_dir,
+    remove_temp_files,
+)
 
 DESCRIPTION = """Train PPO with two value heads and an intrinsic reward (RND, RND+LR or PreND) on an Atari game.
 
@@ -76,8 +94,7 @@ def parse_train_args(argv: list[str], prog: str = "prend train") -> tuple[TrainC
             raise PrendError(f"unexpected flags with --resume: {' '.join(argv)}",
                              "a resumed run uses its saved config; only --total-steps may be given")
         run_dir = Path(resume)
-        state = load_checkpoint(run_dir / CHECKPOINT)
-        cfg = config_from_dict(json.loads(state["config"]))
+        cfg = config_from_dict(read_checkpoint_config(run_dir / CHECKPOINT))
         if total is not None:
             cfg.run.total_steps = _positive_int(total, "--total-steps")
         return cfg, run_dir
@@ -164,63 +181,190 @@ def record_run_info(run_dir: Path, cfg: TrainConfig, resumed: bool, perf: dict[s
 
 
 def save_run_state(trainer: Trainer, run_dir: Path) -> None:
-    """Write the checkpoint and the diagnostics file, each atomically."""
-    atomic_torch_save({"format": FORMAT, "version": __version__, **trainer.state_dict()}, run_dir / CHECKPOINT)
+    """Write the checkpoint and the diagnostics file, each atomically, after checking the state is finite.
+
+    A state holding NaN or inf raises :class:`TrainingDiverged` instead, so the last good checkpoint stays.
+    """
+    state = trainer.state_dict()
+    bad = first_nonfinite(_named_tensors(state, ("policy", "intrinsic")))
+    if bad is not None:
+        raise TrainingDiverged(f"non-finite {bad} in the state to checkpoint")
+    atomic_torch_save({"format": FORMAT, "version": __version__, **state}, run_dir / CHECKPOINT)
     arrays = trainer.diagnostics_arrays()
     atomic_write(run_dir / "diagnostics.npz", lambda handle: np.savez_compressed(handle, **arrays))
 
 
+def _named_tensors(state: Any, keys: tuple[str, ...] | None = None, prefix: str = ""):
+    """``(dotted name, tensor)`` of every tensor in a nested state dict (only the top-level ``keys`` if given)."""
+    if isinstance(state, torch.Tensor):
+        yield prefix.rstrip("."), state
+    elif isinstance(state, dict):
+        for key, value in state.items():
+            if keys is None or key in keys:
+                yield from _named_tensors(value, None, f"{prefix}{key}.")
+
+
+CONFIG_RESUME_IGNORED = frozenset({"run.total_steps", "run.out"})
+"""Fields of ``config.json`` that may differ from the checkpoint's config (a resume extends the budget; a
+run directory may be moved)."""
+
+
+def _check_config_file(run_dir: Path, saved: dict[str, Any]) -> None:
+    """Refuse a resume whose ``config.json`` was edited: the checkpoint's config is what the run trains with."""
+    try:
+        on_disk = json.loads((run_dir / "config.json").read_text())
+    except FileNotFoundError:
+        return  # rewritten from the checkpoint below
+    except (OSError, ValueError) as err:
+        raise PrendError(f"'{run_dir / 'config.json'}' cannot be read ({err})",
+                         "delete it: a resume rewrites it from the checkpoint") from None
+    differ = config_differences(on_disk if isinstance(on_disk, dict) else {}, saved, CONFIG_RESUME_IGNORED)
+    if differ:
+        shown = ", ".join(f"{k} ({json.dumps(theirs)} in config.json, {json.dumps(ours)} in the checkpoint)"
+                          for k, theirs, ours in differ[:3])
+        shown += f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+        raise PrendError(f"'{run_dir / 'config.json'}' was edited and disagrees with the checkpoint: {shown}",
+                         "a run keeps the config it started with: undo the edit (or delete config.json) to resume, "
+                         "or start a new run with another --out")
+
+
 def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
-    """Run (or continue) training; returns the run directory."""
+    """Run (or continue) training; returns the run directory.
+
+    The run directory is checked and locked before any set-up, and stays locked until this returns; a
+    second ``prend train`` on it fails at once (see :mod:`prend.rundir`). SIGINT/SIGTERM during set-up stop
+    at once (nothing to save yet); during training they stop after the current iteration, with a checkpoint.
+    Both exit with ``128 + signal`` (130, 143).
+    """
     if resume_dir is not None:
-        run_dir = resume_dir
+        run_dir = Path(resume_dir)
+        if not (run_dir / CHECKPOINT).is_file():
+            raise PrendError(f"no checkpoint at '{run_dir / CHECKPOINT}'",
+                             "pass the run directory of a run that wrote one")
+        created = False
+    else:
+        run_dir = Path(cfg.run.out or default_run_dir(cfg))
+        created = not run_dir.exists()
+        prepare_out_dir(run_dir)
+    lock = RunLock(run_dir).acquire()
+    stop = _StopFlag()
+    try:
+        return _train_locked(cfg, run_dir, resume_dir is not None, stop)
+    except _Interrupted as sig:
+        print(f"\nstopped by {sig.name} during {'training' if stop.training else 'set-up'}; "
+              + (f"continue with: prend train --resume {run_dir}" if (run_dir / CHECKPOINT).exists()
+                 else "no checkpoint was written: run the same command again"), file=sys.stderr)
+        raise SystemExit(128 + sig.signum) from None
+    except BaseException:
+        if created and not (run_dir / "config.json").exists():  # failed before writing anything: leave no trace
+            lock.release()
+            (run_dir / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
+    finally:
+        stop.restore()
+        lock.release()
+
+
+def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: _StopFlag) -> Path:
+    """:func:`train` with the run directory locked."""
+    remove_temp_files(run_dir)
+    if resume:
         state = load_checkpoint(run_dir / CHECKPOINT)
+        saved = checkpoint_config(state, run_dir / CHECKPOINT)
+        _check_config_file(run_dir, saved)
+        bad = first_nonfinite(_named_tensors(state, ("policy", "intrinsic")))
+        if bad is not None:
+            raise PrendError(f"checkpoint in '{run_dir}' holds non-finite values ({bad})",
+                             "it was written before prend checked for NaN; start a new run with another --out")
         trainer = Trainer(cfg)
         try:
             trainer.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
             trainer.close()
-            first_line = str(err).strip().splitlines()[0][:160]
-            raise PrendError(f"checkpoint in '{run_dir}' does not match its config ({first_line})",
-                             "it was written by another prend version; start a new run") from None
+            raise _mismatch_error(run_dir, state, err) from None
+        del state
         trainer.restart_envs()
+        note = truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration).message(run_dir / "metrics.jsonl")
+        if note:
+            print(note, file=sys.stderr)
+        text = json.dumps(config_to_dict(cfg), indent=2) + "\n"
+        atomic_write(run_dir / "config.json", lambda handle: handle.write(text.encode()))
         record_run_info(run_dir, cfg, resumed=True, perf=trainer.perf)
     else:
-        run_dir = cfg.run.out or default_run_dir(cfg)
         if (run_dir / CHECKPOINT).exists():
             raise PrendError(f"run directory '{run_dir}' already holds a run",
                              f"continue it with --resume {run_dir}, or pass another --out")
+        if clear_unfinished_start(run_dir):
+            print(f"note: '{run_dir}' held a start that never reached its first checkpoint; starting afresh",
+                  file=sys.stderr)
         trainer = Trainer(cfg)
-        run_dir.mkdir(parents=True, exist_ok=True)
         cfg.run.out = run_dir
         write_json(run_dir / "config.json", config_to_dict(cfg))
         record_run_info(run_dir, cfg, resumed=False, perf=trainer.perf)
-        trainer.start()
-    logger = MetricsLogger(run_dir, resume_iteration=trainer.iteration if resume_dir else None,
-                           resume_step=trainer.global_step, tensorboard=cfg.run.tensorboard)
+    try:
+        if not resume:
+            trainer.start()
+        logger = MetricsLogger(run_dir, resume_iteration=trainer.iteration if resume else None,
+                               resume_step=trainer.global_step, tensorboard=cfg.run.tensorboard)
+    except BaseException:
+        trainer.close()
+        raise
     logger.add_text("config", "```\n" + json.dumps(config_to_dict(cfg), indent=2) + "\n```")
-    stop = _StopFlag()
     progress = _progress(cfg, trainer.global_step)
+    stop.training = True
     try:
         while trainer.global_step < cfg.run.total_steps and not stop.requested:
-            record = trainer.train_iteration()
+            try:
+                record = trainer.train_iteration()
+            except TrainingDiverged as err:
+                raise _diverged(err, trainer.iteration + 1, run_dir) from None
             logger.log(record)
             if progress is not None:
                 progress.update(cfg.batch_size)
                 progress.set_postfix_str(_postfix(record))
             if trainer.iteration % cfg.run.checkpoint_every == 0:
-                save_run_state(trainer, run_dir)
-        save_run_state(trainer, run_dir)
+                _checkpoint(trainer, run_dir, logger)
+        _checkpoint(trainer, run_dir, logger)
     finally:
-        stop.restore()
         if progress is not None:
             progress.close()
         logger.close()
         trainer.close()
     if stop.requested:
         print(f"stopped at step {trainer.global_step}; continue with: prend train --resume {run_dir}", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(128 + stop.requested)
     return run_dir
+
+
+def _checkpoint(trainer: Trainer, run_dir: Path, logger: MetricsLogger) -> None:
+    logger.sync()  # every record the checkpoint counts is on disk before it
+    try:
+        save_run_state(trainer, run_dir)
+    except TrainingDiverged as err:
+        raise _diverged(err, trainer.iteration, run_dir) from None
+
+
+def _diverged(err: TrainingDiverged, iteration: int, run_dir: Path) -> TrainingDiverged:
+    try:
+        kept = f"its last good checkpoint (iteration {load_checkpoint(run_dir / CHECKPOINT)['iteration']}) is kept"
+    except PrendError:
+        kept = "no checkpoint was written"
+    return TrainingDiverged(f"training diverged at iteration {iteration}: {err}; the run stopped and {kept}",
+                            "lower --learning-rate or --predictor-lr-scale, or set --max-grad-norm, in a new run")
+
+
+def _mismatch_error(run_dir: Path, state: dict[str, Any], err: Exception) -> PrendError:
+    """Why a checkpoint does not load into the networks its config builds, blaming a version only when they differ."""
+    first_line = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+    written_by = state.get("version")
+    if written_by != __version__:
+        return PrendError(f"checkpoint in '{run_dir}' was written by prend {written_by} and does not load into "
+                          f"prend {__version__} ({first_line})",
+                          f"resume it with prend {written_by}, or start a new run")
+    return PrendError(f"checkpoint in '{run_dir}' does not match its config ({first_line})",
+                      "the file was modified after prend wrote it; restore it from a copy or start a new run")
 
 
 def _progress(cfg: TrainConfig, initial: int):
@@ -240,17 +384,31 @@ def _postfix(record: dict) -> str:
     return " ".join(parts)
 
 
+class _Interrupted(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
+    """A signal that stops the process at once (during set-up, or a second SIGINT)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
 class _StopFlag:
-    """SIGINT/SIGTERM ask the loop to stop after the current iteration (a second SIGINT stops at once)."""
+    """SIGINT/SIGTERM: during set-up stop at once; during training stop after the current iteration.
+
+    A second SIGINT during training stops at once, without the final checkpoint. ``requested`` holds the
+    signal's number (0: none).
+    """
 
     def __init__(self) -> None:
-        self.requested = False
+        self.requested = 0
+        self.training = False
         self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _handle(self, signum, frame) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
+        if not self.training or (self.requested and signum == signal.SIGINT):
+            raise _Interrupted(signum)
+        self.requested = self.requested or signum
         print("\nstopping after this iteration (checkpointing)...", file=sys.stderr)
 
     def restore(self) -> None:
@@ -267,7 +425,7 @@ def load_policy(run_dir: str | Path):
     from prend.nets.policy import make_policy
 
     state = load_checkpoint(Path(run_dir) / CHECKPOINT)
-    cfg = config_from_dict(json.loads(state["config"]))
+    cfg = config_from_dict(checkpoint_config(state, Path(run_dir) / CHECKPOINT))
     num_actions = state["policy"]["heads.logits.weight"].shape[0]
     policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions,
                          intrinsic_head=cfg.intrinsic.method != "none")

@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from prend.agent.storage import PPOBatch, RolloutStorage
 from prend.config import PPOConfig
+from prend.errors import TrainingDiverged
 from prend.intrinsic.base import DistillationReward
+
+
+def first_nonfinite(named: Iterable[tuple[str, torch.Tensor | None]]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, or ``None`` if all are finite.
+
+    One fused ``torch._foreach_norm`` over all tensors and a single check of their sum: a norm is finite
+    exactly when every element is (a norm overflowing float range counts as divergence too), so the
+    common all-finite case costs one pass over the values and one synchronisation.
+    """
+    items = [(name, t.detach()) for name, t in named if t is not None and t.is_floating_point() and t.numel()]
+    if not items:
+        return None
+    norms = torch._foreach_norm([t for _, t in items])
+    if torch.isfinite(torch.stack([n.float() for n in norms]).sum()):
+        return None
+    return next((name for (name, _), n in zip(items, norms, strict=True) if not torch.isfinite(n)), items[0][0])
+
+
+def _parameter_names(policy: nn.Module, intrinsic: DistillationReward | None) -> dict[int, str]:
+    names = {id(p): f"policy.{n}" for n, p in policy.named_parameters()}
+    if intrinsic is not None:
+        names |= {id(p): f"intrinsic.predictor.{n}" for n, p in intrinsic.predictor.named_parameters()}
+    return names
 
 
 def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
@@ -20,7 +46,8 @@ def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.
     device = batch.obs.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
         out = policy(batch.obs, batch.initial_state, batch.first)
-    dist = torch.distributions.Categorical(logits=out.logits.float())
+    # No argument validation: non-finite logits must reach the loss, where ppo_update names them.
+    dist = torch.distributions.Categorical(logits=out.logits.float(), validate_args=False)
     logprob = dist.log_prob(batch.actions)
     entropy = dist.entropy().mean()
     log_ratio = logprob - batch.logprobs
@@ -80,8 +107,14 @@ def predictor_subset(
 def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage: RolloutStorage,
                optimizers: list[torch.optim.Optimizer], cfg: PPOConfig, update_proportion: float,
                generator: torch.Generator) -> dict[str, float]:
-    """``update_epochs`` passes of minibatch updates; returns the mean of each logged loss."""
+    """``update_epochs`` passes of minibatch updates; returns the mean of each logged loss.
+
+    Raises :class:`~prend.errors.TrainingDiverged` before a step that a non-finite loss or gradient would
+    poison, and after the update if any parameter is non-finite.
+    """
     by_env = cfg.minibatch_by_env or getattr(policy, "recurrent", False)
+    names = _parameter_names(policy, intrinsic)
+    params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
     sums: dict[str, float] = defaultdict(float)
     count = 0
     for _ in range(cfg.update_epochs):
@@ -92,9 +125,15 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
                 predictor_loss = intrinsic.predictor_loss(inputs, targets)
                 loss = loss + predictor_loss
                 metrics["losses/predictor"] = predictor_loss.item()
+            bad = next((key for key, value in metrics.items() if not math.isfinite(value)), None)
+            if bad is not None:
+                raise TrainingDiverged(f"non-finite {bad} ({metrics[bad]}) before an optimizer step")
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
+            bad = first_nonfinite((names.get(id(p), "parameter"), p.grad) for p in params)
+            if bad is not None:
+                raise TrainingDiverged(f"non-finite gradient of {bad} before an optimizer step")
             for opt in optimizers:
                 if cfg.max_grad_norm is not None:
                     params = [p for group in opt.param_groups for p in group["params"]]
@@ -103,4 +142,7 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
             for key, value in metrics.items():
                 sums[key] += value
             count += 1
+    bad = first_nonfinite((names.get(id(p), "parameter"), p) for p in params)
+    if bad is not None:
+        raise TrainingDiverged(f"non-finite parameter {bad} after the update")
     return {key: value / count for key, value in sums.items()}

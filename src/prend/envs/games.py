@@ -112,3 +112,50 @@ def protocol_defaults(game: str) -> dict[str, object]:
         (False, {})
     """
     return dict(PROTOCOL_DEFAULTS.get(game, {}))
+
+
+def image_env_ids() -> list[str]:
+    """Registered gymnasium ids (other than ALE's) of RGB-image envs with discrete actions, which prend can train on.
+
+    Each registered env is built once to read its spaces; ids whose packages are missing are skipped.
+    """
+    import warnings
+
+    import gymnasium as gym
+
+    found = []
+    for env_id, spec in sorted(gym.registry.items()):
+        if "ale_py" in str(spec.entry_point):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                env = gym.make(env_id)
+        except Exception:  # noqa: BLE001 - a missing optional dependency (box2d, mujoco...) rules the env out
+            continue
+        try:
+            shape = env.observation_space.shape or ()
+            if isinstance(env.action_space, gym.spaces.Discrete) and len(shape) == 3 and shape[-1] == 3:
+                found.append(env_id)
+        finally:
+            env.close()
+    return found
+
+
+def games_command(argv: list[str], prog: str = "prend games") -> int:
+    """``prend games``: the names ``--game`` accepts (ALE's games, then other registered image envs)."""
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: {prog}\n\nList the games `prend train --game` accepts: the Atari games ale-py ships and the\n"
+              "registered gymnasium envs with RGB-image observations and discrete actions.")
+        return 0
+    if argv:
+        raise PrendError(f"unexpected arguments: {' '.join(argv)}", f"{prog} takes none")
+    names = [_camel(rom) for rom in ale_rom_ids()]
+    print(f"Atari games ({len(names)}; also accepted as e.g. 'boxing' or 'ALE/Boxing-v5'):")
+    width = max(map(len, names)) + 2
+    per_line = max(1, 100 // width)
+    for i in range(0, len(names), per_line):
+        print("  " + "".join(name.ljust(width) for name in names[i:i + per_line]).rstrip())
+    others = image_env_ids()
+    print("other registered image envs with discrete actions: " + (", ".join(others) if others else "none"))
+    return 0

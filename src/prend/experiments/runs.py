@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from prend.checkpoint import read_checkpoint_config
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
 from prend.metrics import read_metrics
@@ -105,6 +106,20 @@ class Run:
             return {key: data[key] for key in data.files}
 
 
+def run_config(path: Path) -> dict[str, Any]:
+    """A run directory's config: its checkpoint's when it has a readable one, else ``config.json``.
+
+    ``config.json`` is a copy for people and may have been edited; the checkpoint's config is what the run
+    trained with, so it wins whenever the two could disagree.
+    """
+    if (path / "checkpoint.pt").is_file():
+        try:
+            return read_checkpoint_config(path / "checkpoint.pt")
+        except PrendError:  # unreadable: resuming it fails with its own message; label the run by config.json
+            pass
+    return json.loads((path / "config.json").read_text())
+
+
 def load_run(path: str | Path) -> Run:
     """Read a run directory; :class:`PrendError` if it is not one or has no metrics yet."""
     path = Path(path)
@@ -114,7 +129,7 @@ def load_run(path: str | Path) -> Run:
         raise PrendError(f"'{path}' is not a run directory (no config.json and metrics.jsonl)",
                          "pass a directory written by `prend train` (or a sweep directory holding some)")
     try:
-        config = json.loads((path / "config.json").read_text())
+        config = run_config(path)
         run = Run(path, config)
         _ = run.game, run.method, run.seed
         records = run.metrics

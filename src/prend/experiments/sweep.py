@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -96,7 +95,8 @@ class RunSpec:
     total_steps: int
     config: dict[str, Any] = field(repr=False)
     state: str = "start"
-    """``start``, ``resume``, ``finished`` (skipped) or ``conflict`` (the directory holds another run)."""
+    """``start``, ``resume``, ``finished`` (skipped), ``conflict`` (the directory holds another run) or
+    ``busy`` (another process is training in it)."""
     message: str = ""
 
     @property
@@ -247,13 +247,25 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def classify(spec: RunSpec) -> None:
-    """Set ``spec.state`` from the run directory: finished, resume, start or conflict."""
+    """Set ``spec.state`` from the run directory: finished, resume, start, conflict or busy.
+
+    The run's config is its checkpoint's (``config.json`` may have been edited); a run directory locked by a
+    live ``prend train`` is ``busy`` and left alone.
+    """
+    from prend.experiments.runs import run_config
+    from prend.rundir import describe_holder
+
     run_dir = spec.run_dir
+    busy = describe_holder(run_dir)
+    if busy is not None:
+        spec.state = "busy"
+        spec.message = f"'{run_dir}' is being trained by {busy}; run the sweep again when it has finished"
+        return
     if not (run_dir / "checkpoint.pt").exists():
         spec.state = "start"
         return
     try:
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = run_config(run_dir)
     except (OSError, ValueError):
         saved = None
     if saved is not None:
@@ -342,13 +354,6 @@ def _finished_steps(run_dir: Path) -> int:
     except (OSError, ValueError, KeyError):
         pass
     return 0
-
-
-def _clean_for_start(run_dir: Path) -> None:
-    """Remove what a run that never checkpointed left, so the fresh start does not append to it."""
-    for name in ("metrics.jsonl", "diagnostics.npz", "config.json", STATUS):
-        (run_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / "tb", ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------- execution
@@ -445,15 +450,17 @@ def _run_ray(specs: list[RunSpec], address: str | None, threads: int, gpus: floa
 
 
 def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Plan and run a sweep; returns one result per run (``state``: finished, skipped, failed, conflict)."""
+    """Plan and run a sweep; returns one result per run (``state``: finished, skipped, failed, conflict, busy)."""
     specs = plan(cfg, train_args)
     todo = [s for s in specs if s.state in ("start", "resume")]
     workers, threads = default_threads(max(1, len(todo)), cfg.workers, cfg.threads_per_run)
-    counts = {state: sum(s.state == state for s in specs) for state in ("finished", "resume", "start", "conflict")}
+    counts = {state: sum(s.state == state for s in specs)
+              for state in ("finished", "resume", "start", "conflict", "busy")}
     where = f"{workers} concurrent x {threads} threads" if cfg.backend == "local" else \
         f"ray at {cfg.ray_address or 'a local instance'}, {threads} CPUs per run"
     echo(f"sweep {cfg.out}: {len(specs)} runs: {counts['finished']} finished (skipped), {counts['resume']} to resume, "
          f"{counts['start']} to start" + (f", {counts['conflict']} in conflict" if counts["conflict"] else "")
+         + (f", {counts['busy']} busy (being trained by another process)" if counts["busy"] else "")
          + f"; {cfg.backend} backend, {where}")
     out = Path(cfg.out).resolve()
     if cfg.dry_run:
@@ -466,12 +473,9 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
     for s in specs:
         if s.state == "finished":
             results[s.name] = {"state": "skipped"}
-        elif s.state == "conflict":
-            results[s.name] = {"state": "conflict", "error": s.message}
-            echo(f"  CONFLICT {s.name}: {s.message}")
-        elif s.state == "start":
-            s.run_dir.mkdir(parents=True, exist_ok=True)
-            _clean_for_start(s.run_dir)
+        elif s.state in ("conflict", "busy"):
+            results[s.name] = {"state": s.state, "error": s.message}
+            echo(f"  {s.state.upper()} {s.name}: {s.message}")
     _write_manifest(out, cfg, train_args, specs, results)
     progress = {"done": 0}
 
@@ -492,11 +496,11 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             _run_ray(todo, cfg.ray_address, threads, cfg.gpus_per_run, on_done)
         else:
             _run_local(todo, workers, threads, on_done)
-    failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict")]
+    failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict", "busy")]
     echo(f"sweep {cfg.out}: {sum(r.get('state') in ('finished', 'skipped') for r in results.values())} of "
          f"{len(specs)} runs finished" + (f", {len(failed)} failed:" if failed else ""))
     for s in failed:
-        echo(f"  {s.name}: " + (s.message if s.state == "conflict" else f"log {s.log}"))
+        echo(f"  {s.name}: " + (s.message if s.state in ("conflict", "busy") else f"log {s.log}"))
     echo(f"report: prend report {cfg.out}")
     return [{"name": s.name, "run_dir": str(s.run_dir), "log": str(s.log), **results.get(s.name, {})} for s in specs]
 
