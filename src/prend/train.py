@@ -4,7 +4,8 @@ A run directory holds ``config.json`` (the resolved config), ``metrics.jsonl`` (
 iteration), ``tb/`` (TensorBoard events), ``checkpoint.pt`` (everything needed to resume),
 ``diagnostics.npz`` (per-iteration frames and probe-set rewards for ``prend diagnose``) and
 ``run_info.json`` (what each start and resume ran with: versions, machine, command line and, for PreND,
-the backbone weights file with its sha256).
+the backbone weights file with its sha256), and ``.lock``, held while a ``prend train`` owns it
+(:mod:`prend.rundir`; the guarantees are listed in docs/reliability.md).
 """
 
 from __future__ import annotations
