@@ -3,7 +3,8 @@
 The guard checks every minibatch's gradients before the optimizer step (one fused ``torch._foreach_norm``
 and one synchronisation) and the parameters once after the update. This script times ``ppo_update`` on one
 real rollout with the guard and with it replaced by a no-op, alternating, and prints the medians and their
-ratio, plus the guard's own time per call.
+ratio, plus the guard's own time per call. Times are this process's CPU time (``time.process_time``), so
+other jobs on a shared machine disturb them less than wall-clock time.
 
 Usage:
     .venv/bin/python benchmarks/nan_guard.py                 # rnd, 8 envs x 128 steps (the defaults)
@@ -23,6 +24,14 @@ import torch
 import prend.agent.ppo as ppo
 from prend.agent.trainer import Trainer
 from prend.config import TrainConfig
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
 
 
 def main() -> None:
@@ -54,10 +63,10 @@ def main() -> None:
         if trainer.intrinsic is not None:
             trainer.intrinsic.load_state_dict(start_state[2])
         ppo.first_nonfinite = check
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         ppo.ppo_update(trainer.policy, trainer.intrinsic, trainer.storage, trainer.optimizers, cfg.ppo,
                        cfg.intrinsic.update_proportion, torch.Generator().manual_seed(0))
-        return time.perf_counter() - t0
+        return time.process_time() - t0
 
     timings: dict[str, list[float]] = {"guard": [], "none": []}
     update(guard)  # warm-up
@@ -68,18 +77,18 @@ def main() -> None:
     params = [p for opt in trainer.optimizers for group in opt.param_groups for p in group["params"]]
     for p in params:
         p.grad = torch.randn_like(p)
-    calls, t0 = 20, time.perf_counter()
+    calls, t0 = 20, time.process_time()
     for _ in range(calls):
         guard((str(i), p.grad) for i, p in enumerate(params))
-    per_call = (time.perf_counter() - t0) / calls
+    per_call = (time.process_time() - t0) / calls
     with_guard, without = statistics.median(timings["guard"]), statistics.median(timings["none"])
     n_params = sum(p.numel() for p in params)
     checks = cfg.ppo.update_epochs * cfg.ppo.num_minibatches + 1
-    print(f"CPU: {platform.processor() or platform.machine()}, {args.threads} torch threads; "
+    print(f"CPU: {_cpu_name()}, {args.threads} torch threads; "
           f"{args.method} {args.num_envs}x{args.num_steps}, {n_params / 1e6:.2f} M trained parameters")
-    print(f"ppo_update with the guard:    {with_guard:.3f} s (median of {args.repeats})")
-    print(f"ppo_update without the guard: {without:.3f} s")
-    print(f"ratio: {with_guard / without:.3f}; the guard alone: {per_call * 1e3:.2f} ms per call x {checks} calls "
+    print(f"ppo_update with the guard:    {with_guard:.3f} CPU s (median of {args.repeats})")
+    print(f"ppo_update without the guard: {without:.3f} CPU s")
+    print(f"ratio: {with_guard / without:.3f}; the guard alone: {per_call * 1e3:.2f} CPU ms per call x {checks} calls "
           f"= {per_call * checks / without:.2%} of the update")
     trainer.close()
 

@@ -4,7 +4,8 @@ Every run is a ``prend train`` process (``python -m prend.cli train ...``) writi
 ``OUT/<game>-<method>[-<field><value>...]-s<seed>/``, with its stdout and stderr in ``train.log`` there and
 its sweep state in ``sweep_status.json``. Running the same sweep again skips finished runs, resumes
 unfinished ones from their checkpoint (``prend train --resume``; a larger ``--total-steps`` extends finished
-ones) and starts the rest. A failed run is reported with its log and does not stop the others.
+ones) and starts the rest. A failed run is reported with its log and does not stop the others. A run
+directory another ``prend train`` holds (its lock, see :mod:`prend.rundir`) is reported busy and left alone.
 
 Backends:
 
