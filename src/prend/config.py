@@ -351,11 +351,16 @@ def _typed(value: Any, annotation: Any, name: str) -> Any:
 
     Config files and saved configs bypass the CLI's parser, so a wrong type would otherwise reach training.
     """
+    if annotation is Any:
+        return value
     options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
         else (annotation,)
     for option in options:
         if option is type(None) and value is None:
             return None
+        if typing.get_origin(option) is dict and isinstance(value, dict):
+            key_type, value_type = typing.get_args(option) or (Any, Any)
+            return {_typed(k, key_type, name): _typed(v, value_type, f"{name}.{k}") for k, v in value.items()}
         if typing.get_origin(option) is Literal and value in typing.get_args(option):
             return value
         if option is bool and isinstance(value, bool):
@@ -363,7 +368,7 @@ def _typed(value: Any, annotation: Any, name: str) -> Any:
         if option is int and not isinstance(value, bool):
             if isinstance(value, int):
                 return value
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and float not in options:
                 return int(value)
         if option is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
@@ -378,7 +383,7 @@ def _type_name(option: Any) -> str:
     if typing.get_origin(option) is Literal:
         return "one of " + ", ".join(json.dumps(a) for a in typing.get_args(option))
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string", Path: "a path",
-            type(None): "null"}.get(option, str(option))
+            type(None): "null"}.get(option, "a table" if typing.get_origin(option) is dict else str(option))
 
 
 def preset_config(name: str) -> TrainConfig:
