@@ -275,6 +275,10 @@ def test_7_an_integral_float_is_an_int():
     cfg = config_from_dict({"run": {"total_steps": 1e6}, "ppo": {"learning_rate": 1}})
     assert cfg.run.total_steps == 1_000_000 and isinstance(cfg.run.total_steps, int)
     assert isinstance(cfg.ppo.learning_rate, float)
+    kwargs = config_from_dict({"env": {"game_kwargs": {"size": 6, "scale": 2.0}}}).env.game_kwargs
+    assert kwargs == {"size": 6, "scale": 2.0} and isinstance(kwargs["scale"], float)  # a union with float keeps it
+    with pytest.raises(PrendError, match="'env.game_kwargs.size' must be"):
+        config_from_dict({"env": {"game_kwargs": {"size": [6]}}})
     with pytest.raises(PrendError, match="must be a finite number"):
         config_from_dict({"ppo": {"learning_rate": math.inf}}).validate()
 
