@@ -13,6 +13,7 @@ import errno
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prend.errors import PrendError
 
@@ -25,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("prend.pretrain.commands", "collect_command", "Collect Atari frames for pre-training/probing."),
     "pretrain": ("prend.pretrain.commands", "pretrain_command", "Pre-train an Atari-PB backbone (SiamMAE)."),
     "probe": ("prend.pretrain.commands", "probe_command", "Probe a backbone against its random-init twin."),
-    "games": ("prend.envs.games", "games_command", "List the games --game accepts."),
+    "games": ("prend.cli", "games_command", "List the games --game accepts."),
 }
 
 
@@ -69,6 +70,33 @@ its last checkpoint with `prend train --resume RUN_DIR`"
     else:
         fix = "check the path"
     return f"{err.strerror or type(err).__name__}{where}: {fix}"
+
+
+@dataclass
+class GamesArgs:
+    """List the games `prend train --game` accepts.
+
+    First the Atari games ale-py ships (each also accepted in lower case, e.g. `boxing`, or as a gymnasium
+    id such as `ALE/Boxing-v5`), then the other registered gymnasium envs with RGB-image observations and
+    discrete actions, which prend trains on through a gymnasium vector env of single envs.
+    """
+
+
+def games_command(argv: list[str], prog: str = "prend games") -> int:
+    """``prend games``: the names ``--game`` accepts (ALE's games, then other registered image envs)."""
+    from prend.clihelp import cli
+    from prend.envs.games import _camel, ale_rom_ids, image_env_ids
+
+    cli(GamesArgs, argv, prog)
+    names = [_camel(rom) for rom in ale_rom_ids()]
+    print(f"Atari games ({len(names)}; also accepted as e.g. 'boxing' or 'ALE/Boxing-v5'):")
+    width = max(map(len, names)) + 2
+    per_line = max(1, 100 // width)
+    for i in range(0, len(names), per_line):
+        print("  " + "".join(name.ljust(width) for name in names[i:i + per_line]).rstrip())
+    others = image_env_ids()
+    print("other registered image envs with discrete actions: " + (", ".join(others) if others else "none"))
+    return 0
 
 
 def _usage(unknown: str | None) -> None:

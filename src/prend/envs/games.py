@@ -140,22 +140,3 @@ def image_env_ids() -> list[str]:
         finally:
             env.close()
     return found
-
-
-def games_command(argv: list[str], prog: str = "prend games") -> int:
-    """``prend games``: the names ``--game`` accepts (ALE's games, then other registered image envs)."""
-    if argv and argv[0] in ("-h", "--help"):
-        print(f"usage: {prog}\n\nList the games `prend train --game` accepts: the Atari games ale-py ships and the\n"
-              "registered gymnasium envs with RGB-image observations and discrete actions.")
-        return 0
-    if argv:
-        raise PrendError(f"unexpected arguments: {' '.join(argv)}", f"{prog} takes none")
-    names = [_camel(rom) for rom in ale_rom_ids()]
-    print(f"Atari games ({len(names)}; also accepted as e.g. 'boxing' or 'ALE/Boxing-v5'):")
-    width = max(map(len, names)) + 2
-    per_line = max(1, 100 // width)
-    for i in range(0, len(names), per_line):
-        print("  " + "".join(name.ljust(width) for name in names[i:i + per_line]).rstrip())
-    others = image_env_ids()
-    print("other registered image envs with discrete actions: " + (", ".join(others) if others else "none"))
-    return 0
