@@ -66,14 +66,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a prend checkpoint, raising :class:`PrendError` if it is missing, corrupt or not prend's."""
-    path = Path(path)
-    if not path.is_file():
-        raise PrendError(f"no checkpoint at '{path}'", "pass the run directory of a run that wrote one")
-    state = _torch_load(path, mmap=False)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise PrendError(f"'{path}' is not a prend training checkpoint",
-                         "pass the directory of a run made by `prend train`")
-    return state
+    return _load_prend_state(Path(path), mmap=False)
 
 
 def checkpoint_config(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
@@ -100,13 +93,17 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
     copy for people, the checkpoint's entry is what the run trains with.
     """
     path = Path(path)
+    return checkpoint_config(_load_prend_state(path, mmap=True), path)
+
+
+def _load_prend_state(path: Path, mmap: bool) -> dict[str, Any]:
     if not path.is_file():
         raise PrendError(f"no checkpoint at '{path}'", "pass the run directory of a run that wrote one")
-    state = _torch_load(path, mmap=True)
+    state = _torch_load(path, mmap=mmap)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PrendError(f"'{path}' is not a prend training checkpoint",
                          "pass the directory of a run made by `prend train`")
-    return checkpoint_config(state, path)
+    return state
 
 
 def _torch_load(path: Path, mmap: bool) -> Any:

@@ -55,20 +55,13 @@ class DualValueHeads(nn.Module):
         return self.logits(pi), self.value_ext(v).squeeze(-1), self.value_int(v).squeeze(-1)
 
 
-class CnnPolicy(nn.Module):
-    """The original RND's CNN policy: 3 convs, FC256, FC448, then :class:`DualValueHeads`; input x/255."""
+class FeedForwardPolicy(nn.Module):
+    """A policy that scores each observation on its own: ``heads(torso(obs / 255))``, no recurrent state."""
 
     recurrent = False
-
-    def __init__(self, in_channels: int, num_actions: int):
-        super().__init__()
-        gain = math.sqrt(2)
-        self.torso = nn.Sequential(
-            nature_convs(in_channels),
-            orthogonal_init(nn.Linear(NATURE_FLAT, 256), gain), nn.ReLU(),
-            orthogonal_init(nn.Linear(256, 448), gain), nn.ReLU(),
-        )
-        self.heads = DualValueHeads(448, num_actions)
+    torso: nn.Module
+    heads: nn.Module
+    """Maps torso features to ``(logits, value_ext, value_int)``."""
 
     def initial_state(self, num_envs: int) -> tuple[torch.Tensor, ...]:
         """No recurrent state."""
@@ -83,38 +76,51 @@ class CnnPolicy(nn.Module):
         return PolicyOutput(logits.reshape(*lead, -1), v_ext.reshape(lead), v_int.reshape(lead), state)
 
 
-class NatureCnnPolicy(nn.Module):
-    """PPO's Atari actor-critic (Mnih et al. 2015 torso, as in baselines' ``ppo2`` and CleanRL's ``ppo_atari``).
+class CnnPolicy(FeedForwardPolicy):
+    """The original RND's CNN policy: 3 convs, FC256, FC448, then :class:`DualValueHeads`; input x/255."""
 
-    Three convs and FC512 shared by a linear policy layer (init scale 0.01) and linear value layers (init
-    scale 1). The intrinsic value head exists only when ``intrinsic_head``; without it ``value_int`` is zero,
-    so plain PPO trains exactly one value head.
+    def __init__(self, in_channels: int, num_actions: int):
+        super().__init__()
+        gain = math.sqrt(2)
+        self.torso = nn.Sequential(
+            nature_convs(in_channels),
+            orthogonal_init(nn.Linear(NATURE_FLAT, 256), gain), nn.ReLU(),
+            orthogonal_init(nn.Linear(256, 448), gain), nn.ReLU(),
+        )
+        self.heads = DualValueHeads(448, num_actions)
+
+
+class LinearHeads(nn.Module):
+    """PPO2's heads: linear logits (init scale 0.01) and linear values (init scale 1) on shared features.
+
+    Without ``intrinsic_head`` the intrinsic value is a constant zero, so plain PPO trains one value head.
     """
 
-    recurrent = False
+    def __init__(self, in_features: int, num_actions: int, intrinsic_head: bool):
+        super().__init__()
+        self.logits = orthogonal_init(nn.Linear(in_features, num_actions), 0.01)
+        self.value_ext = orthogonal_init(nn.Linear(in_features, 1), 1.0)
+        self.value_int = orthogonal_init(nn.Linear(in_features, 1), 1.0) if intrinsic_head else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, extrinsic value and intrinsic value of features ``x``."""
+        v_ext = self.value_ext(x).squeeze(-1)
+        v_int = torch.zeros_like(v_ext) if self.value_int is None else self.value_int(x).squeeze(-1)
+        return self.logits(x), v_ext, v_int
+
+
+class NatureCnnPolicy(FeedForwardPolicy):
+    """PPO's Atari actor-critic (Mnih et al. 2015 torso, as in baselines' ``ppo2`` and CleanRL's ``ppo_atari``).
+
+    Three convs and FC512 shared by :class:`LinearHeads`; the intrinsic value head only when
+    ``intrinsic_head``.
+    """
 
     def __init__(self, in_channels: int, num_actions: int, intrinsic_head: bool = True):
         super().__init__()
         self.torso = nn.Sequential(nature_convs(in_channels),
                                    orthogonal_init(nn.Linear(NATURE_FLAT, 512), math.sqrt(2)), nn.ReLU())
-        self.heads = nn.ModuleDict({"logits": orthogonal_init(nn.Linear(512, num_actions), 0.01),
-                                    "value_ext": orthogonal_init(nn.Linear(512, 1), 1.0)})
-        if intrinsic_head:
-            self.heads["value_int"] = orthogonal_init(nn.Linear(512, 1), 1.0)
-
-    def initial_state(self, num_envs: int) -> tuple[torch.Tensor, ...]:
-        """No recurrent state."""
-        return ()
-
-    def forward(self, obs: torch.Tensor, state: tuple[torch.Tensor, ...] = (),
-                first: torch.Tensor | None = None) -> PolicyOutput:
-        """Evaluate observations of any leading shape independently."""
-        lead = obs.shape[:-3]
-        x = obs.reshape(-1, *obs.shape[-3:]).float().div_(255.0)
-        hidden = self.torso(x)
-        v_ext = self.heads["value_ext"](hidden).reshape(lead)
-        v_int = self.heads["value_int"](hidden).reshape(lead) if "value_int" in self.heads else torch.zeros_like(v_ext)
-        return PolicyOutput(self.heads["logits"](hidden).reshape(*lead, -1), v_ext, v_int, state)
+        self.heads = LinearHeads(512, num_actions, intrinsic_head)
 
 
 class LstmPolicy(nn.Module):
