@@ -1,15 +1,23 @@
 """The ``ppo-atari`` preset: PPO's standard Atari protocol, learning-rate annealing, value clipping, Nature CNN."""
 
+import dataclasses
+from types import SimpleNamespace
+
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
 from prend.agent.ppo import value_loss
 from prend.agent.trainer import Trainer
 from prend.cli import main
-from prend.config import PPOConfig, preset_config
+from prend.config import EnvConfig, PPOConfig, preset_config
+from prend.envs.vector import FireReset, make_env
 from prend.metrics import read_metrics
 from prend.nets.policy import make_policy
 from prend.train import load_policy, parse_train_args
+
+FIRE = 1
 
 # The settings named by PPO's Atari protocol (Schulman et al. 2017, Table 5; baselines' ppo2 Atari defaults;
 # CleanRL's ppo_atari), written out here independently of the preset table in prend.config.
@@ -101,3 +109,56 @@ def test_ppo_atari_trains_plain_ppo_and_rnd_on_top(tmp_path, tiny_args, method):
         assert records[-1]["losses/value_int"] == 0.0 and "losses/predictor" not in records[-1]
     else:
         assert records[-1]["losses/predictor"] > 0
+
+
+class ScriptedAtari(gym.Env):
+    """A stand-in Atari game: LEFT loses a life, FIRE scores 1, the game ends when no lives are left."""
+
+    observation_space = gym.spaces.Box(0, 255, (2,), np.uint8)
+    action_space = gym.spaces.Discrete(4)
+
+    def __init__(self):
+        self.pressed: list = []
+        self.lives = 0
+        self.ale = SimpleNamespace(lives=lambda: self.lives)
+
+    def get_action_meanings(self):
+        return ["NOOP", "FIRE", "RIGHT", "LEFT"]
+
+    def reset(self, *, seed=None, options=None):
+        self.lives = 2
+        self.pressed.append("reset")
+        return np.zeros(2, np.uint8), {"lives": self.lives}
+
+    def step(self, action):
+        self.pressed.append(int(action))
+        self.lives -= int(action == 3)
+        return np.zeros(2, np.uint8), float(action == 1), self.lives == 0, False, {"lives": self.lives}
+
+
+def test_fire_reset_serves_at_the_start_and_after_every_lost_life():
+    env = FireReset(ScriptedAtari(), after_life_loss=True)
+    env.reset()
+    assert env.unwrapped.pressed == ["reset", FIRE]
+    _, reward, *_ = env.step(0)
+    assert env.unwrapped.pressed[-1] == 0 and reward == 0.0
+    _, reward, terminated, _, info = env.step(3)  # a life lost, the game goes on: FIRE within the same step
+    assert env.unwrapped.pressed[-2:] == [3, FIRE] and reward == 1.0 and not terminated and info["lives"] == 1
+    _, reward, terminated, _, _ = env.step(3)  # the last life: the game is over, nothing more is pressed
+    assert env.unwrapped.pressed[-1] == 3 and terminated and reward == 0.0
+    only_start = FireReset(ScriptedAtari(), after_life_loss=False)
+    only_start.reset()
+    only_start.step(3)
+    assert only_start.unwrapped.pressed == ["reset", FIRE, 3]
+
+
+@pytest.mark.parametrize(("flags", "backend"), [
+    ({}, "ale"),  # rnd-original: no FIRE at all, the native vector env
+    ({"fire_reset": True}, "ale"),  # FIRE only when a game starts: the native env does that itself
+    ({"fire_reset": True, "life_loss_done": True}, "gymnasium"),  # ppo-atari: FIRE after each life needs a wrapper
+])
+def test_backend_follows_the_fire_protocol(flags, backend):
+    cfg = dataclasses.replace(EnvConfig(game="Breakout", num_envs=1, env_threads=1), **flags)
+    env = make_env(cfg)
+    assert env.backend == backend
+    env.close()

@@ -61,10 +61,12 @@ class EnvConfig:
     full_action_space: bool = False
     """Use all 18 Atari actions instead of the game's minimal set."""
     fire_reset: bool = False
-    """Press FIRE after reset in games that need it (the original RND does not)."""
+    """Press FIRE when a game starts in games that have it, and also after every lost life when `life_loss_done`
+    (baselines' FireResetEnv; the original RND does not)."""
     backend: Literal["auto", "ale", "gymnasium"] = "auto"
     """``ale``: ale-py's native vector env; ``gymnasium``: a gymnasium vector env of single envs;
-    ``auto``: ``ale`` for Atari games, ``gymnasium`` otherwise."""
+    ``auto``: ``ale`` for Atari games (``gymnasium`` when `fire_reset` and `life_loss_done` are both on, as only
+    its wrapper presses FIRE after a lost life), ``gymnasium`` otherwise."""
     env_threads: int = 0
     """Threads for the native ALE vector env (0: one per core)."""
 

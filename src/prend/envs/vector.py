@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import gymnasium as gym
 import numpy as np
 
 from prend.config import EnvConfig
@@ -62,6 +63,37 @@ class EpisodeTracker:
         return finished
 
 
+class FireReset(gym.Wrapper):
+    """Press FIRE when a game starts and, with ``after_life_loss``, after every lost life.
+
+    baselines' ``FireResetEnv`` under ``EpisodicLifeEnv``: a lost life is a reset for learning there, so the
+    ball is served for the agent each time. Here the FIRE step is part of the agent step that lost the life
+    (its reward, if any, is added), so the next observation already shows play.
+    """
+
+    def __init__(self, env: gym.Env, after_life_loss: bool):
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+        self.after_life_loss = after_life_loss
+
+    def reset(self, **kwargs):
+        """Reset, then press FIRE (resetting again in the rare case that ends the game)."""
+        obs, info = self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(self.fire)
+        if terminated or truncated:
+            obs, info = self.env.reset()
+        return obs, info
+
+    def step(self, action):
+        """Step; after a lost life that did not end the game, press FIRE within the same step."""
+        lives = self.env.unwrapped.ale.lives()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.after_life_loss and not (terminated or truncated) and self.env.unwrapped.ale.lives() < lives:
+            obs, extra, terminated, truncated, info = self.env.step(self.fire)
+            reward += extra
+        return obs, reward, terminated, truncated, info
+
+
 class ProtocolVecEnv:
     """A vector env of ``num_envs`` copies of one game, uint8 observations (N, stack, 84, 84)."""
 
@@ -70,7 +102,10 @@ class ProtocolVecEnv:
         self.rom = resolve_atari_game(cfg.game)
         backend = cfg.backend
         if backend == "auto":
-            backend = "ale" if self.rom is not None else "gymnasium"
+            # ale-py's native vector env presses FIRE only when a game starts; pressing it after every lost
+            # life too (baselines' FireResetEnv under EpisodicLifeEnv) needs a per-env wrapper.
+            native = self.rom is not None and not (cfg.fire_reset and cfg.life_loss_done)
+            backend = "ale" if native else "gymnasium"
         if backend == "ale" and self.rom is None:
             raise unknown_game_error(cfg.game)
         if self.rom is not None and cfg.game_kwargs:
@@ -115,8 +150,6 @@ class ProtocolVecEnv:
         )
 
     def _make_gymnasium(self):
-        import gymnasium as gym
-
         cfg = self.cfg
         if self.rom is not None:
             import ale_py
@@ -134,6 +167,8 @@ class ProtocolVecEnv:
                                full_action_space=cfg.full_action_space, max_episode_steps=None)
                 env = gym.wrappers.AtariPreprocessing(env, noop_max=cfg.noop_max, frame_skip=cfg.frame_skip,
                                                       screen_size=84, grayscale_obs=True)
+                if cfg.fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
+                    env = FireReset(env, after_life_loss=cfg.life_loss_done)
             else:
                 env = self._make_image_env(gym, env_id)
             env = gym.wrappers.TimeLimit(env, cfg.max_episode_steps)
