@@ -162,3 +162,15 @@ def test_backend_follows_the_fire_protocol(flags, backend):
     env = make_env(cfg)
     assert env.backend == backend
     env.close()
+
+
+def test_a_config_file_layers_on_the_preset_and_flags_on_both(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[ppo]\nlearning_rate = 3e-4\n[env]\nnum_envs = 4\n')
+    cfg, _ = parse_train_args(["--preset", "ppo-atari", "--config", str(path), "--num-envs", "2"])
+    assert cfg.preset == "ppo-atari" and cfg.ppo.policy == "nature" and cfg.ppo.clip_vloss  # the preset's
+    assert cfg.ppo.learning_rate == 3e-4  # the file's, over the preset's 2.5e-4
+    assert cfg.env.num_envs == 2  # the flag's, over the file's
+    path.write_text('preset = "ppo-atari"\n[ppo]\nent_coef = 0.02\n')
+    cfg, _ = parse_train_args(["--config", str(path)])
+    assert cfg.ppo.policy == "nature" and cfg.ppo.ent_coef == 0.02  # a preset named inside the file

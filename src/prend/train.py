@@ -42,8 +42,6 @@ from prend.config import (
     TrainConfig,
     config_from_dict,
     config_to_dict,
-    load_config_file,
-    preset_config,
     read_config_file,
 )
 from prend.envs.games import protocol_defaults, resolve_atari_game
@@ -101,11 +99,10 @@ def parse_train_args(argv: list[str], prog: str = "prend train") -> tuple[TrainC
         return cfg, run_dir
     config_file = _pop_flag(argv, "--config")
     preset = _pop_flag(argv, "--preset")
-    base = load_config_file(config_file) if config_file else preset_config(preset or "rnd-original")
-    if config_file and preset:
-        base = config_from_dict(config_to_dict(base) | {"preset": preset})
-    base = _with_game_defaults(base, _pop_flag(list(argv), "--game") or base.env.game,
-                               read_config_file(config_file) if config_file else {})
+    file_fields = read_config_file(config_file) if config_file else {}
+    # Layers, lowest first: the preset (--preset, else the file's, else rnd-original), the file's fields, flags.
+    base = config_from_dict(file_fields | ({"preset": preset} if preset else {}))
+    base = _with_game_defaults(base, _pop_flag(list(argv), "--game") or base.env.game, file_fields)
     cfg = cli(TrainConfig, argv, prog, default=base, description=DESCRIPTION, config=(tyro.conf.OmitArgPrefixes,))
     return cfg.validate(), None
 
