@@ -84,6 +84,24 @@ def test_labels_leave_out_fields_a_runs_backbone_ignores(tmp_path):
     assert labels == ["prend backbone=compact", "prend backbone=resnet18 backbone_width=0.125", "rnd"]
 
 
+def test_one_factor_at_a_time_sweeps_label_runs_by_the_field_they_change(tmp_path):
+    # What `prend sweep --grid-mode each` writes: the base PreND, and variants that each change one field.
+    variants = [(), ("--feature-norm",), ("--target-norm", "center"), ("--target-norm", "whiten"),
+                ("--predictor-layers", "1")]
+    for seed in (1, 2):
+        for extra in variants:
+            make_run(tmp_path, "Boxing", "prend", seed, [1.0, 2.0], extra=extra)
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0])
+    labels = sorted({r.label for r in find_runs([tmp_path])})
+    assert labels == ["prend", "prend feature_norm=True", "prend predictor_layers=1", "prend target_norm=center",
+                      "prend target_norm=whiten", "rnd"]
+    # A run that changes two fields at once is no longer a one-at-a-time design: every varying field is named.
+    make_run(tmp_path, "Boxing", "prend", 1, [1.0, 2.0], extra=("--feature-norm", "--predictor-layers", "1"))
+    labels = {r.label for r in find_runs([tmp_path])}
+    assert "prend feature_norm=True predictor_layers=1 target_norm=none" in labels
+    assert "prend feature_norm=False predictor_layers=2 target_norm=none" in labels
+
+
 def _diagnostics(levels, rewards, probe_levels, probe_rewards):
     """Frames of constant grey levels, so pixel distances are |level_i - level_j| * 84 / 255."""
     frames = np.repeat(np.asarray(levels, dtype=np.uint8)[:, None, None], 84, 1).repeat(84, 2)

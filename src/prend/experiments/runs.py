@@ -5,7 +5,9 @@ A run directory is what ``prend train`` writes: ``config.json`` and ``metrics.js
 config field whose value differs between the runs given (the seed, the output path and the thread counts
 excepted), e.g. ``rnd-lr predictor_lr_scale=0.1`` when a sweep varied the predictor's learning-rate scale.
 A run's label leaves out fields its own method ignores (:meth:`prend.config.IntrinsicConfig.unused_fields`:
-RND's shared optimizer has no ``predictor_lr_scale``, the shipped backbone no ``backbone_width``).
+RND's shared optimizer has no ``predictor_lr_scale``, the shipped backbone no ``backbone_width``). A sweep that
+changes one field at a time around a base (``--grid-mode each``) is labelled by the field each run changes,
+its base runs by the method alone (``prend``, ``prend feature_norm=True``, ...).
 """
 
 from __future__ import annotations
@@ -194,14 +196,48 @@ def _unused_intrinsic_fields(config: dict[str, Any]) -> frozenset[str]:
         return frozenset()
 
 
+def _one_at_a_time_base(runs: list[Run], fields: list[str]) -> dict[str, str] | None:
+    """The base values of a one-factor-at-a-time design over ``fields``, or None if ``runs`` are not one.
+
+    A design is one-factor-at-a-time (``prend sweep --grid-mode each``) when at least two fields vary, each has
+    one value held by more than half of the runs (the base), and no run differs from the base in more than one
+    field. Values are compared as JSON.
+    """
+    if len(fields) < 2:
+        return None
+    flats = [{k: json.dumps(flatten(r.config).get(k), sort_keys=True) for k in fields} for r in runs]
+    base = {}
+    for k in fields:
+        values = [f[k] for f in flats]
+        top = max(set(values), key=values.count)
+        if 2 * values.count(top) <= len(values):
+            return None
+        base[k] = top
+    if any(sum(f[k] != base[k] for k in fields) > 1 for f in flats):
+        return None
+    return base
+
+
 def label_runs(runs: list[Run]) -> list[Run]:
-    """Set each run's group ``label`` and unique ``name``; returns the runs sorted by game, label, seed."""
+    """Set each run's group ``label`` and unique ``name``; returns the runs sorted by game, label, seed.
+
+    The label is the method plus every varying field's value, except in a one-factor-at-a-time design
+    (:func:`_one_at_a_time_base`, per method), where it names only the field a run changes and the base runs
+    carry the method alone, e.g. ``prend`` and ``prend feature_norm=True``.
+    """
     fields = varying_fields(runs)
+    unused = {id(r): {f"intrinsic.{name}" for name in _unused_intrinsic_fields(r.config)} for r in runs}
+    bases: dict[str, dict[str, str] | None] = {}
+    for method in {r.method for r in runs}:
+        same = [r for r in runs if r.method == method]
+        used = [k for k in fields if not all(k in unused[id(r)] for r in same)]
+        bases[method] = _one_at_a_time_base(same, used)
     for run in runs:
         flat = flatten(run.config)
-        unused = {f"intrinsic.{name}" for name in _unused_intrinsic_fields(run.config)}
-        parts = [run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in fields if k not in unused]
-        run.label = " ".join(parts)
+        base = bases[run.method]
+        shown = [k for k in fields if k not in unused[id(run)]
+                 and (base is None or (k in base and json.dumps(flat.get(k), sort_keys=True) != base[k]))]
+        run.label = " ".join([run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in shown])
     rank = {label: i for i, label in enumerate(method_order([r.label for r in runs]))}
     runs.sort(key=lambda r: (r.game_key, rank[r.label], r.seed, str(r.path)))
     seen: dict[str, int] = {}
