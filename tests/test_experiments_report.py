@@ -102,6 +102,16 @@ def test_one_factor_at_a_time_sweeps_label_runs_by_the_field_they_change(tmp_pat
     assert "prend feature_norm=False predictor_layers=2 target_norm=none" in labels
 
 
+def test_a_run_from_before_a_field_existed_groups_with_its_default(tmp_path):
+    make_run(tmp_path, "Boxing", "prend", 1, [1.0, 2.0])
+    old = make_run(tmp_path, "Boxing", "prend", 2, [1.0, 2.0])
+    config = json.loads((old / "config.json").read_text())
+    del config["intrinsic"]["feature_norm"], config["ppo"]["anneal_lr"]  # fields later versions added
+    (old / "config.json").write_text(json.dumps(config))
+    runs = find_runs([tmp_path])
+    assert {r.label for r in runs} == {"prend"} and runs[1].config["intrinsic"]["feature_norm"] is False
+
+
 def _diagnostics(levels, rewards, probe_levels, probe_rewards):
     """Frames of constant grey levels, so pixel distances are |level_i - level_j| * 84 / 255."""
     frames = np.repeat(np.asarray(levels, dtype=np.uint8)[:, None, None], 84, 1).repeat(84, 2)

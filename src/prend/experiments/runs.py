@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from prend.checkpoint import read_checkpoint_config
+from prend.config import config_from_dict, config_to_dict
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
 from prend.metrics import read_metrics
@@ -112,14 +113,22 @@ def run_config(path: Path) -> dict[str, Any]:
     """A run directory's config: its checkpoint's when it has a readable one, else ``config.json``.
 
     ``config.json`` is a copy for people and may have been edited; the checkpoint's config is what the run
-    trained with, so it wins whenever the two could disagree.
+    trained with, so it wins whenever the two could disagree. Fields the run's prend version did not have yet
+    are filled with today's defaults (every later field defaults to the earlier behaviour), so an old run
+    groups with a new one of the same configuration.
     """
+    config = None
     if (path / "checkpoint.pt").is_file():
         try:
-            return read_checkpoint_config(path / "checkpoint.pt")
+            config = read_checkpoint_config(path / "checkpoint.pt")
         except PrendError:  # unreadable: resuming it fails with its own message; label the run by config.json
             pass
-    return json.loads((path / "config.json").read_text())
+    if config is None:
+        config = json.loads((path / "config.json").read_text())
+    try:
+        return config_to_dict(config_from_dict(config))
+    except PrendError:  # a field this version no longer has: keep the config as written
+        return config
 
 
 def load_run(path: str | Path) -> Run:
@@ -188,8 +197,6 @@ def varying_fields(runs: list[Run]) -> list[str]:
 
 def _unused_intrinsic_fields(config: dict[str, Any]) -> frozenset[str]:
     """:meth:`IntrinsicConfig.unused_fields` of a saved config (none if it does not parse)."""
-    from prend.config import config_from_dict
-
     try:
         return config_from_dict(config).intrinsic.unused_fields()
     except PrendError:  # a config from another prend version: label by every varying field
