@@ -47,6 +47,7 @@ from prend.config import (
 from prend.envs.games import protocol_defaults, resolve_atari_game
 from prend.errors import PrendError, TrainingDiverged
 from prend.metrics import MetricsLogger, truncate_metrics
+from prend.recorders import DiagnosticsRecorder
 from prend.rundir import (
     CHECKPOINT,
     LOCK,
@@ -188,8 +189,10 @@ def save_run_state(trainer: Trainer, run_dir: Path) -> None:
     if bad is not None:
         raise TrainingDiverged(f"non-finite {bad} in the state to checkpoint")
     atomic_torch_save({"format": FORMAT, "version": __version__, **state}, run_dir / CHECKPOINT)
-    arrays = trainer.diagnostics_arrays()
-    atomic_write(run_dir / "diagnostics.npz", lambda handle: np.savez_compressed(handle, **arrays))
+    recorders = [cb for cb in trainer.callbacks if isinstance(cb, DiagnosticsRecorder)]
+    if recorders:
+        arrays = recorders[0].arrays()
+        atomic_write(run_dir / "diagnostics.npz", lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def _named_tensors(state: Any, keys: tuple[str, ...] | None = None, prefix: str = ""):
@@ -276,7 +279,7 @@ def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: _StopFlag
         if bad is not None:
             raise PrendError(f"checkpoint in '{run_dir}' holds non-finite values ({bad})",
                              "it was written before prend checked for NaN; start a new run with another --out")
-        trainer = Trainer(cfg)
+        trainer = Trainer(cfg, callbacks=[DiagnosticsRecorder()])
         try:
             trainer.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
@@ -297,7 +300,7 @@ def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: _StopFlag
         if clear_unfinished_start(run_dir):
             print(f"note: '{run_dir}' held a start that never reached its first checkpoint; starting afresh",
                   file=sys.stderr)
-        trainer = Trainer(cfg)
+        trainer = Trainer(cfg, callbacks=[DiagnosticsRecorder()])
         cfg.run.out = run_dir
         write_json(run_dir / "config.json", config_to_dict(cfg))
         record_run_info(run_dir, cfg, resumed=False, perf=trainer.perf)

@@ -15,6 +15,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from prend.agent.callbacks import Callback
 from prend.agent.gae import gae
 from prend.agent.perf import apply_memory_format, choose_perf
 from prend.agent.ppo import ppo_update
@@ -46,11 +48,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class Trainer:
-    """PPO with two value heads and a prediction-based intrinsic reward, on a vector of Atari envs."""
+STATE_KEYS = ("config", "iteration", "global_step", "episodes", "recent_scores", "policy", "intrinsic",
+              "optimizers", "rng")
+"""The trainer's own entries of its state (:meth:`Trainer.state_dict`)."""
+ENVELOPE_KEYS = ("format", "version")
+"""Entries of a checkpoint file around the trainer's state (:mod:`prend.checkpoint`), not state themselves."""
 
-    def __init__(self, cfg: TrainConfig, env: ProtocolVecEnv | None = None):
+
+class Trainer:
+    """PPO with two value heads and a prediction-based intrinsic reward, on a vector of Atari envs.
+
+    Args:
+        cfg: The run's config.
+        env: The vector env to train on (default: :func:`~prend.envs.vector.make_env` of ``cfg.env``).
+        callbacks: Hooks into the loop (:class:`~prend.agent.callbacks.Callback`), called in this order.
+    """
+
+    def __init__(self, cfg: TrainConfig, env: ProtocolVecEnv | None = None, callbacks: Sequence[Callback] = ()):
         self.cfg = cfg.validate()
+        self.callbacks = list(callbacks)
         self.device = resolve_device(cfg.run.device)
         # Before the seed is set: made per machine, the speed choices must not depend on, or move, the run's RNG.
         self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format)
@@ -73,12 +89,12 @@ class Trainer:
         self.global_step = 0
         self.episodes = 0
         self.recent_scores: deque[float] = deque(maxlen=100)
-        self.probe_obs = torch.zeros(0, *self.env.obs_shape, dtype=torch.uint8)
-        self.diagnostics: dict[str, list[Any]] = {"iteration": [], "frame": [], "frame_reward": [],
-                                                  "probe_iteration": [], "probe_rewards": []}
+        self.foreign_state: dict[str, Any] = {}
         self.obs: np.ndarray | None = None
         self.first = torch.ones(num_envs, dtype=torch.bool)
         self.policy_state = tuple(s.to(self.device) for s in self.policy.initial_state(num_envs))
+        for callback in self.callbacks:
+            callback.on_init(self)
 
     def _make_optimizers(self) -> list[torch.optim.Optimizer]:
         ppo, icfg = self.cfg.ppo, self.cfg.intrinsic
@@ -113,19 +129,22 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- start
     def start(self) -> None:
-        """Reset the environments, initialise observation statistics from a random agent, gather the probe set."""
+        """Reset the environments, initialise observation statistics from a random agent, start the callbacks.
+
+        The random agent plays the intrinsic reward's warm-up rollouts, or more if a callback asks for them;
+        the callbacks get the last rollout's frames.
+        """
         self.obs = self.env.reset(self.cfg.run.seed)
         warmup = self.cfg.intrinsic.obs_norm_init_iters
         if self.intrinsic is None or not self.intrinsic.needs_warmup:
             warmup = 0
-        rollouts = max(warmup, 1 if self.cfg.run.probe_size > 0 else 0)
+        wanted = [cb for cb in self.callbacks if cb.random_rollouts > 0]
+        rollouts = max([warmup, *(cb.random_rollouts for cb in wanted)])
         # Seconds to a minute of random play before the first iteration: say what it is for.
-        what = "observation statistics" if warmup else "probe set"
-        if warmup and self.cfg.run.probe_size > 0:
-            what += " + probe set"
+        what = " + ".join(["observation statistics"] * bool(warmup) + [cb.purpose for cb in wanted if cb.purpose])
         bar = tqdm(total=rollouts * self.cfg.ppo.num_steps * self.env.num_envs, unit="step", unit_scale=True,
                    dynamic_ncols=True, desc=f"random agent ({what})", disable=not self.cfg.run.progress or not rollouts)
-        frames = []
+        frames = torch.zeros(0, *self.env.obs_shape, dtype=torch.uint8)
         for i in range(rollouts):
             batch = []
             for _ in range(self.cfg.ppo.num_steps):
@@ -141,9 +160,8 @@ class Trainer:
         bar.close()
         if warmup:
             self.intrinsic.end_warmup(frames.to(self.device))
-        if self.cfg.run.probe_size > 0 and len(frames):
-            pick = self.np_rng.choice(len(frames), size=min(self.cfg.run.probe_size, len(frames)), replace=False)
-            self.probe_obs = frames[np.sort(pick)].clone()
+        for callback in self.callbacks:
+            callback.on_start(self, frames)
         self.first = torch.ones(self.env.num_envs, dtype=torch.bool)
 
     def restart_envs(self) -> None:
@@ -172,8 +190,10 @@ class Trainer:
         t3 = time.perf_counter()
         self.iteration += 1
         self.global_step += self.cfg.batch_size
-        probe = self.evaluate_probe()
-        return self._record(finished, int_stats, losses | {"charts/learning_rate": learning_rate}, probe,
+        recorded: dict[str, float] = {}
+        for callback in self.callbacks:
+            recorded |= callback.on_iteration_end(self)
+        return self._record(finished, int_stats, losses | {"charts/learning_rate": learning_rate}, recorded,
                             (t0, t1, t2, t3))
 
     def collect_rollout(self) -> list[tuple[float, int]]:
@@ -223,7 +243,8 @@ class Trainer:
         out = self.intrinsic.reward(st.next_observations())
         st.store_intrinsic(out.raw, out.update_input, out.target)
         st.rewards_int.copy_(self.intrinsic.normalize(st.rewards_int_raw))
-        self._record_frame()
+        for callback in self.callbacks:
+            callback.on_intrinsic_rewards(self, out)
         # How much of the raw reward is one offset shared by all states (from tensors the pass already made).
         parts = reward_decomposition(out.error, self.intrinsic.regression_target(out.target))
         return {
@@ -246,37 +267,7 @@ class Trainer:
         st.returns_ext.copy_(ret_ext)
         st.returns_int.copy_(ret_int)
 
-    # ------------------------------------------------------------------------------------- diagnostics
-    def _record_frame(self) -> None:
-        """Keep one observation per iteration (env 0's last) and its raw reward, for the Fig. 3 analysis."""
-        self.diagnostics["iteration"].append(self.iteration + 1)
-        self.diagnostics["frame"].append(self.storage.last_obs[0, -1].cpu().clone())
-        self.diagnostics["frame_reward"].append(self.storage.rewards_int_raw[-1, 0].item())
-
-    def evaluate_probe(self) -> dict[str, float]:
-        """Raw intrinsic reward on the fixed probe set, every ``probe_every`` iterations."""
-        every = self.cfg.run.probe_every
-        if self.intrinsic is None or not len(self.probe_obs) or every <= 0 or self.iteration % every:
-            return {}
-        rewards = self.intrinsic.reward(self.probe_obs.to(self.device)).raw.cpu()
-        self.diagnostics["probe_iteration"].append(self.iteration)
-        self.diagnostics["probe_rewards"].append(rewards)
-        return {"intrinsic/probe_mean": rewards.mean().item(), "intrinsic/probe_std": rewards.std().item()}
-
-    def diagnostics_arrays(self) -> dict[str, np.ndarray]:
-        """The diagnostics gathered so far as arrays (written to ``diagnostics.npz``)."""
-        d = self.diagnostics
-        return {
-            "iteration": np.asarray(d["iteration"], dtype=np.int64),
-            "frame": torch.stack(d["frame"]).numpy() if d["frame"] else np.zeros((0, 84, 84), np.uint8),
-            "frame_reward": np.asarray(d["frame_reward"], dtype=np.float64),
-            "probe_iteration": np.asarray(d["probe_iteration"], dtype=np.int64),
-            "probe_rewards": torch.stack(d["probe_rewards"]).numpy() if d["probe_rewards"]
-            else np.zeros((0, len(self.probe_obs))),
-            "probe_obs": self.probe_obs.numpy(),
-        }
-
-    def _record(self, finished, int_stats, losses, probe, times) -> dict[str, Any]:
+    def _record(self, finished, int_stats, losses, recorded, times) -> dict[str, Any]:
         scores = [s for s, _ in finished]
         self.recent_scores.extend(scores)
         self.episodes += len(finished)
@@ -291,15 +282,18 @@ class Trainer:
             "charts/episode_length_mean": float(np.mean([n for _, n in finished])) if finished else math.nan,
             "charts/score_mean_100": float(np.mean(self.recent_scores)) if self.recent_scores else math.nan,
             "charts/steps_per_second": self.cfg.batch_size / (t3 - t0),
-            **int_stats, **losses, **probe,
+            **int_stats, **losses, **recorded,
             "time/rollout_s": t1 - t0, "time/intrinsic_s": t2 - t1, "time/update_s": t3 - t2,
         }
 
     # ------------------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly (tensors, numbers and strings only)."""
-        d = self.diagnostics
-        return {
+        """Everything needed to continue training exactly (tensors, numbers and strings only).
+
+        The callbacks' entries follow the trainer's own, then those of a loaded state that no callback here
+        owns, so loading and saving a checkpoint without its recorders loses nothing.
+        """
+        state = {
             "config": json.dumps(config_to_dict(self.cfg)),
             "iteration": self.iteration, "global_step": self.global_step, "episodes": self.episodes,
             "recent_scores": torch.tensor(list(self.recent_scores), dtype=torch.float64),
@@ -308,15 +302,10 @@ class Trainer:
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
                     "numpy": json.dumps(self.np_rng.bit_generator.state)},
-            "probe_obs": self.probe_obs,
-            "diagnostics": {
-                "iteration": torch.tensor(d["iteration"], dtype=torch.long),
-                "frame": torch.stack(d["frame"]) if d["frame"] else torch.zeros(0, 84, 84, dtype=torch.uint8),
-                "frame_reward": torch.tensor(d["frame_reward"], dtype=torch.float64),
-                "probe_iteration": torch.tensor(d["probe_iteration"], dtype=torch.long),
-                "probe_rewards": torch.stack(d["probe_rewards"]) if d["probe_rewards"] else torch.zeros(0),
-            },
         }
+        for callback in self.callbacks:
+            state |= callback.state_dict()
+        return state | {k: v for k, v in self.foreign_state.items() if k not in state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (strict: every network key and shape must match)."""
@@ -332,13 +321,10 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
         self.np_rng.bit_generator.state = json.loads(state["rng"]["numpy"])
-        self.probe_obs = state["probe_obs"]
-        d = state["diagnostics"]
-        self.diagnostics = {
-            "iteration": d["iteration"].tolist(), "frame": list(d["frame"]), "frame_reward": d["frame_reward"].tolist(),
-            "probe_iteration": d["probe_iteration"].tolist(),
-            "probe_rewards": list(d["probe_rewards"]) if d["probe_rewards"].numel() else [],
-        }
+        for callback in self.callbacks:
+            callback.load_state_dict(state)
+        owned = {*STATE_KEYS, *ENVELOPE_KEYS, *(key for callback in self.callbacks for key in callback.state_keys)}
+        self.foreign_state = {k: v for k, v in state.items() if k not in owned}
 
     def close(self) -> None:
         """Release the environments."""
