@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from prend.agent.perf import cpu_summary
-from prend.agent.trainer import Trainer, resolve_device
+from prend.agent.perf import cpu_summary, resolve_device
+from prend.agent.trainer import Trainer
 from prend.config import TrainConfig
 from prend.envs import make_env
 from prend.errors import PrendError

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prend.envs.games import _camel, ale_rom_ids, image_env_ids
 from prend.errors import PrendError
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -84,8 +85,7 @@ class GamesArgs:
 
 def games_command(argv: list[str], prog: str = "prend games") -> int:
     """``prend games``: the names ``--game`` accepts (ALE's games, then other registered image envs)."""
-    from prend.clihelp import cli
-    from prend.envs.games import _camel, ale_rom_ids, image_env_ids
+    from prend.clihelp import cli  # here, not at the top: it imports tyro (~150 ms), which `prend --help` does without
 
     cli(GamesArgs, argv, prog)
     names = [_camel(rom) for rom in ale_rom_ids()]

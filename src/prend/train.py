@@ -14,15 +14,16 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import sys
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import tyro
+from tqdm import tqdm
 
 from prend import __version__
 from prend.agent.perf import cpu_info
@@ -46,7 +47,9 @@ from prend.config import (
 )
 from prend.envs.games import protocol_defaults, resolve_atari_game
 from prend.errors import PrendError, TrainingDiverged
+from prend.intrinsic.prend import backbone_weights_file
 from prend.metrics import MetricsLogger, truncate_metrics
+from prend.nets.policy import make_policy
 from prend.recorders import DiagnosticsRecorder
 from prend.rundir import (
     CHECKPOINT,
@@ -58,6 +61,7 @@ from prend.rundir import (
     prepare_out_dir,
     remove_temp_files,
 )
+from prend.signals import Interrupted, StopFlag
 
 DESCRIPTION = """Train PPO with two value heads and an intrinsic reward (RND, RND+LR or PreND) on an Atari game.
 
@@ -143,10 +147,6 @@ def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, 
     ``cpu`` names the CPU and its vector extensions; ``perf`` is the trainer's speed choices
     (:func:`prend.agent.perf.choose_perf`), made anew at every start and resume.
     """
-    from importlib import metadata
-
-    from prend.intrinsic.prend import backbone_weights_file
-
     info: dict[str, Any] = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "prend": __version__,
                             "python": platform.python_version()}
     for package in ("torch", "ale-py", "gymnasium", "numpy"):
@@ -234,8 +234,8 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
 
     The run directory is checked and locked before any set-up, and stays locked until this returns; a
     second ``prend train`` on it fails at once (see :mod:`prend.rundir`). SIGINT/SIGTERM during set-up stop
-    at once (nothing to save yet); during training they stop after the current iteration, with a checkpoint.
-    Both exit with ``128 + signal`` (130, 143).
+    at once (nothing to save yet); during training they stop after the current iteration, with a checkpoint,
+    and a second one stops at once (:mod:`prend.signals`). Both exit with ``128 + signal`` (130, 143).
     """
     if resume_dir is not None:
         run_dir = Path(resume_dir)
@@ -248,27 +248,26 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
         created = not run_dir.exists()
         prepare_out_dir(run_dir)
     lock = RunLock(run_dir).acquire()
-    stop = _StopFlag()
-    try:
-        return _train_locked(cfg, run_dir, resume_dir is not None, stop)
-    except _Interrupted as sig:
-        print(f"\nstopped by {sig.name} during {'training' if stop.training else 'set-up'}; "
-              + (f"continue with: prend train --resume {run_dir}" if (run_dir / CHECKPOINT).exists()
-                 else "no checkpoint was written: run the same command again"), file=sys.stderr)
-        raise SystemExit(128 + sig.signum) from None
-    except BaseException:
-        if created and not (run_dir / "config.json").exists():  # failed before writing anything: leave no trace
+    with StopFlag("stopping after this iteration (checkpointing)...", deferring=False) as stop:
+        try:
+            return _train_locked(cfg, run_dir, resume_dir is not None, stop)
+        except Interrupted as sig:
+            print(f"\nstopped by {sig.name} during {'training' if stop.deferring else 'set-up'}; "
+                  + (f"continue with: prend train --resume {run_dir}" if (run_dir / CHECKPOINT).exists()
+                     else "no checkpoint was written: run the same command again"), file=sys.stderr)
+            raise SystemExit(128 + sig.signum) from None
+        except BaseException:
+            if created and not (run_dir / "config.json").exists():  # failed before writing anything: leave no trace
+                lock.release()
+                (run_dir / LOCK).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()
+            raise
+        finally:
             lock.release()
-            (run_dir / LOCK).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()
-        raise
-    finally:
-        stop.restore()
-        lock.release()
 
 
-def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: _StopFlag) -> Path:
+def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: StopFlag) -> Path:
     """:func:`train` with the run directory locked."""
     remove_temp_files(run_dir)
     if resume:
@@ -314,9 +313,9 @@ def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: _StopFlag
         raise
     logger.add_text("config", "```\n" + json.dumps(config_to_dict(cfg), indent=2) + "\n```")
     progress = _progress(cfg, trainer.global_step)
-    stop.training = True
+    stop.defer()
     try:
-        while trainer.global_step < cfg.run.total_steps and not stop.requested:
+        while trainer.global_step < cfg.run.total_steps and stop.raised is None:
             try:
                 record = trainer.train_iteration()
             except TrainingDiverged as err:
@@ -333,9 +332,9 @@ def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: _StopFlag
             progress.close()
         logger.close()
         trainer.close()
-    if stop.requested:
+    if stop.raised is not None:
         print(f"stopped at step {trainer.global_step}; continue with: prend train --resume {run_dir}", file=sys.stderr)
-        raise SystemExit(128 + stop.requested)
+        raise SystemExit(128 + stop.raised)
     return run_dir
 
 
@@ -371,8 +370,6 @@ def _mismatch_error(run_dir: Path, state: dict[str, Any], err: Exception) -> Pre
 def _progress(cfg: TrainConfig, initial: int):
     if not cfg.run.progress:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=cfg.run.total_steps, initial=min(initial, cfg.run.total_steps), unit="step",
                 unit_scale=True, dynamic_ncols=True, desc=f"{cfg.intrinsic.method} {cfg.env.game}")
 
@@ -385,46 +382,12 @@ def _postfix(record: dict) -> str:
     return " ".join(parts)
 
 
-class _Interrupted(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
-    """A signal that stops the process at once (during set-up, or a second SIGINT)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM: during set-up stop at once; during training stop after the current iteration.
-
-    A second SIGINT during training stops at once, without the final checkpoint. ``requested`` holds the
-    signal's number (0: none).
-    """
-
-    def __init__(self) -> None:
-        self.requested = 0
-        self.training = False
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _handle(self, signum, frame) -> None:
-        if not self.training or (self.requested and signum == signal.SIGINT):
-            raise _Interrupted(signum)
-        self.requested = self.requested or signum
-        print("\nstopping after this iteration (checkpointing)...", file=sys.stderr)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def load_policy(run_dir: str | Path):
     """The trained policy of a run (eval mode) and the run's config, from its checkpoint.
 
     Example use: ``policy, cfg = load_policy("runs/boxing-rnd-s1")``, then
     ``policy(obs_uint8[None], state, first[None]).logits`` for observations of ``cfg.env.game``.
     """
-    from prend.nets.policy import make_policy
-
     state = load_checkpoint(Path(run_dir) / CHECKPOINT)
     cfg = config_from_dict(checkpoint_config(state, Path(run_dir) / CHECKPOINT))
     num_actions = state["policy"]["heads.logits.weight"].shape[0]

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from prend.errors import PrendError
 from prend.nets.policy import CnnPolicy
 
 VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -31,6 +32,26 @@ VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 MEMORY_FORMATS = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
 """Config names of the conv memory layouts."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device a ``--device`` value names (``prend train``, ``prend pretrain``, ``prend probe``).
+
+    ``auto`` is CUDA when torch sees a GPU, else the CPU. A name torch does not know, or a CUDA device
+    without a GPU, is a :class:`PrendError` naming the fix.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PrendError(f"unknown device {name!r}", "pass --device auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise PrendError(f"--device {name}, but torch {torch.__version__} ({build}) sees no CUDA GPU",
+                         "run on a machine with an NVIDIA GPU and a CUDA build of torch (docs/reproduce.md, "
+                         "GPU check), or pass --device cpu")
+    return device
 
 
 def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:

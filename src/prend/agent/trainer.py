@@ -25,28 +25,14 @@ from tqdm import tqdm
 
 from prend.agent.callbacks import Callback
 from prend.agent.gae import gae
-from prend.agent.perf import apply_memory_format, choose_perf
+from prend.agent.perf import apply_memory_format, choose_perf, resolve_device
 from prend.agent.ppo import ppo_update
 from prend.agent.storage import RolloutStorage
 from prend.config import TrainConfig, config_to_dict
 from prend.envs.vector import ProtocolVecEnv, make_env
-from prend.errors import PrendError
 from prend.intrinsic.base import reward_decomposition
 from prend.intrinsic.factory import make_intrinsic
 from prend.nets.policy import make_policy
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is a :class:`PrendError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise PrendError(f"--device cuda, but torch {torch.__version__} ({build}) sees no CUDA GPU",
-                         "run on a machine with an NVIDIA GPU and a CUDA build of torch (docs/reproduce.md, "
-                         "GPU check), or pass --device cpu")
-    return torch.device(name)
-
 
 STATE_KEYS = ("config", "iteration", "global_step", "episodes", "recent_scores", "policy", "intrinsic",
               "optimizers", "rng")

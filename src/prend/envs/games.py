@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
+
+import gymnasium as gym
+from ale_py import roms
 
 from prend.errors import PrendError
 
@@ -54,8 +58,6 @@ def _camel(rom: str) -> str:
 
 def ale_rom_ids() -> list[str]:
     """All ROM names ale-py ships."""
-    from ale_py import roms
-
     return sorted(roms.get_all_rom_ids())
 
 
@@ -77,8 +79,6 @@ def resolve_atari_game(name: str) -> str | None:
 
 def unknown_game_error(name: str) -> PrendError:
     """The error for a game that is neither an ALE ROM nor a registered gymnasium id, with close matches."""
-    import gymnasium as gym
-
     candidates = [_camel(r) for r in ale_rom_ids()] + list(gym.registry.keys())
     key = re.sub(r"-v\d+$", "", name.split("/")[-1])
     close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
@@ -119,10 +119,6 @@ def image_env_ids() -> list[str]:
 
     Each registered env is built once to read its spaces; ids whose packages are missing are skipped.
     """
-    import warnings
-
-    import gymnasium as gym
-
     found = []
     for env_id, spec in sorted(gym.registry.items()):
         if "ale_py" in str(spec.entry_point):

@@ -10,14 +10,21 @@ ends (the backends auto-reset).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import ale_py
 import gymnasium as gym
 import numpy as np
+from ale_py.vector_env import AtariVectorEnv
+from gymnasium.vector import AutoresetMode
 
-from prend.config import EnvConfig
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
+
+if TYPE_CHECKING:
+    # For annotations only: importing the config (and with it tyro, ~150 ms) would slow down `import prend`
+    # and so every `prend` command's start, for a name this module never uses at run time.
+    from prend.config import EnvConfig
 
 
 class Step(NamedTuple):
@@ -128,32 +135,16 @@ class ProtocolVecEnv:
         self._lives = np.zeros(self.num_envs, dtype=np.int64)
 
     # ----------------------------------------------------------------------------------------- backends
-    def _make_ale(self):
-        from ale_py.vector_env import AtariVectorEnv
-
+    def _make_ale(self) -> AtariVectorEnv:
         cfg = self.cfg
-        return AtariVectorEnv(
-            self.rom,
-            cfg.num_envs,
-            num_threads=cfg.env_threads,
-            max_num_frames_per_episode=cfg.max_episode_steps * cfg.frame_skip,
-            repeat_action_probability=cfg.sticky_action_prob,
-            full_action_space=cfg.full_action_space,
-            autoreset_mode="SameStep",
-            stack_num=cfg.frame_stack,
-            frameskip=cfg.frame_skip,
-            maxpool=True,
-            noop_max=cfg.noop_max,
-            episodic_life=False,
-            reward_clipping=False,
-            use_fire_reset=cfg.fire_reset,
-        )
+        return ale_vector_env(self.rom, cfg.num_envs, sticky_action_prob=cfg.sticky_action_prob,
+                              max_episode_steps=cfg.max_episode_steps, frame_skip=cfg.frame_skip,
+                              frame_stack=cfg.frame_stack, noop_max=cfg.noop_max, fire_reset=cfg.fire_reset,
+                              full_action_space=cfg.full_action_space, num_threads=cfg.env_threads)
 
     def _make_gymnasium(self):
         cfg = self.cfg
         if self.rom is not None:
-            import ale_py
-
             gym.register_envs(ale_py)
             env_id = f"ALE/{''.join(p.capitalize() for p in self.rom.split('_'))}-v5"
         else:
@@ -173,8 +164,6 @@ class ProtocolVecEnv:
                 env = self._make_image_env(gym, env_id)
             env = gym.wrappers.TimeLimit(env, cfg.max_episode_steps)
             return gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
-
-        from gymnasium.vector import AutoresetMode
 
         return gym.vector.SyncVectorEnv([make_one for _ in range(cfg.num_envs)],
                                         autoreset_mode=AutoresetMode.SAME_STEP)
@@ -230,6 +219,34 @@ class ProtocolVecEnv:
     def close(self) -> None:
         """Release the emulators."""
         self._env.close()
+
+
+def ale_vector_env(rom: str, num_envs: int, *, sticky_action_prob: float, max_episode_steps: int, frame_skip: int = 4,
+                   frame_stack: int = 4, noop_max: int = 0, fire_reset: bool = False, full_action_space: bool = False,
+                   num_threads: int = 0) -> AtariVectorEnv:
+    """ale-py's native vector env of ``num_envs`` copies of ``rom`` under prend's Atari protocol.
+
+    Observations are stacks of 84x84 grayscale frames, each the max over the last two emulator frames of a
+    skip; a game that ends resets within the same step (its last observation is in ``info["final_obs"]``);
+    rewards are raw and a lost life is no episode end: :class:`ProtocolVecEnv` applies the learning-side
+    protocol on top, and ``prend collect`` stores what the game gives. ``max_episode_steps`` counts agent steps.
+    """
+    return AtariVectorEnv(
+        rom,
+        num_envs,
+        num_threads=num_threads,
+        max_num_frames_per_episode=max_episode_steps * frame_skip,
+        repeat_action_probability=sticky_action_prob,
+        full_action_space=full_action_space,
+        autoreset_mode="SameStep",
+        stack_num=frame_stack,
+        frameskip=frame_skip,
+        maxpool=True,
+        noop_max=noop_max,
+        episodic_life=False,
+        reward_clipping=False,
+        use_fire_reset=fire_reset,
+    )
 
 
 def make_env(cfg: EnvConfig) -> ProtocolVecEnv:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from prend.bootstrap import percentile_interval, stratified_resamples
+
 
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean of all entries: ``trim_mean`` cutting 25% from each end (NaNs dropped).
@@ -64,12 +66,7 @@ def stratified_bootstrap(per_game: Sequence[np.ndarray], statistic: Callable[[np
         (reps,) the statistic of each resample, where each game's runs were drawn with replacement, as many
         as it has, independently of the other games.
     """
-    rng = np.random.default_rng(seed)
-    draws = []
-    for runs in per_game:
-        runs = np.asarray(runs, dtype=np.float64)
-        draws.append(runs[rng.integers(0, len(runs), size=(reps, len(runs)))])
-    pooled = np.concatenate(draws, axis=1)  # (reps, total runs)
+    pooled = np.concatenate(stratified_resamples(per_game, reps, seed), axis=1)  # (reps, total runs)
     if statistic is iqm:
         # trim_mean along an axis is the same statistic, vectorised over the resamples.
         return stats.trim_mean(pooled, 0.25, axis=1)
@@ -90,10 +87,8 @@ def interval_estimate(per_game: Sequence[np.ndarray], statistic: Callable[[np.nd
     if not per_game:
         return float("nan"), float("nan"), float("nan")
     point = statistic(np.concatenate(per_game))
-    boot = stratified_bootstrap(per_game, statistic, reps, seed)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    return float(point), float(low), float(high)
+    low, high = percentile_interval(stratified_bootstrap(per_game, statistic, reps, seed), confidence)
+    return float(point), low, high
 
 
 def seed_interval(values: np.ndarray, confidence: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

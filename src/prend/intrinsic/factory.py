@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prend.config import IntrinsicConfig
 from prend.intrinsic.base import DistillationReward
+from prend.intrinsic.prend import make_prend
 from prend.intrinsic.rnd import make_rnd
 
 
@@ -16,7 +17,5 @@ def make_intrinsic(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str |
     if cfg.method == "none":
         return None
     if cfg.method == "prend":
-        from prend.intrinsic.prend import make_prend
-
         return make_prend(cfg, num_envs=num_envs, gamma=gamma, rom=rom)
     return make_rnd(num_envs=num_envs, gamma=gamma, feature_dim=cfg.feature_dim)

@@ -34,6 +34,7 @@ from prend.errors import PrendError
 from prend.intrinsic.base import DistillationReward, Encoder, OutputBias
 from prend.intrinsic.normalizers import OutputNormalizer
 from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN, load_atari_pb_backbone
+from prend.nets.weights import shipped_backbone
 
 
 def as_feature_map(features: torch.Tensor) -> torch.Tensor:
@@ -131,8 +132,6 @@ def backbone_weights_file(cfg: IntrinsicConfig) -> Path | None:
     Runs record its sha256 (``run_info.json``), so a result names the exact backbone it was trained with.
     """
     if cfg.backbone == "compact":
-        from prend.pretrain import shipped_backbone
-
         return Path(cfg.backbone_weights or shipped_backbone()[0])
     return None if cfg.backbone_weights is None else Path(cfg.backbone_weights)
 
@@ -141,8 +140,6 @@ def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
     """The frozen backbone ``cfg.backbone`` names, with its weights (see :class:`IntrinsicConfig`)."""
     name, weights = cfg.backbone, cfg.backbone_weights
     if name == "compact":
-        from prend.pretrain import shipped_backbone
-
         path, arch, width = shipped_backbone()
         return load_atari_pb_backbone(weights or path, arch=arch, width=width)
     if name == "atari-pb-resnet50":

@@ -36,9 +36,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+import prend.train  # the module: load_policy is looked up at call time, so a substitute (in tests) is used
 from prend.checkpoint import atomic_write
 from prend.envs.games import atari_pb_game_id, resolve_atari_game, unknown_game_error
+from prend.envs.vector import ale_vector_env
 from prend.errors import PrendError
 
 FORMAT = "prend-frames-v1"
@@ -145,26 +149,20 @@ class TrainedPolicyActions:
     """
 
     def __init__(self, run_dir: str | os.PathLike[str]):
-        from prend.train import load_policy
-
-        self.policy, self.run_cfg = load_policy(run_dir)
+        self.policy, self.run_cfg = prend.train.load_policy(run_dir)
         self.run_dir = Path(run_dir)
 
     def start(self, num_envs: int, num_actions: int, rng: np.random.Generator) -> None:
         """Check the action count and start every environment from a zero recurrent state."""
-        import torch
-
         have = self.policy.heads.logits.out_features
         if have != num_actions:
             raise PrendError(f"the policy of '{self.run_dir}' has {have} actions but this game has {num_actions}",
                              f"collect only games with its action set (it was trained on {self.run_cfg.env.game})")
         self.rng = rng
         self.state = self.policy.initial_state(num_envs)
-        self._torch = torch
 
     def __call__(self, obs: np.ndarray, first: np.ndarray) -> np.ndarray:
         """Sample from the policy's distribution (Gumbel-max on the logits, with the collector's stream)."""
-        torch = self._torch
         with torch.no_grad():
             out = self.policy(torch.from_numpy(obs)[None], self.state, torch.from_numpy(first)[None])
         self.state = out.state
@@ -315,9 +313,6 @@ def collect(cfg: CollectConfig, action_source: ActionSource | None = None) -> di
     Raises:
         PrendError: For bad values, unknown games, or an output directory holding another format.
     """
-    from ale_py.vector_env import AtariVectorEnv
-    from tqdm import tqdm
-
     cfg.validate()
     roms = resolve_games(cfg.games)
     root = Path(cfg.out)
@@ -342,7 +337,7 @@ def collect(cfg: CollectConfig, action_source: ActionSource | None = None) -> di
         for rom in roms:
             if todo[rom] == 0:
                 continue
-            _collect_game(rom, todo[rom], cfg, root, manifest, source, bar, AtariVectorEnv)
+            _collect_game(rom, todo[rom], cfg, root, manifest, source, bar)
     finally:
         bar.close()
     manifest["runs"][-1]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -351,7 +346,7 @@ def collect(cfg: CollectConfig, action_source: ActionSource | None = None) -> di
 
 
 def _collect_game(rom: str, remaining: int, cfg: CollectConfig, root: Path, manifest: dict[str, Any],
-                  source: ActionSource, bar: Any, env_cls: Any) -> None:
+                  source: ActionSource, bar: Any) -> None:
     num_envs = min(cfg.num_envs, remaining)
     # Claim stream ids before writing any chunk so that a crash can never make two runs share one.
     first_stream = int(manifest["next_stream"])
@@ -359,10 +354,8 @@ def _collect_game(rom: str, remaining: int, cfg: CollectConfig, root: Path, mani
     entry = manifest["games"].setdefault(rom, {"game_id": atari_pb_game_id(rom), "chunks": []})
     write_manifest(root, manifest)
 
-    env = env_cls(rom, num_envs, repeat_action_probability=cfg.sticky_action_prob, autoreset_mode="SameStep",
-                  stack_num=4, frameskip=4, maxpool=True, noop_max=0, episodic_life=False,
-                  reward_clipping=False, use_fire_reset=False,
-                  max_num_frames_per_episode=cfg.max_episode_steps * 4)
+    env = ale_vector_env(rom, num_envs, sticky_action_prob=cfg.sticky_action_prob,
+                         max_episode_steps=cfg.max_episode_steps)
     try:
         entry["num_actions"] = int(env.single_action_space.n)
         # Seeds differ per stream, so every resumed run plays new episodes rather than replaying old ones.

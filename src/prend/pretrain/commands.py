@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 
+from prend.clihelp import cli
+from prend.pretrain.collect import CollectConfig, collect, disk_usage
+from prend.pretrain.probe import ProbeConfig, probe
+from prend.pretrain.trainer import PretrainConfig, pretrain
+
 
 def collect_command(argv: list[str], prog: str) -> int:
     """``prend collect``: store frames of a list of games (resumable)."""
-    from prend.clihelp import cli
-    from prend.pretrain.collect import CollectConfig, collect, disk_usage
-
     cfg = cli(CollectConfig, argv, prog)
     manifest = collect(cfg)
     usage = disk_usage(manifest)
@@ -23,9 +25,6 @@ def collect_command(argv: list[str], prog: str) -> int:
 
 def pretrain_command(argv: list[str], prog: str) -> int:
     """``prend pretrain``: SiamMAE pre-training of an Atari-PB backbone (resumable)."""
-    from prend.clihelp import cli
-    from prend.pretrain.trainer import PretrainConfig, pretrain
-
     cfg = cli(PretrainConfig, argv, prog)
     summary = pretrain(cfg)
     print(json.dumps(summary, default=str))
@@ -34,9 +33,6 @@ def pretrain_command(argv: list[str], prog: str) -> int:
 
 def probe_command(argv: list[str], prog: str) -> int:
     """``prend probe CHECKPOINT``: temporal coherence and linear probes vs the random-init twin."""
-    from prend.clihelp import cli
-    from prend.pretrain.probe import ProbeConfig, probe
-
     cfg = cli(ProbeConfig, argv, prog)
     probe(cfg)
     return 0

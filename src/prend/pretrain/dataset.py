@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from prend.errors import PrendError
 from prend.pretrain.collect import FRAME_SHAPE, read_manifest, resolve_games
@@ -64,8 +65,6 @@ class FrameData:
         Raises:
             PrendError: If the directory is not a frame directory, lacks a requested game, or is empty.
         """
-        from tqdm import tqdm
-
         root = Path(root)
         manifest = read_manifest(root)
         available = manifest["games"]

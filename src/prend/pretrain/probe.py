@@ -41,9 +41,14 @@ import torch
 import torch.nn.functional as F
 import tyro
 from torch import nn
+from tqdm import tqdm
 
+from prend.agent.perf import resolve_device
+from prend.bootstrap import percentile_interval, stratified_resamples
 from prend.clihelp import default_hint
 from prend.envs.games import atari_pb_game_id
+from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.pretrain.dataset import FrameData
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """L2 strengths tried for each linear probe (the best on the validation split is refit on all train data)."""
@@ -96,7 +101,7 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
         >>> spearman(np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 25, 100]))
         1.0
     """
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # here, not at the top: scipy.stats takes ~1 s to import, only this needs it
 
     rx, ry = rankdata(x), rankdata(y)
     if rx.std() == 0 or ry.std() == 0:
@@ -175,15 +180,12 @@ def paired_difference_ci(differences: Sequence[np.ndarray], resamples: int = 10_
         >>> paired_difference_ci([np.array([-1.0, 1.0])])
         (0.0, -1.0, 1.0)
     """
-    rng = np.random.default_rng(seed)
     groups = [np.asarray(d, dtype=np.float64) for d in differences if len(d)]
     if not groups:
         return float("nan"), float("nan"), float("nan")
     mean = float(np.mean([g.mean() for g in groups]))
-    draws = np.mean([g[rng.integers(0, len(g), size=(resamples, len(g)))].mean(1) for g in groups], axis=0)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return mean, float(low), float(high)
+    draws = np.mean([draw.mean(1) for draw in stratified_resamples(groups, resamples, seed)], axis=0)
+    return (mean, *percentile_interval(draws, level))
 
 
 def local_temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray, max_gap: int = 16,
@@ -330,8 +332,6 @@ def extract_features(backbone: nn.Module, data: Any, rows: np.ndarray, batch_siz
                      device: torch.device | str = "cpu", progress: bool = False, desc: str = "features"
                      ) -> np.ndarray:
     """Float32 backbone features (len(rows), C, H, W) of the stacks ending at frames ``rows``."""
-    from tqdm import tqdm
-
     backbone = backbone.to(device).eval()
     out = None
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, unit="batch"):
@@ -396,10 +396,6 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
     Raises:
         PrendError: If the checkpoint or the frames cannot be read.
     """
-    from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
-    from prend.pretrain.dataset import FrameData
-    from prend.pretrain.trainer import resolve_device
-
     device = resolve_device(cfg.device)
     ckpt = read_atari_pb_checkpoint(cfg.checkpoint)
     backbone = load_atari_pb_backbone(cfg.checkpoint, arch=None, width=None)

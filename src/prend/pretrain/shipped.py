@@ -1,9 +1,7 @@
-"""The pre-trained backbone shipped inside the package (PreND's default ``--backbone compact``).
+"""Exporting a pre-trained backbone as package data, like the one shipped (PreND's ``--backbone compact``).
 
-``prend/weights/siammae_resnet18_w0125.pt`` is a backbone-only Atari-PB-format checkpoint made by this
-package's own pipeline (``prend collect`` + ``prend pretrain``, recipe in docs/pretraining.md);
-``siammae_resnet18_w0125.json`` beside it records its architecture, width, sha256, the exact commands that
-made it and its probe figures. :func:`export_backbone` writes such a pair from any run.
+:func:`export_backbone` writes a backbone-only Atari-PB-format checkpoint and its JSON record from any run;
+:mod:`prend.nets.weights` locates the shipped pair (its names are re-exported here and in :mod:`prend.pretrain`).
 """
 
 from __future__ import annotations
@@ -15,40 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from prend.checkpoint import sha256_file
-from prend.errors import PrendError
+from prend.nets.atari_pb import infer_arch, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.nets.weights import (
+    SHIPPED_ARCH,
+    SHIPPED_NAME,
+    SHIPPED_WIDTH,
+    WEIGHTS_DIR,
+    shipped_backbone,
+    shipped_backbone_info,
+    shipped_backbone_path,
+)
 
-SHIPPED_NAME = "siammae_resnet18_w0125"
-SHIPPED_ARCH = "resnet18"
-SHIPPED_WIDTH = 0.125
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-
-
-def shipped_backbone_path(check: bool = True) -> Path:
-    """Path of the shipped backbone checkpoint (``prend/weights/siammae_resnet18_w0125.pt``).
-
-    Args:
-        check: Raise when the file is missing (e.g. a source checkout without package data).
-
-    Raises:
-        PrendError: If ``check`` and the file does not exist.
-    """
-    path = WEIGHTS_DIR / f"{SHIPPED_NAME}.pt"
-    if check and not path.is_file():
-        raise PrendError(f"the shipped backbone {path} is missing",
-                         "reinstall prend, or make one (docs/pretraining.md) and pass --backbone-weights PATH")
-    return path
-
-
-def shipped_backbone() -> tuple[Path, str, float]:
-    """``(path, arch, width)`` of the shipped backbone, for ``load_atari_pb_backbone(path, arch, width)``."""
-    return shipped_backbone_path(), SHIPPED_ARCH, SHIPPED_WIDTH
-
-
-def shipped_backbone_info() -> dict[str, Any]:
-    """The shipped backbone's record (arch, width, sha256, recipe, probe figures), from its ``.json``."""
-    path = shipped_backbone_path().with_suffix(".json")
-    return json.loads(path.read_text())
-
+__all__ = ["SHIPPED_ARCH", "SHIPPED_NAME", "SHIPPED_WIDTH", "WEIGHTS_DIR", "export_backbone", "sha256_file",
+           "shipped_backbone", "shipped_backbone_info", "shipped_backbone_path"]
 
 def export_backbone(checkpoint: str | os.PathLike[str], dest: str | os.PathLike[str],
                     record: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -67,8 +44,6 @@ def export_backbone(checkpoint: str | os.PathLike[str], dest: str | os.PathLike[
     Returns:
         The JSON record written.
     """
-    from prend.nets.atari_pb import infer_arch, read_atari_pb_checkpoint, save_atari_pb_checkpoint
-
     ckpt = read_atari_pb_checkpoint(checkpoint)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["backbone"].items()}
     arch, width = infer_arch(state)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +28,17 @@ import numpy as np
 import torch
 import tyro
 from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
+from prend.agent.perf import resolve_device
 from prend.clihelp import default_hint
 from prend.errors import PrendError
+from prend.nets.atari_pb import ResNetGN, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.pretrain.dataset import FrameData, FuturePairSampler
+from prend.pretrain.probe import ProbeConfig, probe
+from prend.pretrain.siammae import SiamMAE, SiamMAEHead, SiamMAENeck
+from prend.signals import StopFlag as _StopFlag  # module-level name: the tests substitute a scripted flag
 
 CHECKPOINT = "latest.pth"
 BACKBONE = "backbone.pth"
@@ -146,9 +153,6 @@ class PretrainConfig:
 # ---------------------------------------------------------------------------------------------- pieces
 def build_model(cfg: PretrainConfig, device: torch.device | None = None) -> nn.Module:
     """Backbone, SiamMAE neck and head of ``cfg`` (freshly initialised from ``cfg.seed``)."""
-    from prend.nets.atari_pb import ResNetGN
-    from prend.pretrain.siammae import SiamMAE, SiamMAEHead, SiamMAENeck
-
     torch.manual_seed(cfg.seed)
     backbone = ResNetGN(cfg.arch, cfg.width)
     neck = SiamMAENeck(backbone.out_channels, backbone.out_spatial, NUM_GAMES, hidden_dim=cfg.neck_hidden,
@@ -201,48 +205,10 @@ def build_optimizer(model: nn.Module, cfg: PretrainConfig) -> tuple[torch.optim.
     return optimizer, scheduler
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise ``torch.device(name)`` (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise PrendError(f"unknown device {name!r}", "pass --device auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PrendError("--device cuda was asked for but no GPU is visible", "pass --device cpu")
-    return device
-
-
 def _step_seed(seed: int, step: int) -> int:
     # One independent generator seed per (run seed, step): augmentations and masks of step s are the same
     # whether the run got there in one go or was resumed, so the RNG "state" is just the step number.
     return int(np.random.SeedSequence([seed, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag the loop checks after each step (then saves and exits)."""
-
-    def __init__(self) -> None:
-        self.raised: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.raised is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self.raised = signum
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 # ------------------------------------------------------------------------------------------------ train
@@ -252,12 +218,6 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     Raises:
         PrendError: For bad values, missing frames, or a run directory holding a different model.
     """
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
-    from prend.nets.atari_pb import read_atari_pb_checkpoint, save_atari_pb_checkpoint
-    from prend.pretrain.dataset import FrameData, FuturePairSampler
-
     cfg.validate()
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
@@ -380,8 +340,6 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     save_backbone()
     summary["backbone"] = str(backbone_path)
     if cfg.probe_data is not None and (Path(cfg.probe_data) / "manifest.json").exists():
-        from prend.pretrain.probe import ProbeConfig, probe
-
         figures = probe(ProbeConfig(checkpoint=backbone_path, data=Path(cfg.probe_data), device=cfg.device,
                                     progress=cfg.progress))
         (out / PROBE).write_text(json.dumps(figures, indent=1))
