@@ -102,7 +102,7 @@ class MetricsLogger:
         self._file = self.path.open("a")
         self._writer = None
         if tensorboard:
-            # Imported only when wanted: TensorBoard's writer takes ~180 ms to import and --no-tensorboard skips it.
+            # Imported only when wanted: TensorBoard's writer takes ~100 ms to import and --no-tensorboard skips it.
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step if resume_iteration else None)

@@ -22,8 +22,8 @@ from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 
 if TYPE_CHECKING:
-    # For annotations only: importing the config (and with it tyro, ~150 ms) would slow down `import prend`
-    # and so every `prend` command's start, for a name this module never uses at run time.
+    # For annotations only: importing the config (and with it tyro, ~45 ms) would slow down `import prend`,
+    # and with it every `prend` command's start, for a name this module never uses at run time.
     from prend.config import EnvConfig
 
 
