@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import tyro
 import tyro._docstrings
 
+from prend.errors import PrendError
+
 T = TypeVar("T")
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
@@ -68,3 +70,26 @@ def cli(config_type: type[T], args: list[str], prog: str, **kwargs: Any) -> T:
     """``tyro.cli(config_type, args=args, prog=prog, **kwargs)`` with plain help text."""
     _install_plain_docstrings()
     return tyro.cli(config_type, args=args, prog=prog, **kwargs)
+
+
+def pop_flag(argv: list[str], flag: str) -> str | None:
+    """Remove ``flag VALUE`` (or ``flag=VALUE``) from ``argv`` and return ``VALUE``; ``None`` if absent.
+
+    For the flags a command handles itself before tyro parses the rest (``--config``, ``--resume``, ``--file``).
+
+    Example:
+        >>> argv = ["--seed", "1", "--config=a.toml"]
+        >>> pop_flag(argv, "--config"), argv, pop_flag(argv, "--resume")
+        ('a.toml', ['--seed', '1'], None)
+    """
+    for i, arg in enumerate(argv):
+        if arg == flag:
+            if i + 1 >= len(argv):
+                raise PrendError(f"{flag} needs a value")
+            value = argv[i + 1]
+            del argv[i:i + 2]
+            return value
+        if arg.startswith(flag + "="):
+            del argv[i]
+            return arg.split("=", 1)[1]
+    return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -403,12 +404,25 @@ def preset_config(name: str) -> TrainConfig:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-ready nested dict of a config."""
+    """A JSON-ready nested dict of any config dataclass: paths as strings, tuples as lists.
+
+    prend's one dataclass-to-JSON conversion (train, sweep, collect and pretrain configs).
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class C:
+        ...     out: Path = Path("runs/a")
+        ...     games: tuple[str, ...] = ("Boxing",)
+        >>> config_to_dict(C())
+        {'out': 'runs/a', 'games': ['Boxing']}
+    """
     def convert(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)
         if isinstance(value, dict):
             return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [convert(v) for v in value]
         return value
 
     return convert(dataclasses.asdict(cfg))
@@ -431,27 +445,26 @@ def load_config_file(path: str | Path) -> TrainConfig:
     return config_from_dict(read_config_file(path))
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The nested table of fields a JSON or TOML config file sets."""
+def read_config_file(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The nested table of fields a JSON or TOML file sets (TOML for a ``.toml`` suffix, else JSON).
+
+    prend's one reader of config files (``prend train --config``, ``prend sweep --file``); ``what`` names the
+    file in the one-line errors.
+    """
     path = Path(path)
     if not path.is_file():
-        raise PrendError(f"config file '{path}' does not exist", "pass the path of a .json or .toml file")
+        raise PrendError(f"{what} '{path}' does not exist", "pass the path of a .json or .toml file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise PrendError(f"config file '{path}' is not UTF-8 text (byte {err.start})",
+        raise PrendError(f"{what} '{path}' is not UTF-8 text (byte {err.start})",
                          "save it as UTF-8 (TOML and JSON must be)") from None
     except OSError as err:
-        raise PrendError(f"config file '{path}' cannot be read ({err.strerror or err})") from None
+        raise PrendError(f"{what} '{path}' cannot be read ({err.strerror or err})") from None
     try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except ValueError as err:
-        raise PrendError(f"config file '{path}' cannot be parsed ({err})", "fix its syntax") from None
+        raise PrendError(f"{what} '{path}' cannot be parsed ({err})", "fix its syntax") from None
     if not isinstance(data, dict):
-        raise PrendError(f"config file '{path}' must hold a table of fields")
+        raise PrendError(f"{what} '{path}' must hold a table of fields")
     return data

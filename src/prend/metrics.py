@@ -16,6 +16,25 @@ from typing import Any
 from prend.checkpoint import atomic_write
 from prend.errors import PrendError
 
+ITERATION = "iteration"
+"""The record's iteration (1, 2, ...): the one key outside the namespaces."""
+GLOBAL_STEP = "charts/global_step"
+"""Agent steps so far, summed over envs."""
+FRAMES = "charts/frames"
+"""Emulator frames so far (agent steps x frame skip)."""
+SCORE = "charts/score_mean_100"
+"""Mean raw game score of the last 100 finished games (absent until a game has ended)."""
+STEPS_PER_SECOND = "charts/steps_per_second"
+"""Agent steps per second of the iteration."""
+RAW_MEAN = "intrinsic/raw_mean"
+"""Mean raw (unnormalised) intrinsic reward of the rollout."""
+RAW_STD = "intrinsic/raw_std"
+"""Its standard deviation within the rollout."""
+OFFSET_SHARE = "intrinsic/offset_share"
+"""Share of the rollout's mean raw reward that is the same for all its states."""
+TARGET_SPREAD = "intrinsic/target_spread"
+"""The target's spread across the rollout's states over its mean's norm."""
+
 
 def _split_records(text: str) -> tuple[list[str], str | None]:
     """Complete lines of a ``metrics.jsonl`` and its torn last line (one cut short by a crash), if any.
@@ -77,7 +96,7 @@ def truncate_metrics(path: Path, iteration: int) -> MetricsRepair:
         return MetricsRepair(0, 0, False)
     try:
         lines, torn = _split_records(path.read_text())
-        kept = [line for line in lines if json.loads(line)["iteration"] <= iteration]
+        kept = [line for line in lines if json.loads(line)[ITERATION] <= iteration]
     except (ValueError, KeyError, TypeError) as err:
         raise PrendError(f"'{path}' is corrupt before its last line ({type(err).__name__}: {err})",
                          "restore it from a copy, or move it aside to resume without the history") from None
@@ -88,7 +107,7 @@ def truncate_metrics(path: Path, iteration: int) -> MetricsRepair:
 
 
 class MetricsLogger:
-    """Appends iteration records to ``metrics.jsonl`` and TensorBoard scalars under ``tb/``.
+    """Appends iteration records to ``metrics.jsonl`` (``path``) and TensorBoard scalars (to ``tensorboard_dir``).
 
     Each record is one ``write`` of a whole line, flushed at once, so a crash loses at most the record
     being written (a torn last line, which :func:`truncate_metrics` drops on resume). On resume, pass
@@ -96,24 +115,24 @@ class MetricsLogger:
     :func:`truncate_metrics`, and TensorBoard is told to purge events past the resumed step.
     """
 
-    def __init__(self, run_dir: Path, resume_iteration: int | None = None, resume_step: int = 0,
-                 tensorboard: bool = True):
-        self.path = run_dir / "metrics.jsonl"
+    def __init__(self, path: Path, tensorboard_dir: Path | None = None, resume_iteration: int | None = None,
+                 resume_step: int = 0):
+        self.path = Path(path)
         self._file = self.path.open("a")
         self._writer = None
-        if tensorboard:
+        if tensorboard_dir is not None:
             # Imported only when wanted: TensorBoard's writer takes ~100 ms to import and --no-tensorboard skips it.
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step if resume_iteration else None)
+            self._writer = SummaryWriter(str(tensorboard_dir), purge_step=resume_step if resume_iteration else None)
 
     def log(self, record: dict[str, Any]) -> None:
-        """Write one iteration's record (must hold ``iteration`` and ``charts/global_step``)."""
+        """Write one iteration's record (must hold :data:`ITERATION` and :data:`GLOBAL_STEP`)."""
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self._file.write(json.dumps(clean) + "\n")
         self._file.flush()
         if self._writer is not None:
-            step = int(record["charts/global_step"])
+            step = int(record[GLOBAL_STEP])
             for key, value in record.items():
                 if "/" in key and isinstance(value, int | float) and math.isfinite(value):
                     self._writer.add_scalar(key, value, step)

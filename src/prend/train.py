@@ -4,8 +4,9 @@ A run directory holds ``config.json`` (the resolved config), ``metrics.jsonl`` (
 iteration), ``tb/`` (TensorBoard events), ``checkpoint.pt`` (everything needed to resume),
 ``diagnostics.npz`` (per-iteration frames and probe-set rewards for ``prend diagnose``) and
 ``run_info.json`` (what each start and resume ran with: versions, machine, command line and, for PreND,
-the backbone weights file with its sha256), and ``.lock``, held while a ``prend train`` owns it
-(:mod:`prend.rundir`; the guarantees are listed in docs/reliability.md).
+the backbone weights file with its sha256), and ``.lock``, held while a ``prend train`` owns it.
+:class:`prend.rundir.RunDir` owns that layout and writes the files; the guarantees are listed in
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import tyro
 from tqdm import tqdm
@@ -28,17 +28,9 @@ from tqdm import tqdm
 from prend import __version__
 from prend.agent.perf import cpu_info
 from prend.agent.ppo import first_nonfinite
-from prend.agent.trainer import Trainer, write_json
-from prend.checkpoint import (
-    FORMAT,
-    atomic_torch_save,
-    atomic_write,
-    checkpoint_config,
-    load_checkpoint,
-    read_checkpoint_config,
-    sha256_file,
-)
-from prend.clihelp import cli
+from prend.agent.trainer import Trainer
+from prend.checkpoint import FORMAT, checkpoint_config, load_checkpoint, read_checkpoint_config, sha256_file
+from prend.clihelp import cli, pop_flag
 from prend.config import (
     TrainConfig,
     config_from_dict,
@@ -53,8 +45,13 @@ from prend.nets.policy import make_policy
 from prend.recorders import DiagnosticsRecorder
 from prend.rundir import (
     CHECKPOINT,
-    LOCK,
-    RUN_INFO,
+    CONFIG,
+    METRICS,
+    RAW_MEAN,
+    SCORE,
+    STEPS_PER_SECOND,
+    TENSORBOARD,
+    RunDir,
     RunLock,
     clear_unfinished_start,
     config_differences,
@@ -74,40 +71,34 @@ Extra flags, handled before the ones below:
 Flags given explicitly override the preset and the file."""
 
 
-def _pop_flag(argv: list[str], flag: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == flag:
-            if i + 1 >= len(argv):
-                raise PrendError(f"{flag} needs a value")
-            value = argv[i + 1]
-            del argv[i:i + 2]
-            return value
-        if arg.startswith(flag + "="):
-            del argv[i]
-            return arg.split("=", 1)[1]
-    return None
+def parse_train_args(argv: list[str], prog: str = "prend train",
+                     fields: dict[str, Any] | None = None) -> tuple[TrainConfig, Path | None]:
+    """Turn command-line arguments into a config and, for ``--resume``, the run directory.
 
-
-def parse_train_args(argv: list[str], prog: str = "prend train") -> tuple[TrainConfig, Path | None]:
-    """Turn command-line arguments into a config and, for ``--resume``, the run directory."""
+    ``fields`` (a nested table of config fields) takes the place of a ``--config`` file's: what a file
+    holding them would give is what this gives, which is how ``prend sweep`` resolves the config its run's
+    ``--config`` file will give.
+    """
     argv = list(argv)
-    resume = _pop_flag(argv, "--resume")
+    resume = pop_flag(argv, "--resume")
     if resume is not None:
-        total = _pop_flag(argv, "--total-steps")
+        total = pop_flag(argv, "--total-steps")
         if argv:
             raise PrendError(f"unexpected flags with --resume: {' '.join(argv)}",
                              "a resumed run uses its saved config; only --total-steps may be given")
         run_dir = Path(resume)
-        cfg = config_from_dict(read_checkpoint_config(run_dir / CHECKPOINT))
+        cfg = config_from_dict(read_checkpoint_config(RunDir(run_dir).checkpoint_path))
         if total is not None:
             cfg.run.total_steps = _positive_int(total, "--total-steps")
         return cfg, run_dir
-    config_file = _pop_flag(argv, "--config")
-    preset = _pop_flag(argv, "--preset")
-    file_fields = read_config_file(config_file) if config_file else {}
+    config_file = pop_flag(argv, "--config")
+    preset = pop_flag(argv, "--preset")
+    if config_file is not None and fields is not None:
+        raise ValueError("pass either --config or fields")
+    file_fields = read_config_file(config_file) if config_file else dict(fields or {})
     # Layers, lowest first: the preset (--preset, else the file's, else rnd-original), the file's fields, flags.
     base = config_from_dict(file_fields | ({"preset": preset} if preset else {}))
-    base = _with_game_defaults(base, _pop_flag(list(argv), "--game") or base.env.game, file_fields)
+    base = _with_game_defaults(base, pop_flag(list(argv), "--game") or base.env.game, file_fields)
     cfg = cli(TrainConfig, argv, prog, default=base, description=DESCRIPTION, config=(tyro.conf.OmitArgPrefixes,))
     return cfg.validate(), None
 
@@ -166,17 +157,14 @@ def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, 
 
 def record_run_info(run_dir: Path, cfg: TrainConfig, resumed: bool, perf: dict[str, Any] | None = None) -> None:
     """Write ``run_info.json`` at a start; append this process's entry to its ``resumed`` list on a resume."""
-    path = run_dir / RUN_INFO
+    run = RunDir(run_dir)
     record: dict[str, Any] = {"started": None, "resumed": []}
     if resumed:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):  # a run from before run_info.json, or an unreadable one: keep going
-            pass
+        record = run.run_info() or record  # None: a run from before run_info.json, or an unreadable one
         record.setdefault("resumed", []).append(run_info(cfg, perf))
     else:
         record["started"] = run_info(cfg, perf)
-    atomic_write(path, lambda handle: handle.write((json.dumps(record, indent=2) + "\n").encode()))
+    run.write_run_info(record)
 
 
 def save_run_state(trainer: Trainer, run_dir: Path) -> None:
@@ -188,11 +176,11 @@ def save_run_state(trainer: Trainer, run_dir: Path) -> None:
     bad = first_nonfinite(_named_tensors(state, ("policy", "intrinsic")))
     if bad is not None:
         raise TrainingDiverged(f"non-finite {bad} in the state to checkpoint")
-    atomic_torch_save({"format": FORMAT, "version": __version__, **state}, run_dir / CHECKPOINT)
+    run = RunDir(run_dir)
+    run.write_checkpoint({"format": FORMAT, "version": __version__, **state})
     recorders = [cb for cb in trainer.callbacks if isinstance(cb, DiagnosticsRecorder)]
     if recorders:
-        arrays = recorders[0].arrays()
-        atomic_write(run_dir / "diagnostics.npz", lambda handle: np.savez_compressed(handle, **arrays))
+        run.write_diagnostics(recorders[0].arrays())
 
 
 def _named_tensors(state: Any, keys: tuple[str, ...] | None = None, prefix: str = ""):
@@ -212,20 +200,22 @@ run directory may be moved)."""
 
 def _check_config_file(run_dir: Path, saved: dict[str, Any]) -> None:
     """Refuse a resume whose ``config.json`` was edited: the checkpoint's config is what the run trains with."""
+    run = RunDir(run_dir)
+    path = run.config_path
     try:
-        on_disk = json.loads((run_dir / "config.json").read_text())
+        on_disk = run.config_file()
     except FileNotFoundError:
         return  # rewritten from the checkpoint below
     except (OSError, ValueError) as err:
-        raise PrendError(f"'{run_dir / 'config.json'}' cannot be read ({err})",
+        raise PrendError(f"'{path}' cannot be read ({err})",
                          "delete it: a resume rewrites it from the checkpoint") from None
     differ = config_differences(on_disk if isinstance(on_disk, dict) else {}, saved, CONFIG_RESUME_IGNORED)
     if differ:
-        shown = ", ".join(f"{k} ({json.dumps(theirs)} in config.json, {json.dumps(ours)} in the checkpoint)"
+        shown = ", ".join(f"{k} ({json.dumps(theirs)} in {CONFIG}, {json.dumps(ours)} in the checkpoint)"
                           for k, theirs, ours in differ[:3])
         shown += f" and {len(differ) - 3} more" if len(differ) > 3 else ""
-        raise PrendError(f"'{run_dir / 'config.json'}' was edited and disagrees with the checkpoint: {shown}",
-                         "a run keeps the config it started with: undo the edit (or delete config.json) to resume, "
+        raise PrendError(f"'{path}' was edited and disagrees with the checkpoint: {shown}",
+                         f"a run keeps the config it started with: undo the edit (or delete {CONFIG}) to resume, "
                          "or start a new run with another --out")
 
 
@@ -237,14 +227,14 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
     at once (nothing to save yet); during training they stop after the current iteration, with a checkpoint,
     and a second one stops at once (:mod:`prend.signals`). Both exit with ``128 + signal`` (130, 143).
     """
+    run_dir = Path(resume_dir if resume_dir is not None else cfg.run.out or default_run_dir(cfg))
+    run = RunDir(run_dir)
     if resume_dir is not None:
-        run_dir = Path(resume_dir)
-        if not (run_dir / CHECKPOINT).is_file():
-            raise PrendError(f"no checkpoint at '{run_dir / CHECKPOINT}'",
+        if not run.checkpoint_path.is_file():
+            raise PrendError(f"no checkpoint at '{run.checkpoint_path}'",
                              "pass the run directory of a run that wrote one")
         created = False
     else:
-        run_dir = Path(cfg.run.out or default_run_dir(cfg))
         created = not run_dir.exists()
         prepare_out_dir(run_dir)
     lock = RunLock(run_dir).acquire()
@@ -253,13 +243,13 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
             return _train_locked(cfg, run_dir, resume_dir is not None, stop)
         except Interrupted as sig:
             print(f"\nstopped by {sig.name} during {'training' if stop.deferring else 'set-up'}; "
-                  + (f"continue with: prend train --resume {run_dir}" if (run_dir / CHECKPOINT).exists()
+                  + (f"continue with: prend train --resume {run_dir}" if run.has_checkpoint()
                      else "no checkpoint was written: run the same command again"), file=sys.stderr)
             raise SystemExit(128 + sig.signum) from None
         except BaseException:
-            if created and not (run_dir / "config.json").exists():  # failed before writing anything: leave no trace
+            if created and not run.config_path.exists():  # failed before writing anything: leave no trace
                 lock.release()
-                (run_dir / LOCK).unlink(missing_ok=True)
+                run.lock_path.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     run_dir.rmdir()
             raise
@@ -269,10 +259,11 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> Path:
 
 def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: StopFlag) -> Path:
     """:func:`train` with the run directory locked."""
+    run = RunDir(run_dir)
     remove_temp_files(run_dir)
     if resume:
-        state = load_checkpoint(run_dir / CHECKPOINT)
-        saved = checkpoint_config(state, run_dir / CHECKPOINT)
+        state = load_checkpoint(run.checkpoint_path)
+        saved = checkpoint_config(state, run.checkpoint_path)
         _check_config_file(run_dir, saved)
         bad = first_nonfinite(_named_tensors(state, ("policy", "intrinsic")))
         if bad is not None:
@@ -286,14 +277,13 @@ def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: StopFlag)
             raise _mismatch_error(run_dir, state, err) from None
         del state
         trainer.restart_envs()
-        note = truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration).message(run_dir / "metrics.jsonl")
+        note = truncate_metrics(run.metrics_path, trainer.iteration).message(run.metrics_path)
         if note:
             print(note, file=sys.stderr)
-        text = json.dumps(config_to_dict(cfg), indent=2) + "\n"
-        atomic_write(run_dir / "config.json", lambda handle: handle.write(text.encode()))
+        run.write_config(config_to_dict(cfg))
         record_run_info(run_dir, cfg, resumed=True, perf=trainer.perf)
     else:
-        if (run_dir / CHECKPOINT).exists():
+        if run.has_checkpoint():
             raise PrendError(f"run directory '{run_dir}' already holds a run",
                              f"continue it with --resume {run_dir}, or pass another --out")
         if clear_unfinished_start(run_dir):
@@ -301,13 +291,13 @@ def _train_locked(cfg: TrainConfig, run_dir: Path, resume: bool, stop: StopFlag)
                   file=sys.stderr)
         trainer = Trainer(cfg, callbacks=[DiagnosticsRecorder()])
         cfg.run.out = run_dir
-        write_json(run_dir / "config.json", config_to_dict(cfg))
+        run.write_config(config_to_dict(cfg))
         record_run_info(run_dir, cfg, resumed=False, perf=trainer.perf)
     try:
         if not resume:
             trainer.start()
-        logger = MetricsLogger(run_dir, resume_iteration=trainer.iteration if resume else None,
-                               resume_step=trainer.global_step, tensorboard=cfg.run.tensorboard)
+        logger = MetricsLogger(run.metrics_path, run.tensorboard_dir if cfg.run.tensorboard else None,
+                               resume_iteration=trainer.iteration if resume else None, resume_step=trainer.global_step)
     except BaseException:
         trainer.close()
         raise
@@ -348,7 +338,8 @@ def _checkpoint(trainer: Trainer, run_dir: Path, logger: MetricsLogger) -> None:
 
 def _diverged(err: TrainingDiverged, iteration: int, run_dir: Path) -> TrainingDiverged:
     try:
-        kept = f"its last good checkpoint (iteration {load_checkpoint(run_dir / CHECKPOINT)['iteration']}) is kept"
+        last = load_checkpoint(RunDir(run_dir).checkpoint_path)["iteration"]
+        kept = f"its last good checkpoint (iteration {last}) is kept"
     except PrendError:
         kept = "no checkpoint was written"
     return TrainingDiverged(f"training diverged at iteration {iteration}: {err}; the run stopped and {kept}",
@@ -375,10 +366,10 @@ def _progress(cfg: TrainConfig, initial: int):
 
 
 def _postfix(record: dict) -> str:
-    score = record.get("charts/score_mean_100", float("nan"))
-    parts = [f"sps={record['charts/steps_per_second']:.0f}", f"score={score:.1f}"]
-    if "intrinsic/raw_mean" in record:
-        parts.append(f"r_int={record['intrinsic/raw_mean']:.3g}")
+    score = record.get(SCORE, float("nan"))
+    parts = [f"sps={record[STEPS_PER_SECOND]:.0f}", f"score={score:.1f}"]
+    if RAW_MEAN in record:
+        parts.append(f"r_int={record[RAW_MEAN]:.3g}")
     return " ".join(parts)
 
 
@@ -388,8 +379,9 @@ def load_policy(run_dir: str | Path):
     Example use: ``policy, cfg = load_policy("runs/boxing-rnd-s1")``, then
     ``policy(obs_uint8[None], state, first[None]).logits`` for observations of ``cfg.env.game``.
     """
-    state = load_checkpoint(Path(run_dir) / CHECKPOINT)
-    cfg = config_from_dict(checkpoint_config(state, Path(run_dir) / CHECKPOINT))
+    path = RunDir(run_dir).checkpoint_path
+    state = load_checkpoint(path)
+    cfg = config_from_dict(checkpoint_config(state, path))
     num_actions = state["policy"]["heads.logits.weight"].shape[0]
     policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions,
                          intrinsic_head=cfg.intrinsic.method != "none")
@@ -402,5 +394,5 @@ def train_command(argv: list[str], prog: str = "prend train") -> int:
     cfg, resume_dir = parse_train_args(argv, prog)
     run_dir = train(cfg, resume_dir)
     print(f"done: {cfg.run.total_steps} agent steps; results in {run_dir}/ "
-          f"(metrics.jsonl, tb/ for TensorBoard, checkpoint.pt)")
+          f"({METRICS}, {TENSORBOARD}/ for TensorBoard, {CHECKPOINT})")
     return 0

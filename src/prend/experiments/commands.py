@@ -8,7 +8,7 @@ from typing import Annotated
 
 import tyro
 
-from prend.clihelp import cli, default_hint
+from prend.clihelp import cli, default_hint, pop_flag
 from prend.errors import PrendError
 
 
@@ -64,10 +64,9 @@ log (OUT/<run>/train.log) and does not stop the others; the exit code is 1 if an
 def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
     """``prend sweep [--file FILE] [sweep flags] [prend train flags...]``."""
     from prend.experiments.sweep import SweepConfig, load_sweep_file, run_sweep
-    from prend.train import _pop_flag
 
     argv = list(argv)
-    sweep_file = _pop_flag(argv, "--file")
+    sweep_file = pop_flag(argv, "--file")
     base, file_train_args = load_sweep_file(sweep_file) if sweep_file else (SweepConfig(), [])
     cfg, train_args = cli(SweepConfig, argv, prog, default=base, description=SWEEP_DESCRIPTION,
                           return_unknown_args=True)

@@ -41,6 +41,7 @@ from scipy.spatial.distance import pdist, squareform
 from prend.errors import PrendError
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.stats import align_curves, upper_triangle_correlation
+from prend.rundir import FRAMES, OFFSET_SHARE, RAW_MEAN, RAW_STD, TARGET_SPREAD
 
 REFERENCE_SEED = 20240601
 """Torch seed of the reference embedding network (fixed forever, so numbers stay comparable)."""
@@ -125,22 +126,22 @@ def fig1_metrics(run: Run, early_fraction: float = 0.1) -> dict[str, float]:
 
     The offset share and target spread are NaN for runs made before prend logged them.
     """
-    raw = run.series("intrinsic/raw_mean")
-    offset_share = run.series("intrinsic/offset_share")
+    raw = run.series(RAW_MEAN)
+    offset_share = run.series(OFFSET_SHARE)
     out = {
         "decay": decay_ratio(raw, early_fraction),
         "oscillation": oscillation_cv(raw),
-        "spread": spread_cv(raw, run.series("intrinsic/raw_std")),
+        "spread": spread_cv(raw, run.series(RAW_STD)),
         "offset_share_first": _first(offset_share),
         "offset_share": late_median(offset_share),
-        "target_spread": late_median(run.series("intrinsic/target_spread")),
+        "target_spread": late_median(run.series(TARGET_SPREAD)),
         "raw_first": float(raw[np.isfinite(raw)][0]) if np.isfinite(raw).any() else math.nan,
         "raw_last": float(raw[np.isfinite(raw)][-1]) if np.isfinite(raw).any() else math.nan,
         "probe_decay": math.nan, "probe_oscillation": math.nan,
     }
     diag = run.diagnostics
-    if diag is not None and diag["probe_rewards"].size:
-        probe_mean = diag["probe_rewards"].mean(axis=1)
+    if diag is not None and diag.probe_rewards.size:
+        probe_mean = diag.probe_rewards.mean(axis=1)
         out["probe_decay"] = decay_ratio(probe_mean, early_fraction)
         out["probe_oscillation"] = oscillation_cv(probe_mean)
     return out
@@ -232,29 +233,29 @@ def fig3_analysis(run: Run, max_points: int = 400, skip_first: int = 0) -> Fig3 
             and every pair with them then differs mostly by training time, not by state).
     """
     diag = run.diagnostics
-    if diag is None or not (diag["iteration"] > skip_first).any():
+    if diag is None or not (diag.iteration > skip_first).any():
         return None
-    kept = np.flatnonzero(diag["iteration"] > skip_first)
+    kept = np.flatnonzero(diag.iteration > skip_first)
     idx = kept[subsample(len(kept), max_points)]
-    frames = diag["frame"][idx]
-    diff = reward_differences(diag["frame_reward"][idx])
+    frames = diag.frame[idx]
+    diff = reward_differences(diag.frame_reward[idx])
     distances = {"pixels": pairwise_distances(frames.astype(np.float64) / 255),
                  "reference": pairwise_distances(reference_embedding(frames))}
     correlations = {name: upper_triangle_correlation(diff, d) for name, d in distances.items()}
 
-    probe_rewards = diag["probe_rewards"]
+    probe_rewards = diag.probe_rewards
     probe_distances: dict[str, np.ndarray] = {}
     probe_correlations: dict[str, np.ndarray] = {}
     probe_diff = None
-    if probe_rewards.size and len(diag["probe_obs"]) > 2:
-        newest = diag["probe_obs"][:, -1]
+    if probe_rewards.size and len(diag.probe_obs) > 2:
+        newest = diag.probe_obs[:, -1]
         probe_distances = {"pixels": pairwise_distances(newest.astype(np.float64) / 255),
                            "reference": pairwise_distances(reference_embedding(newest))}
         for name, d in probe_distances.items():
             probe_correlations[name] = np.array(
                 [upper_triangle_correlation(reward_differences(r), d)["pearson"] for r in probe_rewards])
         probe_diff = reward_differences(probe_rewards[-1])
-    return Fig3(diag["iteration"][idx], diff, distances, correlations, diag["probe_iteration"], probe_diff,
+    return Fig3(diag.iteration[idx], diff, distances, correlations, diag.probe_iteration, probe_diff,
                 probe_distances, probe_correlations)
 
 
@@ -291,14 +292,14 @@ def plot_fig1(runs: list[Run], path: Path) -> None:
         for (g, label), members in groups.items():
             if g != game:
                 continue
-            xs = [r.series("charts/frames") for r in members]
-            ys = [r.series("intrinsic/raw_mean") for r in members]
+            xs = [r.series(FRAMES) for r in members]
+            ys = [r.series(RAW_MEAN) for r in members]
             _plot_group(axes[row, 0], xs, ys, label, colors[label])
-            probes = [(r.diagnostics or {}).get("probe_rewards") for r in members]
+            probes = [None if r.diagnostics is None else r.diagnostics.probe_rewards for r in members]
             if all(p is not None and p.size for p in probes):
                 batch = [r.config["env"]["num_envs"] * r.config["ppo"]["num_steps"] * r.config["env"]["frame_skip"]
                          for r in members]
-                pxs = [r.diagnostics["probe_iteration"] * b for r, b in zip(members, batch, strict=True)]
+                pxs = [r.diagnostics.probe_iteration * b for r, b in zip(members, batch, strict=True)]
                 _plot_group(axes[row, 1], pxs, [p.mean(axis=1) for p in probes], label, colors[label])
         axes[row, 0].set_title(f"{game}: raw intrinsic reward, rollout mean")
         axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
@@ -469,7 +470,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
                                "method": run.method, "seed": run.seed,
                                "predictor_lr_scale": run.config["intrinsic"]["predictor_lr_scale"],
                                "iterations": len(run.metrics),
-                               "frames": int(run.metrics[-1].get("charts/frames", 0))}
+                               "frames": int(run.metrics[-1].get(FRAMES, 0))}
         row.update(fig1_metrics(run, early_fraction))
         result = fig3_analysis(run, max_points, skip_first)
         for name in ("pixels", "reference"):

@@ -29,9 +29,7 @@ from prend.experiments.diagnose import _colors, _figure, _fmt, _legend, _nan_to_
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, normalized_auc, seed_interval
-
-SCORE_KEY = "charts/score_mean_100"
-"""The score a report uses: the mean raw game score of the last 100 finished games at each iteration."""
+from prend.rundir import FRAMES, GLOBAL_STEP, SCORE, read_sweep_manifest
 
 
 @dataclass
@@ -52,12 +50,12 @@ class GroupScores:
 
 def final_score(run: Run) -> float:
     """The score at a run's last iteration (NaN if no game has ended yet)."""
-    return float(run.series(SCORE_KEY)[-1])
+    return float(run.series(SCORE)[-1])
 
 
 def run_auc(run: Run) -> float:
     """Normalised area under a run's score curve (see :func:`~prend.experiments.stats.normalized_auc`)."""
-    return normalized_auc(run.series("charts/frames"), run.series(SCORE_KEY))
+    return normalized_auc(run.series(FRAMES), run.series(SCORE))
 
 
 def group_scores(runs: list[Run]) -> list[GroupScores]:
@@ -66,7 +64,7 @@ def group_scores(runs: list[Run]) -> list[GroupScores]:
     for (game, label), members in group_runs(runs).items():
         finals = [final_score(r) for r in members]
         out.append(GroupScores(game, label, [r.seed for r in members],
-                               [int(r.metrics[-1].get("charts/frames", 0)) for r in members], finals,
+                               [int(r.metrics[-1].get(FRAMES, 0)) for r in members], finals,
                                [run_auc(r) for r in members], [human_normalized(game, f) for f in finals]))
     return out
 
@@ -112,8 +110,8 @@ def plot_scores(runs: list[Run], path: Path) -> None:
         for (g, label), members in groups.items():
             if g != game:
                 continue
-            grid, values = align_curves([r.series("charts/frames") for r in members],
-                                        [r.series(SCORE_KEY) for r in members])
+            grid, values = align_curves([r.series(FRAMES) for r in members],
+                                        [r.series(SCORE) for r in members])
             mean, half = seed_interval(values)
             ax.plot(grid, mean, color=colors[label], linewidth=1.8, label=f"{label} (n={len(members)})")
             if np.isfinite(half).any():
@@ -154,7 +152,7 @@ def fig2_caption(runs: list[Run]) -> str:
     """
     text = "Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean."
     default_frames = RunConfig().total_steps * EnvConfig().frame_skip
-    frames = max((int(r.metrics[-1].get("charts/frames", 0)) for r in runs if r.metrics), default=0)
+    frames = max((int(r.metrics[-1].get(FRAMES, 0)) for r in runs if r.metrics), default=0)
     if 0 < frames < default_frames:
         text += (f"\nShort CPU-scale runs: up to {frames:,} frames ({100 * frames / default_frames:.2g}% of the "
                  f"default {default_frames:,} frames = {RunConfig().total_steps // 1_000_000}M agent steps).")
@@ -194,12 +192,9 @@ def _ci(values: list[float]) -> str:
 
 
 def _status(run: Run) -> str:
-    if run.metrics[-1].get("charts/global_step", 0) >= run.total_steps:
+    if run.metrics[-1].get(GLOBAL_STEP, 0) >= run.total_steps:
         return "finished"
-    try:
-        state = json.loads((run.path / "sweep_status.json").read_text()).get("state")
-    except (OSError, ValueError):
-        state = None
+    state = (run.rundir.sweep_status() or {}).get("state")
     return {"running": "running", "failed": "failed (partial)"}.get(state, "partial")
 
 
@@ -229,9 +224,9 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0) -> Path:
                          **{k: [m[k] for m in metrics] for k in ("decay", "oscillation", "spread", "probe_decay")}})
     failed = _failed_from_manifest(sweep_dir, {str(r.path.resolve()) for r in runs})
     data = {
-        "sweep": str(sweep_dir), "score": SCORE_KEY, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
+        "sweep": str(sweep_dir), "score": SCORE, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
         "runs": [{"run": r.name, "path": str(r.path), "game": r.game_key, "label": r.label, "seed": r.seed,
-                  "frames": int(r.metrics[-1].get("charts/frames", 0)), "status": _status(r),
+                  "frames": int(r.metrics[-1].get(FRAMES, 0)), "status": _status(r),
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
                  for r in runs],
         "groups": [vars(s) for s in scores], "aggregates": agg, "intrinsic": fig1, "failed": failed,
@@ -244,10 +239,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0) -> Path:
 
 def _failed_from_manifest(sweep_dir: Path, seen: set[str]) -> list[dict[str, Any]]:
     """Runs the sweep manifest lists as failed that have no metrics (so no other table shows them)."""
-    try:
-        manifest = json.loads((sweep_dir / "sweep.json").read_text())
-    except (OSError, ValueError):
-        return []
+    manifest = read_sweep_manifest(sweep_dir) or {}
     return [{"name": r["name"], "state": r.get("state"), "log": r.get("log"), "error": r.get("error")}
             for r in manifest.get("runs", [])
             if r.get("state") in ("failed", "conflict") and str(Path(r["run_dir"]).resolve()) not in seen]
@@ -258,7 +250,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
     runs = data["runs"]
     lines = [f"# Sweep report: `{data['sweep']}`", "",
              f"{len(runs)} runs, {len({r['game'] for r in runs})} games, groups: "
-             f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE_KEY}` (mean raw game score of "
+             f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE}` (mean raw game score of "
              "the last 100 finished games). Definitions: docs/analysis.md.", ""]
     lines += ["## Final score (mean ± sd over seeds; 95% t-interval of the mean)", "",
               "| game | group | seeds | frames | final score | 95% CI | per seed | AUC (mean score over training) |",

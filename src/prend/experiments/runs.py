@@ -1,13 +1,14 @@
 """Finding run directories, reading them, and naming the groups runs are compared in.
 
-A run directory is what ``prend train`` writes: ``config.json`` and ``metrics.jsonl`` (and
-``diagnostics.npz``, ``checkpoint.pt``). Runs are grouped by game and by a *label*: the method, plus every
-config field whose value differs between the runs given (the seed, the output path and the thread counts
-excepted), e.g. ``rnd-lr predictor_lr_scale=0.1`` when a sweep varied the predictor's learning-rate scale.
-A run's label leaves out fields its own method ignores (:meth:`prend.config.IntrinsicConfig.unused_fields`:
-RND's shared optimizer has no ``predictor_lr_scale``, the shipped backbone no ``backbone_width``). A sweep that
-changes one field at a time around a base (``--grid-mode each``) is labelled by the field each run changes,
-its base runs by the method alone (``prend``, ``prend feature_norm=True``, ...).
+A run directory is what ``prend train`` writes (``config.json``, ``metrics.jsonl``, ``diagnostics.npz``,
+``checkpoint.pt``...), read here only through :class:`prend.rundir.RunDir`. Runs are grouped by game and
+by a *label*: the method, plus every config field whose value differs between the runs given (the seed, the
+output path and the thread counts excepted), e.g. ``rnd-lr predictor_lr_scale=0.1`` when a sweep varied the
+predictor's learning-rate scale. A run's label leaves out fields its own method ignores
+(:meth:`prend.config.IntrinsicConfig.unused_fields`: RND's shared optimizer has no ``predictor_lr_scale``,
+the shipped backbone no ``backbone_width``). A sweep that changes one field at a time around a base
+(``--grid-mode each``) is labelled by the field each run changes, its base runs by the method alone
+(``prend``, ``prend feature_norm=True``, ...).
 """
 
 from __future__ import annotations
@@ -21,35 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from prend.checkpoint import read_checkpoint_config
-from prend.config import config_from_dict, config_to_dict
+from prend.config import config_from_dict
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
-from prend.metrics import read_metrics
+from prend.rundir import BOOKKEEPING_FIELDS, CONFIG, METRICS, Diagnostics, RunDir, flatten
 
-IGNORED_FIELDS = frozenset({
-    "run.seed", "run.out", "env.game", "intrinsic.method", "run.progress", "run.tensorboard",
-    "run.torch_threads", "run.memory_format", "env.env_threads", "run.device", "run.total_steps",
-    "run.checkpoint_every",
-})
-"""Config fields that never distinguish groups: seeds are what a group averages over, the rest is bookkeeping
-(the budget is visible on the frame axis)."""
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``.
-
-    Example:
-        >>> flatten({"env": {"game": "Boxing"}, "preset": "rnd-original"})
-        {'env.game': 'Boxing', 'preset': 'rnd-original'}
-    """
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+IGNORED_FIELDS = BOOKKEEPING_FIELDS | {"run.seed", "env.game", "intrinsic.method"}
+"""Config fields that never distinguish groups: seeds are what a group averages over, game and method are
+named by themselves, the rest is bookkeeping (:data:`prend.rundir.BOOKKEEPING_FIELDS`)."""
 
 
 @dataclass
@@ -90,45 +70,24 @@ class Run:
         """The configured budget in agent steps."""
         return int(self.config["run"]["total_steps"])
 
+    @property
+    def rundir(self) -> RunDir:
+        """The run directory's files."""
+        return RunDir(self.path)
+
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl`` (NaN for null)."""
-        return read_metrics(self.path / "metrics.jsonl")
+        return self.rundir.metrics()
 
     def series(self, key: str) -> np.ndarray:
         """One metric over iterations (NaN where a record lacks it)."""
         return np.array([float(r.get(key, math.nan)) for r in self.metrics], dtype=np.float64)
 
     @cached_property
-    def diagnostics(self) -> dict[str, np.ndarray] | None:
-        """The arrays of ``diagnostics.npz``, or ``None`` if the run has none."""
-        path = self.path / "diagnostics.npz"
-        if not path.exists():
-            return None
-        with np.load(path) as data:
-            return {key: data[key] for key in data.files}
-
-
-def run_config(path: Path) -> dict[str, Any]:
-    """A run directory's config: its checkpoint's when it has a readable one, else ``config.json``.
-
-    ``config.json`` is a copy for people and may have been edited; the checkpoint's config is what the run
-    trained with, so it wins whenever the two could disagree. Fields the run's prend version did not have yet
-    are filled with today's defaults (every later field defaults to the earlier behaviour), so an old run
-    groups with a new one of the same configuration.
-    """
-    config = None
-    if (path / "checkpoint.pt").is_file():
-        try:
-            config = read_checkpoint_config(path / "checkpoint.pt")
-        except PrendError:  # unreadable: resuming it fails with its own message; label the run by config.json
-            pass
-    if config is None:
-        config = json.loads((path / "config.json").read_text())
-    try:
-        return config_to_dict(config_from_dict(config))
-    except PrendError:  # a field this version no longer has: keep the config as written
-        return config
+    def diagnostics(self) -> Diagnostics | None:
+        """The run's ``diagnostics.npz``, or ``None`` if it has none."""
+        return self.rundir.diagnostics()
 
 
 def load_run(path: str | Path) -> Run:
@@ -136,19 +95,18 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise PrendError(f"'{path}' is not a directory", "pass a run directory written by `prend train`")
-    if not (path / "config.json").is_file() or not (path / "metrics.jsonl").is_file():
-        raise PrendError(f"'{path}' is not a run directory (no config.json and metrics.jsonl)",
+    if not RunDir(path).is_run():
+        raise PrendError(f"'{path}' is not a run directory (no {CONFIG} and {METRICS})",
                          "pass a directory written by `prend train` (or a sweep directory holding some)")
     try:
-        config = run_config(path)
-        run = Run(path, config)
+        run = Run(path, RunDir(path).config())
         _ = run.game, run.method, run.seed
         records = run.metrics
     except (ValueError, KeyError, TypeError) as err:
         raise PrendError(f"run directory '{path}' cannot be read ({err})",
                          "it was not written by this prend version, or a file was cut short") from None
     if not records:
-        raise PrendError(f"run '{path}' has no metrics yet (metrics.jsonl is empty)",
+        raise PrendError(f"run '{path}' has no metrics yet ({METRICS} is empty)",
                          "let it train for at least one iteration")
     return run
 
@@ -164,12 +122,12 @@ def find_runs(paths: list[Path], allow_empty: bool = False) -> list[Run]:
     runs: list[Run] = []
     for path in paths:
         path = Path(path)
-        if (path / "config.json").is_file():
+        if RunDir(path).config_path.is_file():
             runs.append(load_run(path))
             continue
         if not path.is_dir():
             raise PrendError(f"'{path}' does not exist", "pass a run directory or a sweep directory")
-        found = sorted(p.parent for p in path.rglob("metrics.jsonl") if (p.parent / "config.json").is_file())
+        found = sorted(p.parent for p in path.rglob(METRICS) if RunDir(p.parent).is_run())
         if not found:
             raise PrendError(f"no run directories under '{path}'",
                              "pass a directory written by `prend train` or `prend sweep`")

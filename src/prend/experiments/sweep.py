@@ -1,8 +1,13 @@
 """``prend sweep``: methods x games x seeds (x any config field) as ``prend train`` runs, locally or on Ray.
 
-Every run is a ``prend train`` process (``python -m prend.cli train ...``) writing its own run directory
-``OUT/<game>-<method>[-<field><value>...]-s<seed>/``, with its stdout and stderr in ``train.log`` there and
-its sweep state in ``sweep_status.json``. Running the same sweep again skips finished runs, resumes
+Every run is a ``prend train`` process writing its own run directory
+``OUT/<game>-<method>[-<field><value>...]-s<seed>/``. The sweep hands it the config it chose as config
+fields, not flags: method, game, seed, output directory, thread counts and ``--grid`` values go into
+``sweep_config.json`` there, merged over the fields of a ``--config`` file among the train flags, and the
+run is ``python -m prend.cli train --config RUN/sweep_config.json [the other train flags]``, resolved
+exactly as the sweep resolved it when it planned the run (:func:`prend.train.parse_train_args`). Its stdout
+and stderr go to ``train.log`` there and its sweep state to ``sweep_status.json`` (all of it through
+:class:`prend.rundir.RunDir`). Running the same sweep again skips finished runs, resumes
 unfinished ones from their checkpoint (``prend train --resume``; a larger ``--total-steps`` extends finished
 ones) and starts the rest. A failed run is reported with its log and does not stop the others. A run
 directory another ``prend train`` holds (its lock, see :mod:`prend.rundir`) is reported busy and left alone.
@@ -35,21 +40,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import gymnasium as gym
 import tyro
 
-from prend.clihelp import default_hint
+from prend.checkpoint import sha256_file
+from prend.clihelp import default_hint, pop_flag
+from prend.config import TrainConfig, config_from_dict, config_to_dict, read_config_file
+from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
-
-STATUS = "sweep_status.json"
-LOG = "train.log"
-MANIFEST = "sweep.json"
+from prend.intrinsic.prend import backbone_weights_file
+from prend.rundir import BOOKKEEPING_FIELDS, RunDir, flatten, write_sweep_manifest
+from prend.train import parse_train_args
 
 SWEEP_OWNED_FLAGS = ("--method", "--game", "--seed", "--out", "--resume")
-"""Train flags the sweep sets itself for every run."""
-
-CONFLICT_IGNORED = frozenset({"run.total_steps", "run.out", "run.progress", "run.tensorboard", "run.torch_threads",
-                              "run.memory_format", "env.env_threads", "run.device", "run.checkpoint_every"})
-"""Config fields that may differ between a run directory and the sweep asking for it (budget, bookkeeping)."""
+"""Train flags the sweep sets itself for every run (as config fields)."""
+SWEEP_OWNED_FIELDS = ("intrinsic.method", "env.game", "run.seed", "run.out")
+"""The config fields of :data:`SWEEP_OWNED_FLAGS`."""
 
 
 @dataclass
@@ -92,24 +98,28 @@ class RunSpec:
     name: str
     run_dir: Path
     train_args: list[str]
-    """Flags of a fresh ``prend train`` (without the ``train`` word)."""
+    """The sweep's train flags as the user gave them, a ``--config FILE`` taken out (its fields are in
+    :attr:`fields`)."""
     total_steps: int
     config: dict[str, Any] = field(repr=False)
+    """The resolved config the run trains with (:func:`prend.config.config_to_dict`)."""
     state: str = "start"
     """``start``, ``resume``, ``finished`` (skipped), ``conflict`` (the directory holds another run) or
     ``busy`` (another process is training in it)."""
     message: str = ""
+    fields: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The config fields a fresh start reads from ``sweep_config.json`` (under :attr:`train_args`)."""
 
     @property
     def log(self) -> Path:
         """The run's log file."""
-        return self.run_dir / LOG
+        return RunDir(self.run_dir).train_log_path
 
     def command_args(self) -> list[str]:
-        """The ``prend train`` flags for this run's state."""
+        """The ``prend train`` arguments for this run's state."""
         if self.state == "resume":
             return ["--resume", str(self.run_dir), "--total-steps", str(self.total_steps)]
-        return list(self.train_args)
+        return ["--config", str(RunDir(self.run_dir).sweep_config_path), *self.train_args]
 
 
 # -------------------------------------------------------------------------------------------- plan
@@ -123,22 +133,94 @@ def _split(text: str | list | tuple, what: str) -> list[str]:
 
 
 def _flag_name(key: str) -> str:
-    """The train flag of a field: ``intrinsic.predictor_lr_scale`` -> ``--predictor-lr-scale``."""
+    """The train flag of a field (tyro's name for it): ``intrinsic.predictor_lr_scale`` -> ``--predictor-lr-scale``."""
     return "--" + key.split(".")[-1].strip().lstrip("-").replace("_", "-")
 
 
-def _value_flags(flag: str, value: str) -> list[str]:
-    if value.lower() in ("true", "false"):
-        return [flag if value.lower() == "true" else "--no-" + flag[2:]]
-    return [flag, value]
-
-
-def parse_grid(entries: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
-    """``["predictor-lr-scale=0.01,0.1"]`` -> ``[("--predictor-lr-scale", ["0.01", "0.1"])]``.
+def field_path(key: str) -> str:
+    """The dotted :class:`~prend.config.TrainConfig` field a ``--grid`` key names (by flag, field or dotted name).
 
     Example:
-        >>> parse_grid(["intrinsic.predictor_lr_scale=0.01,0.1", "norm-adv=true,false"])
-        [('--predictor-lr-scale', ['0.01', '0.1']), ('--norm-adv', ['true', 'false'])]
+        >>> field_path("predictor-lr-scale"), field_path("ppo.norm_adv"), field_path("--num-envs")
+        ('intrinsic.predictor_lr_scale', 'ppo.norm_adv', 'env.num_envs')
+    """
+    name = key.strip().lstrip("-").replace("-", "_")
+    default = TrainConfig()
+    sections = {f.name: {g.name for g in dataclasses.fields(getattr(default, f.name))}
+                for f in dataclasses.fields(default) if dataclasses.is_dataclass(getattr(default, f.name))}
+    section, dot, leaf = name.rpartition(".")
+    found = [f"{s}.{leaf}" for s, names in sections.items() if leaf in names and (not dot or s == section)]
+    if len(found) != 1:
+        raise PrendError(f"--grid names no config field '{key}'",
+                         "name a `prend train` flag, e.g. --grid predictor-lr-scale=0.01,0.1")
+    return found[0]
+
+
+def _nested(path: str, value: Any) -> dict[str, Any]:
+    section, _, leaf = path.partition(".")
+    return {section: {leaf: value}}
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Nested tables of config fields, ``over``'s winning."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def field_value(path: str, text: str) -> Any:
+    """The value of config field ``path`` that ``text`` (as typed on a command line) stands for.
+
+    Example:
+        >>> [field_value(*args) for args in [("ppo.norm_adv", "True"), ("intrinsic.predictor_lr_scale", "1"),
+        ...                                  ("intrinsic.target_norm", "none"), ("ppo.max_grad_norm", "None")]]
+        [True, 1, 'none', None]
+    """
+    low = text.strip().lower()
+    candidates: list[Any] = [low == "true"] if low in ("true", "false") else []
+    candidates += [None] if low in ("none", "null") else []
+    for convert in (int, float):
+        try:
+            candidates.append(convert(text))
+        except ValueError:
+            pass
+    candidates.append(text.strip())
+    for value in candidates:  # the first the field's type takes (config_from_dict checks it as a file's value)
+        try:
+            config_from_dict(_nested(path, value))
+            return value
+        except PrendError as err:
+            error = err
+    raise PrendError(f"bad --grid value '{text}' ({error})".replace("; fix its value in the config file", ""),
+                     "pass a value of the field's type")
+
+
+@dataclass(frozen=True)
+class GridAxis:
+    """One ``--grid`` entry: a config field and the values the sweep gives it."""
+
+    field: str
+    """The dotted config field, e.g. ``intrinsic.predictor_lr_scale``."""
+    values: tuple[str, ...]
+    """The values as given (they name the runs)."""
+    name: str
+    """The field as runs are named after it, e.g. ``predictor-lr-scale``."""
+
+    @property
+    def flag(self) -> str:
+        """The ``prend train`` flag of the field (a train flag must not set it too)."""
+        return "--" + self.name
+
+
+def parse_grid(entries: tuple[str, ...] | list[str]) -> list[GridAxis]:
+    """``["predictor-lr-scale=0.01,0.1"]`` -> one :class:`GridAxis` per entry.
+
+    Example:
+        >>> for axis in parse_grid(["intrinsic.predictor_lr_scale=0.01,0.1", "norm-adv=true,false"]):
+        ...     print(axis.field, axis.values, axis.flag)
+        intrinsic.predictor_lr_scale ('0.01', '0.1') --predictor-lr-scale
+        ppo.norm_adv ('true', 'false') --norm-adv
     """
     grid = []
     for entry in entries:
@@ -149,7 +231,10 @@ def parse_grid(entries: tuple[str, ...] | list[str]) -> list[tuple[str, list[str
         flag = _flag_name(key)
         if flag in SWEEP_OWNED_FLAGS:
             raise PrendError(f"--grid cannot vary {flag[2:]}", "use --methods, --games and --seeds")
-        grid.append((flag, [v.strip() for v in values.split(",") if v.strip()]))
+        path = field_path(key)
+        if path in SWEEP_OWNED_FIELDS:
+            raise PrendError(f"--grid cannot vary {path}", "use --methods, --games and --seeds")
+        grid.append(GridAxis(path, tuple(v.strip() for v in values.split(",") if v.strip()), flag[2:]))
     return grid
 
 
@@ -159,13 +244,8 @@ def _has_flag(args: list[str], flag: str) -> bool:
 
 
 def _check_game(game: str) -> None:
-    from prend.envs.games import resolve_atari_game, unknown_game_error
-
-    if resolve_atari_game(game) is None:
-        import gymnasium as gym
-
-        if game not in gym.registry:
-            raise unknown_game_error(game)
+    if resolve_atari_game(game) is None and game not in gym.registry:
+        raise unknown_game_error(game)
 
 
 def default_threads(runs: int, workers: int = 0, threads: int = 0) -> tuple[int, int]:
@@ -183,10 +263,12 @@ def default_threads(runs: int, workers: int = 0, threads: int = 0) -> tuple[int,
 
 
 def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
-    """Every run of the sweep with its flags and its state on disk; raises :class:`PrendError` on bad input."""
-    from prend.config import config_to_dict
-    from prend.train import parse_train_args
+    """Every run of the sweep with its config and its state on disk; raises :class:`PrendError` on bad input.
 
+    A run's config is resolved as its ``prend train --config sweep_config.json [train flags]`` will resolve
+    it: the fields the sweep chose for it (over those of a ``--config`` file among ``train_args``) beneath the
+    other train flags.
+    """
     if cfg.out is None:
         raise PrendError("prend sweep needs --out", "pass the sweep directory, e.g. --out sweeps/paper")
     for flag in SWEEP_OWNED_FLAGS:
@@ -200,38 +282,44 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
             raise PrendError(f"seed '{seed}' is not an integer", "pass e.g. --seeds 1,2")
         seeds.append(int(seed))
     grid = parse_grid(cfg.grid)
-    for flag, _ in grid:
-        if _has_flag(train_args, flag):
-            raise PrendError(f"{flag} is both a --grid field and a train flag", "give it in one place")
+    for axis in grid:
+        if _has_flag(train_args, axis.flag):
+            raise PrendError(f"{axis.flag} is both a --grid field and a train flag", "give it in one place")
     for game in games:
         _check_game(game)
     if cfg.grid_mode == "each":
-        combos: list[tuple[tuple[str, str], ...]] = [()] + [((flag, v),) for flag, values in grid for v in values]
+        combos: list[tuple[tuple[GridAxis, str], ...]] = [()] + [((axis, v),) for axis in grid for v in axis.values]
     else:
-        combos = list(itertools.product(*[[(flag, v) for v in values] for flag, values in grid])) or [()]
+        combos = list(itertools.product(*[[(axis, v) for v in axis.values] for axis in grid])) or [()]
     total = len(methods) * len(games) * len(seeds) * len(combos)
     _, threads = default_threads(total, cfg.workers, cfg.threads_per_run)
-    defaults = ["--no-progress"]
-    for flag in ("--torch-threads", "--env-threads"):
-        if not _has_flag(train_args, flag):
-            defaults += [flag, str(threads)]
+    flags = list(train_args)
+    config_file = pop_flag(flags, "--config")
+    shared = read_config_file(config_file) if config_file else {}
+    shared = _merged(shared, {"run": {"progress": False}})
+    for flag, path in (("--torch-threads", "run.torch_threads"), ("--env-threads", "env.env_threads")):
+        if not _has_flag(flags, flag):
+            shared = _merged(shared, _nested(path, threads))
+    values = {(axis, v): field_value(axis.field, v) for axis in grid for v in axis.values}
     out = Path(cfg.out).resolve()
     specs = []
     for game, method, combo, seed in itertools.product(games, methods, combos, seeds):
-        suffix = "".join(f"-{flag[2:]}{value}" for flag, value in combo)
+        suffix = "".join(f"-{axis.name}{value}" for axis, value in combo)
         name = _safe(f"{game}-{method}{suffix}-s{seed}")
         run_dir = out / name
-        grid_flags = [a for flag, value in combo for a in _value_flags(flag, value)]
-        args = [*defaults, *train_args, *grid_flags, "--method", method, "--game", game, "--seed", str(seed),
-                "--out", str(run_dir)]
+        fields = _merged(shared, {"intrinsic": {"method": method}, "env": {"game": game},
+                                  "run": {"seed": seed, "out": str(run_dir)}})
+        for axis, value in combo:
+            fields = _merged(fields, _nested(axis.field, values[axis, value]))
         try:
-            config, _ = parse_train_args(args, prog="prend train")
+            config, _ = parse_train_args(flags, prog="prend train", fields=fields)
         except SystemExit:
             raise PrendError(f"the train flags of run '{name}' do not parse (tyro's message is above)",
                              "fix the flags after the sweep's own; see `prend train --help`") from None
-        if cfg.grid_mode == "each" and combo and combo[0][0][2:].replace("-", "_") in config.intrinsic.unused_fields():
+        if cfg.grid_mode == "each" and combo and combo[0][0].field.startswith("intrinsic.") and \
+                combo[0][0].field.split(".")[-1] in config.intrinsic.unused_fields():
             continue  # the same run as the one without this --grid value
-        spec = RunSpec(name, run_dir, args, config.run.total_steps, config_to_dict(config))
+        spec = RunSpec(name, run_dir, flags, config.run.total_steps, config_to_dict(config), fields=fields)
         classify(spec)
         specs.append(spec)
     return specs
@@ -241,37 +329,28 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    from prend.experiments.runs import flatten
-
-    return flatten(config, prefix)
-
-
 def classify(spec: RunSpec) -> None:
     """Set ``spec.state`` from the run directory: finished, resume, start, conflict or busy.
 
     The run's config is its checkpoint's (``config.json`` may have been edited); a run directory locked by a
     live ``prend train`` is ``busy`` and left alone.
     """
-    from prend.experiments.runs import run_config
-    from prend.rundir import describe_holder
-
-    run_dir = spec.run_dir
-    busy = describe_holder(run_dir)
+    run_dir, run = spec.run_dir, RunDir(spec.run_dir)
+    busy = run.holder()
     if busy is not None:
         spec.state = "busy"
         spec.message = f"'{run_dir}' is being trained by {busy}; run the sweep again when it has finished"
         return
-    if not (run_dir / "checkpoint.pt").exists():
+    if not run.has_checkpoint():
         spec.state = "start"
         return
     try:
-        saved = run_config(run_dir)
+        saved = run.config()  # with the fields added since it was written at their (old-behaviour) defaults
     except (OSError, ValueError):
         saved = None
     if saved is not None:
-        ours, theirs = _flatten(spec.config), _flatten(_with_defaults(saved))
-        differ = sorted(k for k in (set(ours) | set(theirs)) - CONFLICT_IGNORED if ours.get(k) != theirs.get(k))
+        ours, theirs = flatten(spec.config), flatten(saved)
+        differ = sorted(k for k in (set(ours) | set(theirs)) - BOOKKEEPING_FIELDS if ours.get(k) != theirs.get(k))
         if differ:
             spec.state = "conflict"
             spec.message = (f"'{run_dir}' holds a run with a different config ({', '.join(differ[:4])}); "
@@ -283,24 +362,10 @@ def classify(spec: RunSpec) -> None:
         spec.message = (f"'{run_dir}' was trained with another PreND backbone ({changed}); "
                         "pass another --out or delete that directory")
         return
-    if _finished_steps(run_dir) >= spec.total_steps:
+    if run.finished_steps() >= spec.total_steps:
         spec.state = "finished"
     else:
         spec.state = "resume"
-
-
-def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config with the fields added to prend since it was written filled in with their defaults.
-
-    New fields default to the old behaviour, so a run from before them is the same run; an unparsable
-    config (a field since removed) is compared as it is.
-    """
-    from prend.config import config_from_dict, config_to_dict
-
-    try:
-        return config_to_dict(config_from_dict(saved))
-    except PrendError:
-        return saved
 
 
 def _backbone_change(spec: RunSpec) -> str | None:
@@ -309,69 +374,45 @@ def _backbone_change(spec: RunSpec) -> str | None:
     The config names the backbone (e.g. ``compact``), not its weights; the run's ``run_info.json`` records
     their sha256, so a sweep re-run after the shipped backbone is replaced does not mix the two.
     """
-    from prend.config import config_from_dict
-    from prend.intrinsic.prend import backbone_weights_file
-    from prend.train import RUN_INFO
-
     if spec.config.get("intrinsic", {}).get("method") != "prend":
         return None
-    try:
-        recorded = json.loads((spec.run_dir / RUN_INFO).read_text())["started"]["backbone"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+    recorded = RunDir(spec.run_dir).backbone()
+    if recorded is None:
         return None  # a run from before run_info.json: nothing to compare
     weights = backbone_weights_file(config_from_dict(spec.config).intrinsic)
     current = None
     if weights is not None and weights.is_file():
         stat = weights.stat()
         current = _sha256_of(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
-    if recorded == current:
+    if recorded.sha256 == current:
         return None
-    return f"sha256 {str(recorded)[:12]} != {str(current)[:12]}"
+    return f"sha256 {str(recorded.sha256)[:12]} != {str(current)[:12]}"
 
 
 @functools.lru_cache(maxsize=8)
 def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     """sha256 of a weights file, computed once per (path, size, mtime): every PreND run of a sweep shares it."""
-    from prend.checkpoint import sha256_file
-
     return sha256_file(path)
-
-
-def _finished_steps(run_dir: Path) -> int:
-    """Agent steps a run has completed for sure: from its sweep status, or else from its metrics."""
-    try:
-        status = json.loads((run_dir / STATUS).read_text())
-        if status.get("state") == "finished":
-            return int(status.get("global_step", status.get("total_steps", 0)))
-        return 0
-    except (OSError, ValueError):
-        pass
-    # A run trained by hand: its metrics reached the budget and a checkpoint was written after them.
-    metrics, checkpoint = run_dir / "metrics.jsonl", run_dir / "checkpoint.pt"
-    try:
-        lines = [line for line in metrics.read_text().splitlines() if line.strip()]
-        if lines and checkpoint.stat().st_mtime >= metrics.stat().st_mtime:
-            return int(json.loads(lines[-1])["charts/global_step"])
-    except (OSError, ValueError, KeyError):
-        pass
-    return 0
 
 
 # ---------------------------------------------------------------------------------------- execution
 def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: int,
-                cwd: str | None = None) -> dict[str, Any]:
+                cwd: str | None = None, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one ``prend train`` process to completion, logging to ``run_dir/train.log``; never raises.
 
-    This is what a pool worker or a Ray task runs. Returns the run's final status.
+    This is what a pool worker or a Ray task runs. ``fields`` (a fresh start's) are written to the run's
+    ``sweep_config.json`` first, where its ``--config`` reads them. Returns the run's final status.
     """
-    path = Path(run_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    run = RunDir(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    if fields is not None:
+        run.write_sweep_config(fields)
     command = [sys.executable, "-m", "prend.cli", "train", *train_args]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
     started = time.time()
-    _write_status(path, {"state": "running", "total_steps": total_steps, "started": started,
-                         "host": os.uname().nodename, "command": command})
-    with (path / LOG).open("a") as log:
+    run.write_sweep_status({"state": "running", "total_steps": total_steps, "started": started,
+                            "host": os.uname().nodename, "command": command})
+    with run.train_log_path.open("a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} on {os.uname().nodename}: {shlex.join(command)}\n")
         log.flush()
         try:
@@ -384,14 +425,14 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
               "total_steps": total_steps, "global_step": total_steps if returncode == 0 else 0,
               "started": started, "seconds": round(time.time() - started, 1), "host": os.uname().nodename,
               "command": command}
-    _write_status(path, status)
+    run.write_sweep_status(status)
     return status
 
 
-def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
-    tmp = run_dir / (STATUS + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    os.replace(tmp, run_dir / STATUS)
+def _task(spec: RunSpec, threads: int, cwd: str) -> tuple[Any, ...]:
+    """The arguments of :func:`execute_run` for ``spec``."""
+    return (spec.command_args(), str(spec.run_dir), spec.total_steps, threads, cwd,
+            spec.fields if spec.state == "start" else None)
 
 
 def _last_line(path: Path) -> str:
@@ -409,8 +450,7 @@ def _run_local(specs: list[RunSpec], workers: int, threads: int, on_done: Done) 
     # Threads only wait on child processes, so a thread pool is a process pool here without pickling.
     cwd = os.getcwd()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(execute_run, s.command_args(), str(s.run_dir), s.total_steps, threads, cwd): s
-                   for s in specs}
+        futures = {pool.submit(execute_run, *_task(s, threads, cwd)): s for s in specs}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
 
@@ -436,7 +476,7 @@ def _run_ray(specs: list[RunSpec], address: str | None, threads: int, gpus: floa
     try:
         task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(execute_run)
         cwd = os.getcwd()
-        pending = {task.remote(s.command_args(), str(s.run_dir), s.total_steps, threads, cwd): s for s in specs}
+        pending = {task.remote(*_task(s, threads, cwd)): s for s in specs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             spec = pending.pop(done[0])
@@ -468,6 +508,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
         for s in specs:
             echo(f"  [{s.state}] {s.name}: prend train {shlex.join(s.command_args())}" if s.state in ("start", "resume")
                  else f"  [{s.state}] {s.name}" + (f": {s.message}" if s.message else ""))
+            if s.state == "start":
+                echo(f"      {RunDir(s.run_dir).sweep_config_path.name}: {json.dumps(s.fields)}")
         return [{"name": s.name, "state": s.state} for s in specs]
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
@@ -509,15 +551,13 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
 def _write_manifest(out: Path, cfg: SweepConfig, train_args: list[str], specs: list[RunSpec],
                     results: dict[str, dict[str, Any]]) -> None:
     manifest = {
-        "sweep": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "sweep": config_to_dict(cfg),
         "train_args": train_args,
         "runs": [{"name": s.name, "run_dir": str(s.run_dir), "log": str(s.log), "planned": s.state,
                   "command": ["prend", "train", *s.command_args()],
                   **{k: v for k, v in results.get(s.name, {}).items() if k != "command"}} for s in specs],
     }
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    write_sweep_manifest(out, manifest)
 
 
 # ---------------------------------------------------------------------------------------------- file
@@ -540,20 +580,7 @@ def load_sweep_file(path: str | Path) -> tuple[SweepConfig, list[str]]:
         total-steps = 300000
     """
     path = Path(path)
-    if not path.is_file():
-        raise PrendError(f"sweep file '{path}' does not exist", "pass the path of a .toml or .json file")
-    try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(path.read_text())
-        else:
-            data = json.loads(path.read_text())
-    except ValueError as err:
-        raise PrendError(f"sweep file '{path}' cannot be parsed ({err})", "fix its syntax") from None
-    if not isinstance(data, dict):
-        raise PrendError(f"sweep file '{path}' must hold a table")
-    data = {k.replace("-", "_"): v for k, v in data.items()}
+    data = {k.replace("-", "_"): v for k, v in read_config_file(path, "sweep file").items()}
     names = {f.name for f in dataclasses.fields(SweepConfig)}
     unknown = sorted(set(data) - names - {"train"})
     if unknown:

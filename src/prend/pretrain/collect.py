@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 import prend.train  # the module: load_policy is looked up at call time, so a substitute (in tests) is used
 from prend.checkpoint import atomic_write
+from prend.config import config_to_dict
 from prend.envs.games import atari_pb_game_id, resolve_atari_game, unknown_game_error
 from prend.envs.vector import ale_vector_env
 from prend.errors import PrendError
@@ -323,7 +324,7 @@ def collect(cfg: CollectConfig, action_source: ActionSource | None = None) -> di
         manifest = {"format": FORMAT, "frame_shape": list(FRAME_SHAPE), "next_stream": 0, "games": {},
                     "runs": []}
     source = action_source if action_source is not None else make_action_source(cfg)
-    run_config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    run_config = config_to_dict(cfg)
     run_config["games"] = list(roms)
     manifest["runs"].append({"config": run_config, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 

@@ -16,7 +16,6 @@ to ``<out>/probe.json``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 from prend.agent.perf import resolve_device
 from prend.clihelp import default_hint
+from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.nets.atari_pb import ResNetGN, read_atari_pb_checkpoint, save_atari_pb_checkpoint
 from prend.pretrain.dataset import FrameData, FuturePairSampler
@@ -146,8 +146,7 @@ class PretrainConfig:
 
     def plain(self) -> dict[str, Any]:
         """The config as JSON/checkpoint-safe plain data."""
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(self).items()}
+        return config_to_dict(self)
 
 
 # ---------------------------------------------------------------------------------------------- pieces
