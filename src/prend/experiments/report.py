@@ -143,11 +143,11 @@ def fig2_caption(runs: list[Run]) -> str:
 
     Example:
         >>> from types import SimpleNamespace
-        >>> short = SimpleNamespace(metrics=[{"charts/frames": 196_608}])
+        >>> short = SimpleNamespace(metrics=[{FRAMES: 196_608}])
         >>> print(fig2_caption([short]))
         Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean.
         Short CPU-scale runs: up to 196,608 frames (0.49% of the default 40,000,000 frames = 10M agent steps).
-        >>> "Short" in fig2_caption([SimpleNamespace(metrics=[{"charts/frames": 40_000_000}])])
+        >>> "Short" in fig2_caption([SimpleNamespace(metrics=[{FRAMES: 40_000_000}])])
         False
     """
     text = "Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean."
