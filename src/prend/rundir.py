@@ -133,6 +133,11 @@ class Diagnostics:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _member(name: str, doc: str) -> property:
+    """A :class:`RunDir` property: the path of its file (or folder) ``name``."""
+    return property(lambda self: self.path / name, doc=f"``{name}``: {doc}")
+
+
 @dataclass(frozen=True)
 class BackboneRecord:
     """The PreND backbone a run started with, as its ``run_info.json`` records it."""
@@ -170,55 +175,16 @@ class RunDir:
         return hash(self.path)
 
     # ----------------------------------------------------------------------------------------- paths
-    @property
-    def checkpoint_path(self) -> Path:
-        """``checkpoint.pt``: everything needed to resume."""
-        return self.path / CHECKPOINT
-
-    @property
-    def metrics_path(self) -> Path:
-        """``metrics.jsonl``: one record per iteration."""
-        return self.path / METRICS
-
-    @property
-    def config_path(self) -> Path:
-        """``config.json``: the resolved config, a copy for people (the checkpoint holds the true one)."""
-        return self.path / CONFIG
-
-    @property
-    def run_info_path(self) -> Path:
-        """``run_info.json``: what each start and resume ran with."""
-        return self.path / RUN_INFO
-
-    @property
-    def diagnostics_path(self) -> Path:
-        """``diagnostics.npz``: per-iteration frames and probe-set rewards."""
-        return self.path / DIAGNOSTICS
-
-    @property
-    def tensorboard_dir(self) -> Path:
-        """``tb/``: TensorBoard events."""
-        return self.path / TENSORBOARD
-
-    @property
-    def lock_path(self) -> Path:
-        """``.lock``: held by the ``prend train`` that owns the directory."""
-        return self.path / LOCK
-
-    @property
-    def sweep_status_path(self) -> Path:
-        """``sweep_status.json``: the state a sweep last wrote for the run."""
-        return self.path / SWEEP_STATUS
-
-    @property
-    def train_log_path(self) -> Path:
-        """``train.log``: what the sweep's ``prend train`` processes printed."""
-        return self.path / TRAIN_LOG
-
-    @property
-    def sweep_config_path(self) -> Path:
-        """``sweep_config.json``: the config fields a sweep chose for the run."""
-        return self.path / SWEEP_CONFIG
+    checkpoint_path = _member(CHECKPOINT, "everything needed to resume.")
+    metrics_path = _member(METRICS, "one record per iteration.")
+    config_path = _member(CONFIG, "the resolved config, a copy for people (the checkpoint holds the true one).")
+    run_info_path = _member(RUN_INFO, "what each start and resume ran with.")
+    diagnostics_path = _member(DIAGNOSTICS, "per-iteration frames and probe-set rewards.")
+    tensorboard_dir = _member(TENSORBOARD, "TensorBoard events.")
+    lock_path = _member(LOCK, "held by the ``prend train`` that owns the directory.")
+    sweep_status_path = _member(SWEEP_STATUS, "the state a sweep last wrote for the run.")
+    train_log_path = _member(TRAIN_LOG, "what the sweep's ``prend train`` processes printed.")
+    sweep_config_path = _member(SWEEP_CONFIG, "the config fields a sweep chose for the run.")
 
     # --------------------------------------------------------------------------------------- readers
     def is_run(self) -> bool:
