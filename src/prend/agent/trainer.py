@@ -16,7 +16,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -315,8 +314,3 @@ class Trainer:
     def close(self) -> None:
         """Release the environments."""
         self.env.close()
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON."""
-    path.write_text(json.dumps(data, indent=2) + "\n")
