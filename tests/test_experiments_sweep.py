@@ -4,9 +4,12 @@ import pytest
 
 from prend.checkpoint import sha256_file
 from prend.cli import main
+from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.experiments.sweep import SweepConfig, classify, load_sweep_file, parse_grid, plan, run_sweep
 from prend.pretrain import shipped_backbone
+from prend.rundir import RunDir
+from prend.train import parse_train_args
 
 TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--probe-size", "8",
         "--probe-every", "1", "--no-tensorboard"]
@@ -197,3 +200,38 @@ def test_grid_mode_each_varies_one_field_at_a_time_and_skips_fields_a_method_ign
     assert [c["feature_norm"] for c in configs] == [False, True, False, False, False]
     assert [c["target_norm"] for c in configs] == ["none", "none", "center", "whiten", "none"]
     assert [c["predictor_lr_scale"] for c in configs] == [0.01, 0.01, 0.01, 0.01, 1.0]
+
+
+def test_each_run_gets_a_config_file_that_resolves_to_the_planned_config(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text("[ppo]\nlearning_rate = 0.0003\n[run]\ntorch_threads = 7\n")
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd,prend", games="Boxing,prend/DeepSea-v0", seeds="2",
+                      grid=("predictor-lr-scale=0.1,1", "norm-adv=false"), threads_per_run=3)
+    specs = plan(cfg, ["--config", str(base), "--num-envs", "4", "--total-steps", "64"])
+    assert len(specs) == 8
+    for spec in specs:
+        args = spec.command_args()
+        assert args[:2] == ["--config", str(spec.run_dir / "sweep_config.json")]
+        assert args[2:] == ["--num-envs", "4", "--total-steps", "64"]  # the user's flags, nothing re-spelt
+        spec.run_dir.mkdir(parents=True)
+        RunDir(spec.run_dir).write_sweep_config(spec.fields)
+        config, _ = parse_train_args(args)  # what the run's `prend train` will train with
+        assert config_to_dict(config) == spec.config
+        assert config.ppo.learning_rate == 0.0003 and config.run.torch_threads == 3  # the sweep's over the file's
+        assert config.ppo.norm_adv is False and config.run.seed == 2 and config.run.out == spec.run_dir
+        assert config.env.frame_skip == (1 if config.env.game == "prend/DeepSea-v0" else 4)  # protocol defaults
+    assert [s.config["intrinsic"]["predictor_lr_scale"] for s in specs[:2]] == [0.1, 1.0]
+    with pytest.raises(PrendError, match="bad --grid value: config field 'intrinsic.target_norm'"):
+        plan(SweepConfig(out=tmp_path / "t", games="Boxing", grid=("target-norm=centre",)), [])
+    with pytest.raises(PrendError, match="names no config field 'predictor-lr-scael'"):
+        plan(SweepConfig(out=tmp_path / "t", games="Boxing", grid=("predictor-lr-scael=1",)), [])
+
+
+@pytest.mark.slow
+def test_a_sweeps_run_trains_with_the_config_file_it_was_handed(local_sweep):
+    _, out, _, _ = local_sweep
+    run = RunDir(out / "Boxing-rnd-s1")
+    fields = json.loads(run.sweep_config_path.read_text())
+    assert fields["intrinsic"]["method"] == "rnd" and fields["run"]["out"] == str(run.path)
+    assert run.config_file()["run"]["seed"] == fields["run"]["seed"] == 1
+    assert run.sweep_status()["command"][4:6] == ["--config", str(run.sweep_config_path)]

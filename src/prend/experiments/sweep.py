@@ -192,8 +192,8 @@ def field_value(path: str, text: str) -> Any:
             return value
         except PrendError as err:
             error = err
-    raise PrendError(f"bad --grid value '{text}' ({error})".replace("; fix its value in the config file", ""),
-                     "pass a value of the field's type")
+    problem = str(error).removesuffix(": fix its value in the config file")
+    raise PrendError(f"bad --grid value: {problem}", "pass a value of the field's type")
 
 
 @dataclass(frozen=True)
