@@ -234,4 +234,5 @@ def test_a_sweeps_run_trains_with_the_config_file_it_was_handed(local_sweep):
     fields = json.loads(run.sweep_config_path.read_text())
     assert fields["intrinsic"]["method"] == "rnd" and fields["run"]["out"] == str(run.path)
     assert run.config_file()["run"]["seed"] == fields["run"]["seed"] == 1
-    assert run.sweep_status()["command"][4:6] == ["--config", str(run.sweep_config_path)]
+    started = next(line for line in run.train_log_path.read_text().splitlines() if line.startswith("==="))
+    assert f"prend.cli train --config {run.sweep_config_path} " in started  # the start (a rerun may resume it)
