@@ -16,6 +16,7 @@ import pytest
 
 from prend.checkpoint import FORMAT
 from prend.cli import main
+from prend.config import IntrinsicConfig, TrainConfig, config_to_dict
 from prend.experiments.diagnose import diagnose
 from prend.experiments.runs import find_runs, load_run
 from prend.rundir import (
@@ -25,6 +26,7 @@ from prend.rundir import (
     BackboneRecord,
     RunDir,
     RunLock,
+    flatten,
     read_sweep_manifest,
     write_sweep_manifest,
 )
@@ -88,11 +90,15 @@ def test_the_checkpoints_config_wins_over_an_edited_config_json(tmp_path):
     with pytest.raises(FileNotFoundError):
         run.config()
     run.write_config({"intrinsic": {"method": "rnd-lr"}})
-    assert run.config() == run.config_file() == {"intrinsic": {"method": "rnd-lr"}}
+    assert run.config_file() == {"intrinsic": {"method": "rnd-lr"}}  # as written
+    assert run.config() == config_to_dict(TrainConfig(intrinsic=IntrinsicConfig(method="rnd-lr")))  # as read today
     run.write_checkpoint({"format": FORMAT, "config": json.dumps({"intrinsic": {"method": "rnd"}})})
-    assert run.config() == {"intrinsic": {"method": "rnd"}}
+    assert run.config()["intrinsic"]["method"] == "rnd"
     run.checkpoint_path.write_bytes(b"cut short")  # unreadable: its own error on resume; readers use config.json
-    assert run.config() == {"intrinsic": {"method": "rnd-lr"}}
+    assert run.config()["intrinsic"]["method"] == "rnd-lr"
+    run.write_config({"intrinsic": {"method": "rnd", "removed_field": 1}})  # from a version with other fields
+    run.checkpoint_path.unlink()
+    assert run.config() == {"intrinsic": {"method": "rnd", "removed_field": 1}}
 
 
 def test_run_info_and_the_backbone_it_records(tmp_path):
@@ -134,7 +140,10 @@ def old_sweep(tmp_path):
 def test_old_run_directories_read_through_rundir(old_sweep):
     run = RunDir(old_sweep / "Boxing-rnd-s1")
     assert run.is_run() and not run.has_checkpoint()
-    assert run.config() == json.loads((PAPER / "Boxing-rnd-s1" / "config.json").read_text())
+    written = json.loads((PAPER / "Boxing-rnd-s1" / "config.json").read_text())
+    assert "anneal_lr" not in written["ppo"]  # a field added since, whose default is the old behaviour
+    assert run.config_file() == written and run.config()["ppo"]["anneal_lr"] is False
+    assert {k: v for k, v in flatten(run.config()).items() if k in flatten(written)} == flatten(written)
     records = run.metrics()
     lines = (PAPER / "Boxing-rnd-s1" / "metrics.jsonl").read_text().splitlines()
     assert len(records) == len(lines) == 48 and records[-1][FRAMES] == json.loads(lines[-1])["charts/frames"]
