@@ -6,11 +6,12 @@ autocast (``--bf16``, ``--backbone-bf16``), stay opt-in even where the CPU has n
 AVX512-BF16); :func:`cpu_info` says whether it has.
 
 With ``run.torch_threads 0`` or ``run.memory_format auto``, :func:`choose_perf` times the policy's forward
-and backward pass on a small batch under each candidate and keeps the fastest (0.3-1.7 s on the 2-core
-machine measured). Why measure rather than read the machine: on a CPU shared with other jobs one torch
-thread can be several times faster than two (OpenMP's threads wait on each other while a core is busy elsewhere), and
-channels-last convolutions won on both CPUs measured so far but are not guaranteed to everywhere. The result
-is cached per process and recorded in ``run_info.json``. Measurements: docs/performance.md.
+and backward pass at the run's minibatch size (:func:`probe_batch`) under each candidate and keeps the
+fastest (about 1-2 s on the 2-core machines measured). Why measure rather than read the machine: on a CPU
+shared with other jobs one torch thread can be several times faster than two (OpenMP's threads wait on each
+other while a core is busy elsewhere), and channels-last convolutions won on both CPUs measured so far but
+are not guaranteed to everywhere. The result is cached per process and recorded in ``run_info.json``.
+Measurements: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -160,6 +161,26 @@ def _measure(threads: tuple[int, ...], formats: tuple[str, ...], rounds: int,
     finally:
         torch.set_num_threads(before)
     return best, fmt, {f"{t} threads, {f}": round(1000 * s, 2) for (t, f), s in times.items()}
+
+
+PROBE_BATCH = (16, 256)
+"""Smallest and largest batch the start-up check times (see :func:`probe_batch`)."""
+
+
+def probe_batch(minibatch: int) -> int:
+    """The batch the start-up check times: the run's update minibatch, within :data:`PROBE_BATCH`.
+
+    Thread counts must be compared at the work size they will run: at 16 frame stacks a second thread's
+    start-up cost outweighs its share of the work (on the 2-core Sapphire Rapids, 2 threads timed 2x slower
+    than 1 at batch 16 but 1.4x faster at 256 and 1,024, docs/performance.md), so a check at a tiny batch
+    chose one thread for runs whose updates two threads make nearly twice as fast. Above 256 the ranking no
+    longer changes, and the check stays under ~2 s.
+
+    Example:
+        >>> probe_batch(8), probe_batch(256), probe_batch(4096)
+        (16, 256, 256)
+    """
+    return min(max(minibatch, PROBE_BATCH[0]), PROBE_BATCH[1])
 
 
 def choose_perf(device: torch.device, torch_threads: int, memory_format: str, rounds: int = 3,

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from prend.agent.callbacks import Callback
 from prend.agent.gae import gae
-from prend.agent.perf import apply_memory_format, choose_perf, resolve_device
+from prend.agent.perf import apply_memory_format, choose_perf, probe_batch, resolve_device
 from prend.agent.ppo import ppo_update
 from prend.agent.storage import RolloutStorage
 from prend.config import TrainConfig, config_to_dict
@@ -54,7 +54,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = resolve_device(cfg.run.device)
         # Before the seed is set: made per machine, the speed choices must not depend on, or move, the run's RNG.
-        self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format)
+        self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format,
+                                batch=probe_batch(cfg.batch_size // cfg.ppo.num_minibatches))
         torch.set_num_threads(self.perf["threads"])
         torch.manual_seed(cfg.run.seed)
         self.env = env or make_env(cfg.env)
