@@ -29,18 +29,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # the object-oriented API (no pyplot): no global backend state
 from scipy.ndimage import uniform_filter1d
 from scipy.spatial.distance import pdist, squareform
 
 from prend.errors import PrendError
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.stats import align_curves, upper_triangle_correlation
+from prend.nets.rnd import rnd_target
 from prend.rundir import FRAMES, OFFSET_SHARE, RAW_MEAN, RAW_STD, TARGET_SPREAD
 
 REFERENCE_SEED = 20240601
@@ -150,10 +155,6 @@ def fig1_metrics(run: Run, early_fraction: float = 0.1) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------ Fig. 3
 @lru_cache(maxsize=1)
 def _reference_network():
-    import torch
-
-    from prend.nets.rnd import rnd_target
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(REFERENCE_SEED)
         return rnd_target(1, 512).eval()
@@ -170,8 +171,6 @@ def reference_embedding(frames: np.ndarray, batch: int = 256) -> np.ndarray:
     nonlinearities weigh local structure instead. It is *not* the embedding any method rewards on (RND's target
     sees whitened frames from other weights; PreND's a pre-trained backbone), so no method is favoured.
     """
-    import torch
-
     net = _reference_network()
     frames = np.asarray(frames)
     if frames.ndim != 3:
@@ -261,8 +260,6 @@ def fig3_analysis(run: Run, max_points: int = 400, skip_first: int = 0) -> Fig3 
 
 # -------------------------------------------------------------------------------------------- plots
 def _colors(labels: list[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
 
@@ -274,9 +271,6 @@ def _legend(ax, fontsize: int = 8) -> None:
 
 
 def _figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
-    # The object-oriented API (no pyplot): no global backend state, safe in any process.
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, axes
@@ -316,8 +310,6 @@ def _plot_group(ax, xs, ys, label, color) -> None:
         ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
     grid, values = align_curves(xs, ys)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(values, axis=0)

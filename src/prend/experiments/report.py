@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.patches import Patch
+from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from prend.config import EnvConfig, RunConfig
 from prend.errors import PrendError
@@ -95,9 +97,6 @@ def plot_scores(runs: list[Run], path: Path) -> None:
     The figure says on itself what the band is and, when the runs are shorter than the default budget, that
     they are short (with their frame budget), so a copied PNG still explains itself.
     """
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import EngFormatter, MaxNLocator
-
     groups = group_runs(runs)
     games = sorted({g for g, _ in groups})
     colors = _colors([label for _, label in groups])
