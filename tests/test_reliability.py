@@ -23,9 +23,9 @@ from prend.checkpoint import load_checkpoint
 from prend.cli import main
 from prend.errors import PrendError
 from prend.experiments.runs import load_run
-from prend.experiments.sweep import RunSpec, SweepConfig, classify, plan
+from prend.experiments.sweep import RunSpec, SweepConfig, _task, classify, execute_run, plan
 from prend.metrics import read_metrics, truncate_metrics
-from prend.rundir import RunLock, config_differences, holder
+from prend.rundir import RunDir, RunLock, config_differences, holder
 
 TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--torch-threads", "1",
         "--env-threads", "1", "--no-progress", "--no-tensorboard", "--probe-size", "8"]
@@ -98,6 +98,24 @@ def test_1_a_sweep_reports_a_locked_run_directory_as_busy(tmp_path):
         assert plan(cfg, [*TINY, "--total-steps", "32"])[0].state == "busy"
     classify(spec)
     assert spec.state == "start"
+
+
+def test_1_a_run_taken_after_planning_is_busy_and_left_untouched(tmp_path, monkeypatch):
+    # Two sweeps over one directory plan the same free run at the same instant; the second to start finds it
+    # held, either before it starts prend train or (the race) when prend train fails on the lock.
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd", games="Boxing", seeds="1")
+    spec = plan(cfg, [*TINY, "--total-steps", "32"])[0]
+    spec.run_dir.mkdir(parents=True)
+    with RunLock(spec.run_dir):
+        result = execute_run(*_task(spec, 1, str(tmp_path)))
+        assert result["state"] == "busy" and f"pid {os.getpid()}" in result["error"]
+        assert sorted(p.name for p in spec.run_dir.iterdir()) == [".lock"]  # no status, log or config written
+        free_then_held = iter([None])
+        monkeypatch.setattr(RunDir, "holder", lambda self: next(free_then_held, f"pid {os.getpid()}"))
+        result = execute_run(*_task(spec, 1, str(tmp_path)))  # prend train itself refuses: the lock is held
+        assert result["state"] == "busy"  # and the run's status stays the holder's "running", never "failed"
+        assert json.loads((spec.run_dir / "sweep_status.json").read_text())["state"] == "running"
+        assert "in use by" in (spec.run_dir / "train.log").read_text()
 
 
 # ------------------------------------------------------------------------------------------ 2. NaN

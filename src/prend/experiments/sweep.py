@@ -404,6 +404,10 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     ``sweep_config.json`` first, where its ``--config`` reads them. Returns the run's final status.
     """
     run = RunDir(run_dir)
+    # Another sweep (or a hand-started run) may have taken the run since this one was planned: leave its files
+    # alone, and say busy rather than failed.
+    if (held := run.holder()) is not None:
+        return _busy(run_dir, held)
     run.path.mkdir(parents=True, exist_ok=True)
     if fields is not None:
         run.write_sweep_config(fields)
@@ -421,12 +425,20 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
         except OSError as err:
             log.write(f"could not start prend train: {err}\n")
             returncode = 127
+    if returncode != 0 and (held := run.holder()) is not None:  # it lost the race for the lock, see above
+        return _busy(run_dir, held)
     status = {"state": "finished" if returncode == 0 else "failed", "returncode": returncode,
               "total_steps": total_steps, "global_step": total_steps if returncode == 0 else 0,
               "started": started, "seconds": round(time.time() - started, 1), "host": os.uname().nodename,
               "command": command}
     run.write_sweep_status(status)
     return status
+
+
+def _busy(run_dir: str, held: str) -> dict[str, Any]:
+    """The result of a run another process holds: nothing of it was touched."""
+    return {"state": "busy", "returncode": None,
+            "error": f"'{run_dir}' is being trained by {held}; run the sweep again when it has finished"}
 
 
 def _task(spec: RunSpec, threads: int, cwd: str) -> tuple[Any, ...]:
@@ -528,6 +540,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
         head = f"  [{progress['done']}/{len(todo)}]"
         if result.get("state") == "finished":
             echo(f"{head} done {spec.name} ({result.get('seconds', 0):.0f} s)")
+        elif result.get("state") == "busy":
+            echo(f"{head} BUSY {spec.name}: {result['error']}")
         else:
             reason = result.get("error") or f"exit code {result.get('returncode')}"
             echo(f"{head} FAILED {spec.name} ({reason}); log: {spec.log}"
@@ -543,7 +557,9 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
     echo(f"sweep {cfg.out}: {sum(r.get('state') in ('finished', 'skipped') for r in results.values())} of "
          f"{len(specs)} runs finished" + (f", {len(failed)} failed:" if failed else ""))
     for s in failed:
-        echo(f"  {s.name}: " + (s.message if s.state in ("conflict", "busy") else f"log {s.log}"))
+        result = results.get(s.name, {})
+        echo(f"  {s.name}: " + (s.message if s.state in ("conflict", "busy") else
+                                result["error"] if result.get("state") == "busy" else f"log {s.log}"))
     echo(f"report: prend report {cfg.out}")
     return [{"name": s.name, "run_dir": str(s.run_dir), "log": str(s.log), **results.get(s.name, {})} for s in specs]
 
