@@ -8,7 +8,7 @@ from prend.cli import main
 from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.experiments.diagnose import diagnose
-from prend.experiments.report import write_report
+from prend.experiments.report import plot_scores, write_report
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
 
@@ -110,6 +110,14 @@ def test_a_run_from_before_a_field_existed_groups_with_its_default(tmp_path):
     (old / "config.json").write_text(json.dumps(config))
     runs = find_runs([tmp_path])
     assert {r.label for r in runs} == {"prend"} and runs[1].config["intrinsic"]["feature_norm"] is False
+
+
+def test_fig2_caption_fits_a_one_game_figure(tmp_path):
+    make_run(tmp_path, "Breakout", "none", 1, [1.0, 2.0, 3.0])  # a short run: the caption's longest form
+    fig = plot_scores(find_runs([tmp_path]), tmp_path / "fig2.png")
+    title = fig._suptitle.get_window_extent()  # as laid out by the savefig above
+    assert "Short CPU-scale runs" in fig._suptitle.get_text()
+    assert fig.bbox.x0 <= title.x0 and title.x1 <= fig.bbox.x1, (title, fig.bbox)
 
 
 def _diagnostics(levels, rewards, probe_levels, probe_rewards):

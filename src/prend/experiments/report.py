@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
@@ -91,7 +93,7 @@ def aggregates(scores: list[GroupScores], reps: int = 50_000, seed: int = 0) -> 
 
 
 # -------------------------------------------------------------------------------------------- plots
-def plot_scores(runs: list[Run], path: Path) -> None:
+def plot_scores(runs: list[Run], path: Path) -> Figure:
     """Fig. 2: score against frames per game; seed mean with a 95% t-interval band per group.
 
     The figure says on itself what the band is and, when the runs are shorter than the default budget, that
@@ -133,8 +135,11 @@ def plot_scores(runs: list[Run], path: Path) -> None:
         _legend(ax, fontsize=8)
     for j in range(len(games), rows * cols):
         axes[j // cols, j % cols].set_visible(False)
-    fig.suptitle(fig2_caption(runs), fontsize=9)
+    # ~13 characters of 9-point text per inch: wrapped to the figure, the caption is never cut off at its sides.
+    chars = int(13 * 5.2 * cols)
+    fig.suptitle("\n".join(textwrap.fill(line, chars) for line in fig2_caption(runs).splitlines()), fontsize=9)
     fig.savefig(path, dpi=110)
+    return fig
 
 
 def fig2_caption(runs: list[Run]) -> str:
