@@ -74,7 +74,8 @@ def train_record(run_dir: Path, name: str, result: str) -> dict[str, Any]:
         return statistics.median(r[key] for r in metrics) if metrics else float("nan")
 
     return {"check": name, "result": result, "method": name.split()[-1], "config": "8x128",
-            "threads": perf.get("threads", "—"), "memory_format": perf.get("memory_format", "—"), "bf16": False,
+            "threads": perf.get("threads", "—"), "memory_format": perf.get("memory_format", "—"),
+            "micro_batch": perf.get("micro_batch", "—"), "bf16": False,
             "steps_per_s": median("charts/steps_per_second"), "env_steps_per_s": float("nan"),
             "rollout_s": median("time/rollout_s"), "intrinsic_s": median("time/intrinsic_s"),
             "update_s": median("time/update_s"), "backbone_fps": float("nan"), "device": "cuda"}
@@ -85,11 +86,11 @@ def table(records: list[dict[str, Any]]) -> str:
 
     Example:
         >>> rec = {"check": "train rnd", "result": "ok", "method": "rnd", "config": "8x128", "threads": 16,
-        ...        "memory_format": "channels-last", "bf16": False, "steps_per_s": 2000.0,
+        ...        "memory_format": "channels-last", "micro_batch": 256, "bf16": False, "steps_per_s": 2000.0,
         ...        "env_steps_per_s": float("nan"), "rollout_s": 0.4, "intrinsic_s": 0.02, "update_s": 0.1,
         ...        "backbone_fps": float("nan"), "device": "cuda"}
         >>> print(table([rec]).splitlines()[2])
-        | train rnd | ok | rnd | 8x128 | 16 | channels-last | off | 2,000 | — | 0.40 | 0.02 | 0.10 | — | cuda |
+        | train rnd | ok | rnd | 8x128 | 16 | channels-last | 256 | off | 2,000 | — | 0.40 | 0.02 | 0.10 | — | cuda |
     """
     header = ("check", "result", *COLUMNS)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -125,7 +126,8 @@ def run(out: Path, iterations: int, throughput: bool, budget_s: float) -> int:
             records += [{"check": "throughput", "result": "ok", **row} for row in rows]
             if result != "ok" or not rows:
                 records.append({"check": "throughput", "result": result if result != "ok" else "FAILED: no rows",
-                                "method": "—", "config": "—", "threads": "—", "memory_format": "—", "bf16": False,
+                                "method": "—", "config": "—", "threads": "—", "memory_format": "—",
+                                "micro_batch": "—", "bf16": False,
                                 **dict.fromkeys(("steps_per_s", "env_steps_per_s", "rollout_s", "intrinsic_s",
                                                  "update_s", "backbone_fps"), float("nan")), "device": "cuda"})
         failed |= records[-1]["result"] != "ok"

@@ -35,7 +35,7 @@ from prend.config import TrainConfig
 from prend.envs import make_env
 from prend.errors import PrendError
 
-COLUMNS = ("method", "envs x steps", "threads", "format", "bf16", "loop steps/s", "env-only steps/s",
+COLUMNS = ("method", "envs x steps", "threads", "format", "micro", "bf16", "loop steps/s", "env-only steps/s",
            "rollout s", "intrinsic s", "update s", "backbone frames/s", "device")
 """The columns of the printed and the Markdown table."""
 
@@ -96,13 +96,13 @@ def device_label(device: torch.device) -> str:
 
 
 def build_config(args: argparse.Namespace, method: str, backbone: str | None, envs: int, steps: int,
-                 threads: int, memory_format: str, bf16: bool) -> TrainConfig:
+                 threads: int, memory_format: str, bf16: bool, micro_batch: int = 0) -> TrainConfig:
     """The benchmark's config for one row: defaults, except what the row varies."""
     cfg = TrainConfig()
     cfg.env.game, cfg.env.num_envs, cfg.ppo.num_steps = args.game, envs, steps
     cfg.intrinsic.method, cfg.intrinsic.obs_norm_init_iters = method, 1
     cfg.run.device, cfg.run.probe_size = args.device, 0
-    cfg.run.torch_threads, cfg.run.memory_format = threads, memory_format
+    cfg.run.torch_threads, cfg.run.memory_format, cfg.run.micro_batch = threads, memory_format, micro_batch
     cfg.ppo.bf16 = cfg.intrinsic.backbone_bf16 = bf16
     if backbone:
         cfg.intrinsic.backbone, cfg.intrinsic.backbone_width = backbone, args.backbone_width
@@ -118,7 +118,8 @@ def _cell(value: Any, digits: int = 0) -> str:
 def row_cells(record: dict[str, Any]) -> list[str]:
     """A JSONL record's cells, in :data:`COLUMNS` order."""
     return [record["method"], record["config"], _cell(record["threads"]), record["memory_format"],
-            "on" if record["bf16"] else "off", _cell(record["steps_per_s"]), _cell(record["env_steps_per_s"]),
+            _cell(record.get("micro_batch", "—")), "on" if record["bf16"] else "off", _cell(record["steps_per_s"]),
+            _cell(record["env_steps_per_s"]),
             _cell(record["rollout_s"], 2), _cell(record["intrinsic_s"], 2), _cell(record["update_s"], 2),
             _cell(record["backbone_fps"]), record["device"]]
 
@@ -130,8 +131,8 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
         >>> rec = {"method": "rnd", "config": "8x128", "threads": 1, "memory_format": "channels-last",
         ...        "bf16": False, "steps_per_s": 412.3, "env_steps_per_s": float("nan"), "rollout_s": 0.5,
         ...        "intrinsic_s": 0.1, "update_s": 1.25, "backbone_fps": float("nan"), "device": "cpu X"}
-        >>> print(markdown_table([rec]).splitlines()[2])
-        | rnd | 8x128 | 1 | channels-last | off | 412 | — | 0.50 | 0.10 | 1.25 | — | cpu X |
+        >>> print(markdown_table([rec]).splitlines()[2])  # a record from before micro-batches: "—"
+        | rnd | 8x128 | 1 | channels-last | — | off | 412 | — | 0.50 | 0.10 | 1.25 | — | cpu X |
     """
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row_cells(r)) + " |" for r in records]
@@ -150,6 +151,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--torch-threads", nargs="+", type=int, default=[0], help="0: chosen at start-up")
     parser.add_argument("--memory-formats", nargs="+", default=["auto"],
                         choices=["auto", "channels-last", "contiguous"])
+    parser.add_argument("--micro-batches", nargs="+", type=int, default=[0],
+                        help="samples per forward/backward pass in the update (0: chosen at start-up; a size "
+                             "at or above the minibatch runs it whole)")
     parser.add_argument("--bf16", nargs="+", default=["off"], choices=["off", "on"],
                         help="bfloat16 autocast for the policy and PreND's backbone (changes the numbers)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole grid, interleaved (A B A B)")
@@ -165,6 +169,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--configs: '{config}' is not ENVSxSTEPS, e.g. 8x128")
     if args.iterations < 1 or args.rounds < 1:
         parser.error("--iterations and --rounds must be >= 1")
+    if any(size < 0 for size in args.micro_batches):
+        parser.error("--micro-batches must be >= 0 (0: chosen at start-up)")
     return args
 
 
@@ -181,24 +187,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     label = device_label(device)
     print(f"torch {torch.__version__}, game {args.game}, device: {label}")
-    print(f"{'method':<16} {'envs x steps':>12} {'thr':>3} {'format':>13} {'bf16':>4} {'loop steps/s':>12}"
+    print(f"{'method':<16} {'envs x steps':>12} {'thr':>3} {'format':>13} {'micro':>5} {'bf16':>4} {'loop steps/s':>12}"
           f" {'env-only':>8} {'rollout s':>9} {'intrinsic s':>11} {'update s':>8} {'backbone f/s':>12}  device")
-    grid = [(config, method, backbone, threads, fmt, bf16)
+    grid = [(config, method, backbone, threads, fmt, micro, bf16)
             for config in args.configs
             for method in args.methods for backbone in (args.backbones if method == "prend" else [None])
-            for threads, fmt, bf16 in itertools.product(args.torch_threads, args.memory_formats, args.bf16)]
-    for _, (config, method, backbone, threads, fmt, bf16) in itertools.product(range(args.rounds), grid):
+            for threads, fmt, micro, bf16 in itertools.product(args.torch_threads, args.memory_formats,
+                                                               args.micro_batches, args.bf16)]
+    for _, (config, method, backbone, threads, fmt, micro, bf16) in itertools.product(range(args.rounds), grid):
         envs, steps = (int(x) for x in config.split("x"))
-        cfg = build_config(args, method, backbone, envs, steps, threads, fmt, bf16 == "on")
+        cfg = build_config(args, method, backbone, envs, steps, threads, fmt, bf16 == "on", micro)
         env_rate = env_only_rate(cfg, args.env_seconds)
         sps, split = loop_rate(cfg, args.iterations)
         record = {"method": f"{method}:{backbone}" if backbone else method, "config": config,
                   "threads": split["perf"]["threads"], "memory_format": split["perf"]["memory_format"],
+                  "micro_batch": split["perf"]["micro_batch"],
                   "bf16": bf16 == "on", "steps_per_s": sps, "env_steps_per_s": env_rate,
                   "rollout_s": split["time/rollout_s"], "intrinsic_s": split["time/intrinsic_s"],
                   "update_s": split["time/update_s"], "backbone_fps": split["backbone_fps"], "device": label,
                   "torch": torch.__version__, "perf": split["perf"]}
-        print(f"{record['method']:<16} {config:>12} {record['threads']:>3} {record['memory_format']:>13} {bf16:>4}"
+        print(f"{record['method']:<16} {config:>12} {record['threads']:>3} {record['memory_format']:>13}"
+              f" {record['micro_batch']:>5} {bf16:>4}"
               f" {sps:>12.0f} {env_rate:>8.0f} {record['rollout_s']:>9.2f} {record['intrinsic_s']:>11.2f}"
               f" {record['update_s']:>8.2f} {split['backbone_fps']:>12.0f}  {label}", flush=True)
         if args.jsonl is not None:

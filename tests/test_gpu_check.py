@@ -103,16 +103,18 @@ def test_the_table_reads_training_runs_and_throughput_rows(tmp_path):
                for sps, u in ((1000.0, 0.2), (3000.0, 0.4))]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (run_dir / "run_info.json").write_text(json.dumps({"started": {"perf": {"threads": 16,
-                                                                             "memory_format": "channels-last"}}}))
+                                                                             "memory_format": "channels-last",
+                                                                             "micro_batch": 256}}}))
     ok = gpu_check.train_record(run_dir, "train rnd", "ok")
     assert ok["steps_per_s"] == 2000.0 and ok["update_s"] == pytest.approx(0.3) and ok["threads"] == 16
     short = gpu_check.train_record(tmp_path / "train-none", "train none", "ok")  # nothing was written
     assert short["result"] == "FAILED: 0 iterations logged, not 2"
     lines = gpu_check.table([ok, short]).splitlines()
     assert lines[0].startswith("| check | result | method | envs x steps |") and len(lines) == 4
-    assert lines[2] == ("| train rnd | ok | rnd | 8x128 | 16 | channels-last | off | 2,000 | — | 0.50 | 0.10 | 0.30 "
-                        "| — | cuda |")
-    assert lines[3].startswith("| train none | FAILED: 0 iterations logged, not 2 | none | 8x128 | — | — | off | — |")
+    assert lines[2] == ("| train rnd | ok | rnd | 8x128 | 16 | channels-last | 256 | off | 2,000 | — | 0.50 | 0.10 "
+                        "| 0.30 | — | cuda |")
+    assert lines[3].startswith("| train none | FAILED: 0 iterations logged, not 2 | none | 8x128 | — | — | — | off "
+                               "| — |")
 
 
 def test_throughput_rejects_cuda_without_a_gpu_and_bad_configs(capsys):
@@ -130,7 +132,8 @@ def test_the_script_is_valid_bash():
 
 
 def test_run_writes_one_table_and_fails_when_any_check_fails(tmp_path, monkeypatch, capsys):
-    row = {"method": "rnd", "config": "8x128", "threads": 16, "memory_format": "channels-last", "bf16": True,
+    row = {"method": "rnd", "config": "8x128", "threads": 16, "memory_format": "channels-last", "micro_batch": 256,
+           "bf16": True,
            "steps_per_s": 900.0, "env_steps_per_s": None, "rollout_s": 0.5, "intrinsic_s": 0.1, "update_s": 0.2,
            "backbone_fps": None, "device": "NVIDIA H100"}
     write_metrics = ("import json, pathlib, sys; d = pathlib.Path(sys.argv[1]); d.mkdir(); (d / 'metrics.jsonl')"
@@ -143,9 +146,9 @@ def test_run_writes_one_table_and_fails_when_any_check_fails(tmp_path, monkeypat
     monkeypatch.setattr(gpu_check, "plan", lambda out, iterations, throughput: steps)
     assert gpu_check.run(tmp_path, 2, True, budget_s=100) == 1
     table = (tmp_path / "gpu_check.md").read_text().splitlines()
-    assert len(table) == 5 and table[2].startswith("| train rnd | ok | rnd | 8x128 | — | — | off | 1,000 |")
+    assert len(table) == 5 and table[2].startswith("| train rnd | ok | rnd | 8x128 | — | — | — | off | 1,000 |")
     assert table[3].startswith("| train none | FAILED: exit 3, see ")
-    assert table[4].startswith("| throughput | ok | rnd | 8x128 | 16 | channels-last | on | 900 |")
+    assert table[4].startswith("| throughput | ok | rnd | 8x128 | 16 | channels-last | 256 | on | 900 |")
     assert "FAILED; table in" in capsys.readouterr().out
 
 
@@ -174,8 +177,9 @@ def test_throughput_writes_one_record_per_row_naming_the_cpu_and_the_choices(tmp
     (row,) = [json.loads(line) for line in jsonl.read_text().splitlines()]
     cpu = throughput.cpu_summary()
     assert row["device"] == cpu and row["threads"] == 1 and row["memory_format"] == "contiguous"
+    assert row["micro_batch"] == 4  # 16 samples in 4 minibatches: nothing smaller to choose
     assert row["steps_per_s"] > 0 and row["update_s"] > 0
     printed = capsys.readouterr().out.splitlines()
     assert cpu in printed[0] and printed[-1].startswith("none") and printed[-1].endswith(cpu)
     assert throughput.main(["--table", str(jsonl)]) == 0
-    assert capsys.readouterr().out.splitlines()[2].startswith("| none | 2x8 | 1 | contiguous | off |")
+    assert capsys.readouterr().out.splitlines()[2].startswith("| none | 2x8 | 1 | contiguous | 4 | off |")

@@ -97,6 +97,16 @@ def test_a_runs_losses_agree_across_thread_counts(tmp_path, tiny_args):
     _assert_close(losses, reference)
 
 
+@pytest.mark.parametrize("method", ["rnd", "prend"])
+def test_a_runs_losses_agree_across_micro_batch_sizes(tmp_path, tiny_args, method):
+    # The tiny run's minibatch is 8 samples (32 per rollout, 4 minibatches): whole against pieces of 3, 3, 2.
+    flags = ("--method", method, "--torch-threads", "1", "--memory-format", "channels-last")
+    reference, _, whole = _losses(tmp_path, tiny_args, *flags)
+    losses, _, pieces = _losses(tmp_path, tiny_args, *flags, "--micro-batch", "3")
+    assert (whole["micro_batch"], pieces["micro_batch"]) == (8, 3)
+    _assert_close(losses, reference)
+
+
 def _assert_close(losses, reference):
     assert reference[0]["losses/policy"] != 0 and reference[1]["intrinsic/raw_mean"] > 0
     for got, want in zip(losses, reference, strict=True):
@@ -112,6 +122,7 @@ def test_run_info_records_the_cpu_and_the_choices(tmp_path, tiny_args):
     assert started["cpu"]["model"] == cpu_info()["model"]
     assert started["perf"]["threads"] >= 1 and started["perf"]["memory_format"] in ("channels-last", "contiguous")
     assert started["perf"]["measured"]  # both are auto by default
+    assert started["perf"]["micro_batch"] == 8  # the tiny run's whole minibatch: nothing smaller to time
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")

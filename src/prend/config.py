@@ -235,6 +235,11 @@ class RunConfig:
     memory_format: Literal["auto", "channels-last", "contiguous"] = "auto"
     """Memory layout of the conv weights and activations (``auto``: timed at start-up on a CPU,
     channels-last on a GPU). Changes speed only, not the numbers beyond float rounding."""
+    micro_batch: int = 0
+    """Samples per network pass in the update, whose minibatch gradients are accumulated over pieces this
+    size, and in the intrinsic reward's batch passes (0: timed at start-up on a CPU, the whole minibatch on a
+    GPU; a size at or above the minibatch runs it whole). Changes speed only, not the numbers beyond float
+    rounding."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the networks run."""
     progress: bool = True
@@ -287,6 +292,8 @@ class TrainConfig:
             (self.ppo.update_epochs >= 1, "ppo.update_epochs must be >= 1", "pass --update-epochs 4"),
             (self.run.torch_threads >= 0, "run.torch_threads must be >= 0",
              "pass 0 to have it chosen, or e.g. --torch-threads 1"),
+            (self.run.micro_batch >= 0, "run.micro_batch must be >= 0",
+             "pass 0 to have it chosen, or e.g. --micro-batch 128"),
             (self.env.max_episode_steps >= 1, "env.max_episode_steps must be >= 1",
              "pass e.g. --max-episode-steps 4500"),
         ]

@@ -5,9 +5,10 @@ same losses up to float rounding (``tests/test_perf.py``). Choices that do chang
 autocast (``--bf16``, ``--backbone-bf16``), stay opt-in even where the CPU has native bfloat16 (AMX,
 AVX512-BF16); :func:`cpu_info` says whether it has.
 
-With ``run.torch_threads 0`` or ``run.memory_format auto``, :func:`choose_perf` times the policy's forward
-and backward pass at the run's minibatch size (:func:`probe_batch`) under each candidate and keeps the
-fastest (about 1-2 s on the 2-core machines measured). Why measure rather than read the machine: on a CPU
+With ``run.torch_threads 0``, ``run.memory_format auto`` or ``run.micro_batch 0``, :func:`choose_perf` times
+the policy's forward and backward pass at the run's pass size (:func:`probe_batch`) under each candidate and
+keeps the fastest, then the time per sample at a few micro-batch sizes (:func:`micro_candidates`) (about 1-2 s
+on the 2-core machines measured). Why measure rather than read the machine: on a CPU
 shared with other jobs one torch thread can be several times faster than two (OpenMP's threads wait on each
 other while a core is busy elsewhere), and channels-last convolutions won on both CPUs measured so far but
 are not guaranteed to everywhere. The result is cached per process and recorded in ``run_info.json``.
@@ -119,35 +120,62 @@ def _timed_step(policy: CnnPolicy, obs: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-@functools.cache
-def _measure(threads: tuple[int, ...], formats: tuple[str, ...], rounds: int,
-             batch: int) -> tuple[int, str, dict[str, float]]:
-    """The fastest (threads, format), each candidate timed by its minimum over ``rounds``; with every time taken.
+MICRO_BATCHES = (64, 128, 256)
+"""Micro-batch sizes the start-up check times, below the run's minibatch (see :func:`micro_candidates`)."""
 
-    Formats are compared at the fewest threads, interleaved; then more threads with the faster format, in
-    ascending order, until a count is not faster than the best so far by 10% (on a busy machine a second
-    thread can make a step 10x slower, so the slow candidates are timed once).
+
+def micro_candidates(minibatch: int) -> tuple[int, ...]:
+    """Micro-batch sizes worth timing for a run whose update minibatch is ``minibatch`` samples.
+
+    Those of :data:`MICRO_BATCHES` below the minibatch, and the whole minibatch when it is no larger than
+    the largest of them (beyond 256 samples a pass only got slower per sample on the CPUs measured, as its
+    activations leave the caches: docs/performance.md). Empty when there is nothing to choose.
+
+    Example:
+        >>> micro_candidates(4096), micro_candidates(256), micro_candidates(100), micro_candidates(64)
+        ((64, 128, 256), (64, 128, 256), (64, 100), ())
+    """
+    below = tuple(size for size in MICRO_BATCHES if size < minibatch)
+    whole = (minibatch,) if minibatch <= MICRO_BATCHES[-1] else ()
+    return below + whole if below else ()
+
+
+@functools.cache
+def _measure(threads: tuple[int, ...], formats: tuple[str, ...], rounds: int, batch: int,
+             micros: tuple[int, ...] = ()) -> tuple[int, str, int, dict[str, float]]:
+    """The fastest (threads, format, micro-batch), each candidate timed by its minimum over ``rounds``.
+
+    Formats are compared at the fewest threads, interleaved (one 1.3x slower than the other is not timed
+    again); then more threads with the faster format, in ascending order, until a count is not faster than
+    the best so far by 10% (on a busy machine a second thread can make a step 10x slower, so the slow
+    candidates are timed once); then, with those, the time per sample of consecutive passes over the largest
+    of ``micros`` in pieces of each size (interleaved, at most 2 rounds; 0 when ``micros`` is empty). Returns
+    every time taken, in ms per pass (``"<n> threads, <format>"``) and per sample (``"micro-batch <n>"``).
     """
     before = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):  # building the probe network must not move the run's seeds
         torch.manual_seed(0)
         policy = CnnPolicy(4, 18)
-        obs = torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8)
+        obs = torch.randint(0, 256, (max((batch, *micros)), 4, 84, 84), dtype=torch.uint8)
     times: dict[tuple[int, str], float] = {}
+    per_sample: dict[int, float] = {}
 
     def time_candidate(count: int, name: str) -> float:
         torch.set_num_threads(count)
-        elapsed = _timed_step(apply_memory_format(policy, name), obs)
+        elapsed = _timed_step(apply_memory_format(policy, name), obs[:batch])
         times[(count, name)] = min(times.get((count, name), elapsed), elapsed)
         return times[(count, name)]
 
     try:
         torch.set_num_threads(threads[0])
         for name in formats:  # oneDNN builds its kernels on first use: not part of any candidate's time
-            _timed_step(apply_memory_format(policy, name), obs)
+            _timed_step(apply_memory_format(policy, name), obs[:batch])
+        timed = list(formats)
         for _ in range(rounds):
-            for name in formats:
+            for name in timed:
                 time_candidate(threads[0], name)
+            fastest = min(times[(threads[0], name)] for name in timed)
+            timed = [name for name in timed if times[(threads[0], name)] < 1.3 * fastest]  # clear losers once
         fmt = min(formats, key=lambda name: times[(threads[0], name)])
         best = threads[0]
         for count in threads[1:]:
@@ -158,9 +186,19 @@ def _measure(threads: tuple[int, ...], formats: tuple[str, ...], rounds: int,
                 best = count
             else:
                 break
+        torch.set_num_threads(best)
+        apply_memory_format(policy, fmt)
+        for size in micros:  # first use of each size: oneDNN's kernels for it
+            _timed_step(policy, obs[:size])
+        for _ in range(min(rounds, 2) if micros else 0):
+            for size in micros:  # consecutive passes over the same samples, as the update makes them
+                elapsed = sum(_timed_step(policy, piece) for piece in obs.split(size)) / len(obs)
+                per_sample[size] = min(per_sample.get(size, elapsed), elapsed)
     finally:
         torch.set_num_threads(before)
-    return best, fmt, {f"{t} threads, {f}": round(1000 * s, 2) for (t, f), s in times.items()}
+    micro = min(per_sample, key=per_sample.__getitem__) if per_sample else 0
+    return best, fmt, micro, ({f"{t} threads, {f}": round(1000 * s, 2) for (t, f), s in times.items()}
+                              | {f"micro-batch {n}": round(1000 * s, 4) for n, s in per_sample.items()})
 
 
 PROBE_BATCH = (16, 256)
@@ -168,7 +206,7 @@ PROBE_BATCH = (16, 256)
 
 
 def probe_batch(minibatch: int) -> int:
-    """The batch the start-up check times: the run's update minibatch, within :data:`PROBE_BATCH`.
+    """The batch the start-up check times threads and layouts at: the run's pass size, within :data:`PROBE_BATCH`.
 
     Thread counts must be compared at the work size they will run: at 16 frame stacks a second thread's
     start-up cost outweighs its share of the work (on the 2-core Sapphire Rapids, 2 threads timed 2x slower
@@ -184,28 +222,36 @@ def probe_batch(minibatch: int) -> int:
 
 
 def choose_perf(device: torch.device, torch_threads: int, memory_format: str, rounds: int = 3,
-                batch: int = 16) -> dict[str, Any]:
-    """Resolve ``run.torch_threads`` (0: choose) and ``run.memory_format`` (``auto``: choose) for ``device``.
+                minibatch: int = 16, micro_batch: int = 0) -> dict[str, Any]:
+    """Resolve the speed choices for ``device`` and a run whose update minibatch is ``minibatch`` samples.
 
-    On a GPU nothing is timed: torch keeps its thread count and convolutions run channels-last. On a CPU the
-    ``auto`` choices are timed (see the module docstring); fixed ones are taken as given.
+    ``torch_threads`` 0, ``memory_format`` ``auto`` and ``micro_batch`` 0 (``run.*``) mean: choose.
+
+    On a GPU nothing is timed: torch keeps its thread count, convolutions run channels-last and a minibatch
+    runs whole. On a CPU the automatic choices are timed (see the module docstring); fixed ones are taken as
+    given.
 
     Returns:
-        ``{"threads", "memory_format", "measured", "timings_ms", "seconds"}``, JSON-ready for ``run_info.json``.
+        ``{"threads", "memory_format", "micro_batch", "measured", "timings_ms", "seconds"}``, JSON-ready for
+        ``run_info.json``; ``micro_batch`` is the pass size the update will use (the minibatch when whole).
     """
     start = time.perf_counter()
     threads = torch_threads if torch_threads > 0 else None
     fmt = None if memory_format == "auto" else memory_format
+    micros = () if micro_batch > 0 or device.type != "cpu" else micro_candidates(minibatch)
+    micro = None if micros else min(micro_batch or minibatch, minibatch)
     timings: dict[str, float] = {}
     if device.type != "cpu":
         threads, fmt = threads or torch.get_num_threads(), fmt or "channels-last"
-    elif threads is None or fmt is None:
+    elif threads is None or fmt is None or micro is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         thread_set = (threads,) if threads else tuple(thread_candidates(cores))
         format_set = (fmt,) if fmt else tuple(MEMORY_FORMATS)
-        threads, fmt, timings = _measure(thread_set, format_set, rounds, batch)
-    return {"threads": threads, "memory_format": fmt, "measured": bool(timings), "timings_ms": timings,
-            "seconds": round(time.perf_counter() - start, 3)}
+        threads, fmt, timed_micro, timings = _measure(thread_set, format_set, rounds,
+                                                      probe_batch(micro or minibatch), micros)
+        micro = micro or timed_micro
+    return {"threads": threads, "memory_format": fmt, "micro_batch": micro, "measured": bool(timings),
+            "timings_ms": timings, "seconds": round(time.perf_counter() - start, 3)}
 
 
 def apply_memory_format(module: torch.nn.Module, name: str) -> torch.nn.Module:

@@ -39,9 +39,11 @@ def _parameter_names(policy: nn.Module, intrinsic: DistillationReward | None) ->
 
 
 def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head.
+    """Clipped-surrogate PPO loss with an extrinsic and an intrinsic value head, as a mean over ``batch``.
 
     The value losses are unclipped (the original RND) unless ``cfg.clip_vloss`` (PPO2's Atari setting).
+    ``batch.advantages`` are used as given: :func:`ppo_update` normalises them over the whole minibatch
+    (``cfg.norm_adv``) before it splits the minibatch into micro-batches.
     """
     device = batch.obs.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -53,8 +55,6 @@ def ppo_loss(policy: nn.Module, batch: PPOBatch, cfg: PPOConfig) -> tuple[torch.
     log_ratio = logprob - batch.logprobs
     ratio = log_ratio.exp()
     adv = batch.advantages
-    if cfg.norm_adv:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
     v_ext_loss = value_loss(out.value_ext.float(), batch.values_ext, batch.returns_ext, cfg)
     v_int_loss = value_loss(out.value_int.float(), batch.values_int, batch.returns_int, cfg)
@@ -104,10 +104,50 @@ def predictor_subset(
     return inputs[keep], targets[keep]
 
 
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """Advantages shifted and scaled to mean 0 and (sample) std 1 over the minibatch, as PPO2 does.
+
+    Example:
+        >>> normalize_advantages(torch.tensor([1.0, 2.0, 3.0]))
+        tensor([-1.,  0.,  1.])
+    """
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def micro_batches(batch: PPOBatch, size: int, by_env: bool) -> list[PPOBatch]:
+    """``batch`` in consecutive pieces of at most ``size`` samples, each with its share of the samples.
+
+    Split by sample, or, for a minibatch of whole environments (``by_env``: fields lead with (T, B)),
+    by environment, at least one environment's T steps per piece, with the recurrent state split alike.
+
+    Example:
+        >>> fields = {name: torch.arange(5.0) for name in PPOBatch._fields}
+        >>> batch = PPOBatch(**fields | {"int_update_input": None, "int_target": None, "initial_state": ()})
+        >>> [piece.advantages.tolist() for piece in micro_batches(batch, 2, by_env=False)]
+        [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    """
+    axis = 1 if by_env else 0
+    units = batch.advantages.shape[axis]
+    per_piece = max(1, size // batch.advantages.shape[0]) if by_env else max(1, size)
+    if per_piece >= units:
+        return [batch]
+    pieces = []
+    for start in range(0, units, per_piece):
+        part = slice(start, start + per_piece)
+        fields = [None if f is None else f[:, part] if by_env else f[part] for f in batch[:-1]]
+        pieces.append(PPOBatch(*fields, initial_state=tuple(s[part] for s in batch.initial_state)))
+    return pieces
+
+
 def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage: RolloutStorage,
                optimizers: list[torch.optim.Optimizer], cfg: PPOConfig, update_proportion: float,
-               generator: torch.Generator) -> dict[str, float]:
+               generator: torch.Generator, micro_batch: int = 0) -> dict[str, float]:
     """``update_epochs`` passes of minibatch updates; returns the mean of each logged loss.
+
+    Each minibatch's gradient is accumulated over micro-batches of ``micro_batch`` samples (0: the whole
+    minibatch at once), each loss weighted by its share of the minibatch, so the step is the same up to float
+    rounding whatever the size; small pieces keep the convolutions' activations in cache and run faster on a
+    CPU (``run.micro_batch``, chosen per machine: docs/performance.md).
 
     Raises :class:`~prend.errors.TrainingDiverged` before a step that a non-finite loss or gradient would
     poison, and after the update if any parameter is non-finite.
@@ -119,25 +159,28 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
     count = 0
     for _ in range(cfg.update_epochs):
         for batch in storage.minibatches(cfg.num_minibatches, by_env, generator):
-            loss, metrics = ppo_loss(policy, batch, cfg)
-            if intrinsic is not None:
-                inputs, targets = predictor_subset(batch, update_proportion, generator)
-                predictor_loss = intrinsic.predictor_loss(inputs, targets)
-                loss = loss + predictor_loss
-                metrics["losses/predictor"] = predictor_loss.item()
-            bad = next((key for key, value in metrics.items() if not math.isfinite(value)), None)
-            if bad is not None:
-                raise TrainingDiverged(f"non-finite {bad} ({metrics[bad]}) before an optimizer step")
+            if cfg.norm_adv:
+                batch = batch._replace(advantages=normalize_advantages(batch.advantages))
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
-            loss.backward()
+            size = micro_batch or batch.advantages.numel()
+            metrics: dict[str, float] = defaultdict(float)
+            for piece in micro_batches(batch, size, by_env):
+                share = piece.advantages.numel() / batch.advantages.numel()
+                loss, piece_metrics = ppo_loss(policy, piece, cfg)
+                _backward(loss, share, piece_metrics, metrics)
+            if intrinsic is not None:
+                inputs, targets = predictor_subset(batch, update_proportion, generator)
+                for piece_inputs, piece_targets in zip(inputs.split(size), targets.split(size), strict=True):
+                    loss = intrinsic.predictor_loss(piece_inputs, piece_targets)
+                    _backward(loss, len(piece_inputs) / len(inputs), {"losses/predictor": loss.item()}, metrics)
             bad = first_nonfinite((names.get(id(p), "parameter"), p.grad) for p in params)
             if bad is not None:
                 raise TrainingDiverged(f"non-finite gradient of {bad} before an optimizer step")
             for opt in optimizers:
-                if cfg.max_grad_norm is not None:
-                    params = [p for group in opt.param_groups for p in group["params"]]
-                    nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                if cfg.max_grad_norm is not None:  # per optimizer, as each clips its own parameters
+                    nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]],
+                                             cfg.max_grad_norm)
                 opt.step()
             for key, value in metrics.items():
                 sums[key] += value
@@ -146,3 +189,13 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
     if bad is not None:
         raise TrainingDiverged(f"non-finite parameter {bad} after the update")
     return {key: value / count for key, value in sums.items()}
+
+
+def _backward(loss: torch.Tensor, share: float, piece_metrics: dict[str, float], metrics: dict[str, float]) -> None:
+    """Accumulate one micro-batch's gradient and metrics, weighted by its ``share`` of the minibatch."""
+    bad = next((key for key, value in piece_metrics.items() if not math.isfinite(value)), None)
+    if bad is not None:
+        raise TrainingDiverged(f"non-finite {bad} ({piece_metrics[bad]}) before an optimizer step")
+    (loss * share).backward()
+    for key, value in piece_metrics.items():
+        metrics[key] += share * value

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from prend.agent.callbacks import Callback
 from prend.agent.gae import gae
-from prend.agent.perf import apply_memory_format, choose_perf, probe_batch, resolve_device
+from prend.agent.perf import apply_memory_format, choose_perf, resolve_device
 from prend.agent.ppo import ppo_update
 from prend.agent.storage import RolloutStorage
 from prend.config import TrainConfig, config_to_dict
@@ -55,7 +55,7 @@ class Trainer:
         self.device = resolve_device(cfg.run.device)
         # Before the seed is set: made per machine, the speed choices must not depend on, or move, the run's RNG.
         self.perf = choose_perf(self.device, cfg.run.torch_threads, cfg.run.memory_format,
-                                batch=probe_batch(cfg.batch_size // cfg.ppo.num_minibatches))
+                                minibatch=cfg.batch_size // cfg.ppo.num_minibatches, micro_batch=cfg.run.micro_batch)
         torch.set_num_threads(self.perf["threads"])
         torch.manual_seed(cfg.run.seed)
         self.env = env or make_env(cfg.env)
@@ -66,6 +66,7 @@ class Trainer:
         self.intrinsic = make_intrinsic(cfg.intrinsic, num_envs, cfg.ppo.gamma_int, self.env.rom)
         if self.intrinsic is not None:
             apply_memory_format(self.intrinsic.to(self.device), self.perf["memory_format"])
+            self.intrinsic.chunk_size = self.perf["micro_batch"]  # its batch passes fit the caches as the update's
         self.optimizers = self._make_optimizers()
         self.base_learning_rates = [opt.param_groups[0]["lr"] for opt in self.optimizers]
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
@@ -168,7 +169,7 @@ class Trainer:
         t2 = time.perf_counter()
         self.compute_advantages()
         losses = ppo_update(self.policy, self.intrinsic, self.storage, self.optimizers, self.cfg.ppo,
-                            self.cfg.intrinsic.update_proportion, self.generator)
+                            self.cfg.intrinsic.update_proportion, self.generator, self.perf["micro_batch"])
         if self.intrinsic is not None:
             st = self.storage
             self.intrinsic.observe(st.obs.reshape(-1, *self.env.obs_shape), compact=st.int_update_input.flatten(0, 1),

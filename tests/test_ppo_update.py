@@ -1,0 +1,94 @@
+"""The PPO update: a minibatch's step must not depend on how many micro-batches its gradient is summed over."""
+
+import copy
+
+import pytest
+import torch
+
+from prend.agent.perf import choose_perf, micro_candidates
+from prend.agent.ppo import micro_batches, ppo_update
+from prend.agent.storage import RolloutStorage
+from prend.config import PPOConfig
+from prend.intrinsic import make_rnd
+from prend.nets.policy import make_policy
+
+STEPS, ENVS, ACTIONS = 4, 6, 5
+
+
+def _filled_storage(policy_kind: str):
+    """A policy, an RND module and a rollout of random frames with random returns, all seeded."""
+    torch.manual_seed(0)
+    policy = make_policy(policy_kind, 4, ACTIONS)
+    rnd = make_rnd(num_envs=ENVS)
+    st = RolloutStorage(STEPS, ENVS, (4, 84, 84), torch.device("cpu"))
+    st.obs.copy_(torch.randint(0, 256, st.obs.shape, dtype=torch.uint8))
+    st.first.copy_(torch.rand(STEPS, ENVS) < 0.2)
+    st.actions.copy_(torch.randint(0, ACTIONS, (STEPS, ENVS)))
+    with torch.no_grad():
+        out = policy(st.obs, policy.initial_state(ENVS), st.first)
+        st.logprobs.copy_(out.distribution().log_prob(st.actions) + 0.05 * torch.randn(STEPS, ENVS))
+    for buffer in (st.values_ext, st.values_int, st.advantages, st.returns_ext, st.returns_int):
+        buffer.copy_(torch.randn(STEPS, ENVS))
+    st.initial_state = tuple(s + 0.1 * torch.randn_like(s) for s in policy.initial_state(ENVS))
+    rnd.observe(st.obs.flatten(0, 1))
+    reward = rnd.reward(st.obs.flatten(0, 1))
+    st.store_intrinsic(reward.raw, reward.update_input, reward.target)
+    return policy, rnd, st
+
+
+def _update(policy, rnd, storage, cfg, micro_batch):
+    """Parameters and losses after ``ppo_update`` from copies of the same start, with plain SGD.
+
+    SGD, not Adam: Adam's first step is about ``lr * sign(grad)``, blind to a wrongly scaled gradient.
+    """
+    policy, rnd = copy.deepcopy(policy), copy.deepcopy(rnd)
+    optimizers = [torch.optim.SGD(policy.parameters(), lr=0.05), torch.optim.SGD(rnd.predictor.parameters(), lr=0.05)]
+    losses = ppo_update(policy, rnd, storage, optimizers, cfg, 0.5, torch.Generator().manual_seed(3), micro_batch)
+    params = [p.detach().clone() for p in [*policy.parameters(), *rnd.predictor.parameters()]]
+    return params, losses
+
+
+@pytest.mark.parametrize(("policy_kind", "by_env", "micro", "max_grad_norm"), [
+    ("cnn", False, 1, None), ("cnn", False, 5, 0.5), ("lstm", True, STEPS, None), ("lstm", True, 2 * STEPS, 0.5)])
+def test_micro_batches_give_the_whole_minibatchs_step(policy_kind, by_env, micro, max_grad_norm):
+    # Advantage normalisation, the clipped value loss and the gradient-norm clip all see the whole
+    # minibatch: normalising per piece, or summing pieces without their shares, changes the step. (With
+    # the clip, equal pieces summed without shares only scale the gradient the clip then rescales: hence
+    # uneven pieces there, and no clip with equal ones.)
+    cfg = PPOConfig(update_epochs=2, num_minibatches=2, norm_adv=True, clip_vloss=True, max_grad_norm=max_grad_norm,
+                    minibatch_by_env=by_env, policy=policy_kind)
+    policy, rnd, storage = _filled_storage(policy_kind)
+    start = [p.detach().clone() for p in [*policy.parameters(), *rnd.predictor.parameters()]]
+    whole, whole_losses = _update(policy, rnd, storage, cfg, 0)
+    pieces, piece_losses = _update(policy, rnd, storage, cfg, micro)
+    moved = max((a - b).abs().max().item() for a, b in zip(whole, start, strict=True))
+    assert moved > 1e-3  # the update does move the parameters
+    for got, want in zip(pieces, whole, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert piece_losses.keys() == whole_losses.keys() and "losses/predictor" in whole_losses
+    for key, value in whole_losses.items():
+        assert piece_losses[key] == pytest.approx(value, rel=1e-4, abs=1e-7), key
+
+
+def test_micro_batches_split_by_environment_keep_each_environments_sequence_and_state():
+    _, _, storage = _filled_storage("lstm")
+    batch = next(storage.minibatches(1, True, torch.Generator().manual_seed(0)))
+    state = (torch.arange(ENVS, dtype=torch.float32).unsqueeze(1),)
+    pieces = micro_batches(batch._replace(initial_state=state), 2 * STEPS, by_env=True)
+    assert [p.obs.shape[:2] for p in pieces] == [(STEPS, 2)] * 3  # 2 environments' 4 steps each
+    assert torch.equal(torch.cat([p.obs for p in pieces], 1), batch.obs)
+    assert [p.initial_state[0].flatten().tolist() for p in pieces] == [[0, 1], [2, 3], [4, 5]]
+    assert micro_batches(batch, 1, by_env=True)[0].obs.shape[:2] == (STEPS, 1)  # never less than one env
+
+
+def test_the_start_up_check_times_micro_batches_and_keeps_the_fastest_per_sample():
+    chosen = choose_perf(torch.device("cpu"), 1, "channels-last", minibatch=4096)
+    per_sample = {int(k.split()[-1]): v for k, v in chosen["timings_ms"].items() if k.startswith("micro-batch")}
+    assert sorted(per_sample) == list(micro_candidates(4096)) == [64, 128, 256]
+    assert chosen["micro_batch"] == min(per_sample, key=per_sample.__getitem__)
+    # Given sizes are taken, capped at the minibatch; nothing to choose below 64 samples.
+    assert choose_perf(torch.device("cpu"), 1, "channels-last", minibatch=4096, micro_batch=100)["micro_batch"] == 100
+    given = choose_perf(torch.device("cpu"), 1, "channels-last", minibatch=512, micro_batch=10_000)
+    assert given["micro_batch"] == 512 and not given["measured"]
+    tiny = choose_perf(torch.device("cpu"), 1, "channels-last", minibatch=48)
+    assert tiny["micro_batch"] == 48 and not tiny["measured"]
