@@ -7,7 +7,7 @@ import pytest
 from prend.cli import main
 from prend.config import config_to_dict
 from prend.errors import PrendError
-from prend.experiments.diagnose import diagnose
+from prend.experiments.diagnose import diagnose, plot_fig1_summary
 from prend.experiments.report import plot_scores, write_report
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
@@ -118,6 +118,18 @@ def test_fig2_caption_fits_a_one_game_figure(tmp_path):
     title = fig._suptitle.get_window_extent()  # as laid out by the savefig above
     assert "Short CPU-scale runs" in fig._suptitle.get_text()
     assert fig.bbox.x0 <= title.x0 and title.x1 <= fig.bbox.x1, (title, fig.bbox)
+
+
+def test_fig1_summary_legend_covers_no_panel_with_ten_groups(tmp_path):
+    rows = [{"game": game, "label": f"prend variant {j}", "decay": 0.5 + j / 10, "oscillation": 0.1 * j,
+             "spread": 0.2} for game in ("Boxing", "Riverraid") for j in range(10)]
+    fig = plot_fig1_summary(rows, tmp_path / "fig1.png")
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == 10
+    box = legend.get_window_extent()  # as laid out by the savefig above
+    for ax in fig.axes:
+        panel = ax.get_window_extent()
+        assert box.y1 <= panel.y0 or box.x1 <= panel.x0 or panel.x1 <= box.x0, (box, panel)
 
 
 def _diagnostics(levels, rewards, probe_levels, probe_rewards):

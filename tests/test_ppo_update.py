@@ -92,3 +92,19 @@ def test_the_start_up_check_times_micro_batches_and_keeps_the_fastest_per_sample
     assert given["micro_batch"] == 512 and not given["measured"]
     tiny = choose_perf(torch.device("cpu"), 1, "channels-last", minibatch=48)
     assert tiny["micro_batch"] == 48 and not tiny["measured"]
+
+
+def test_the_fused_adam_the_trainer_uses_steps_as_the_per_tensor_loop_does():
+    policy, rnd, storage = _filled_storage("cnn")
+    cfg = PPOConfig(update_epochs=2, num_minibatches=2, norm_adv=True, max_grad_norm=0.5)
+    results = []
+    for fused in (False, True):
+        net = copy.deepcopy(policy)
+        loop = {"fused": True} if fused else {"foreach": False}
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-5, **loop)
+        ppo_update(net, None, storage, [optimizer], cfg, 0.25, torch.Generator().manual_seed(3), 5)
+        results.append([p.detach() for p in net.parameters()])
+    moved = max((a - b).abs().max().item() for a, b in zip(results[0], policy.parameters(), strict=True))
+    assert moved > 1e-4
+    for loop, fused in zip(*results, strict=True):
+        torch.testing.assert_close(fused, loop, rtol=1e-6, atol=1e-7)

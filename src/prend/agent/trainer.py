@@ -85,15 +85,22 @@ class Trainer:
 
     def _make_optimizers(self) -> list[torch.optim.Optimizer]:
         ppo, icfg = self.cfg.ppo, self.cfg.intrinsic
+
+        def adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+            # Fused: one kernel over all parameters, the per-tensor loop's arithmetic (the same steps to float
+            # rounding: tests/test_ppo_update.py) at 1.75 instead of 8.8 ms per step on a CPU (RND's 3.6M
+            # parameters, Sapphire Rapids): the loop was 7% of an 8 x 128 iteration.
+            return torch.optim.Adam(params, lr=lr, eps=ppo.adam_eps, fused=True)
+
         policy_params = list(self.policy.parameters())
         if self.intrinsic is None:
-            return [torch.optim.Adam(policy_params, lr=ppo.learning_rate, eps=ppo.adam_eps)]
+            return [adam(policy_params, ppo.learning_rate)]
         predictor_params = list(self.intrinsic.predictor.parameters())
         if not icfg.uses_separate_optimizer():
             # The original RND adds the predictor's loss to PPO's and steps both with one Adam.
-            return [torch.optim.Adam(policy_params + predictor_params, lr=ppo.learning_rate, eps=ppo.adam_eps)]
-        return [torch.optim.Adam(policy_params, lr=ppo.learning_rate, eps=ppo.adam_eps),
-                torch.optim.Adam(predictor_params, lr=ppo.learning_rate * icfg.predictor_lr_scale, eps=ppo.adam_eps)]
+            return [adam(policy_params + predictor_params, ppo.learning_rate)]
+        return [adam(policy_params, ppo.learning_rate),
+                adam(predictor_params, ppo.learning_rate * icfg.predictor_lr_scale)]
 
     def learning_rate_fraction(self) -> float:
         """The share of each optimizer's configured rate the coming iteration uses (1 unless ``anneal_lr``).

@@ -316,8 +316,8 @@ def _plot_group(ax, xs, ys, label, color) -> None:
     ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label} (n={len(xs)})")
 
 
-def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> None:
-    """Bars of decay, oscillation and spread per game and group (bar: seed mean; dots: seeds)."""
+def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> Figure:
+    """Bars of decay, oscillation and spread per game and group (bar: seed mean; dots: seeds); returns the figure."""
     metrics = [("decay", "decay (late/early mean reward)", True), ("oscillation", "oscillation (detrended CV)", False),
                ("spread", "spread (within-rollout CV)", False)]
     games = sorted({r["game"] for r in rows})
@@ -339,8 +339,11 @@ def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> None:
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3, axis="y")
-    _legend(axes[0, 0], fontsize=8)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    if handles:  # below the panels: with many groups a legend inside one covers its bars
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), fontsize=8)
     fig.savefig(path, dpi=110)
+    return fig
 
 
 def plot_fig3(run: Run, result: Fig3, path: Path) -> None:
