@@ -108,3 +108,22 @@ def test_the_fused_adam_the_trainer_uses_steps_as_the_per_tensor_loop_does():
     assert moved > 1e-4
     for loop, fused in zip(*results, strict=True):
         torch.testing.assert_close(fused, loop, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_frames_keep_the_runs_layout_from_rollout_to_micro_batch(channels_last):
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    st = RolloutStorage(3, 4, (4, 84, 84), torch.device("cpu"), channels_last=channels_last)
+    frames = torch.randint(0, 256, (3, 4, 4, 84, 84), dtype=torch.uint8)
+    for t in range(3):
+        st.obs[t] = frames[t]  # as the rollout writes them: (envs, C, H, W) from the emulators
+    st.last_obs.copy_(frames[0])
+    st.final_obs[(1, 2)] = frames[2, 3]
+    assert torch.equal(st.obs, frames)  # the values, whatever the layout
+    batch = next(st.minibatches(2, False, torch.Generator().manual_seed(0)))
+    pieces = micro_batches(batch, 2, by_env=False)
+    assert all(x.is_contiguous(memory_format=layout) for x in [batch.obs, *(p.obs for p in pieces)])
+    nxt = st.next_observations()
+    assert nxt.is_contiguous(memory_format=layout)
+    assert torch.equal(nxt[4 * 1 + 2], frames[2, 3]) and torch.equal(nxt[4 * 2 + 1], frames[0, 1])
+    assert torch.equal(nxt[0], frames[1, 0])

@@ -26,15 +26,37 @@ class PPOBatch(NamedTuple):
     """Recurrent state before the first step, (B, ...) per element; empty for feed-forward policies."""
 
 
+def frames(steps: int, envs: int, obs_shape: tuple[int, ...], device: torch.device,
+           channels_last: bool = True) -> torch.Tensor:
+    """A zero uint8 (steps, envs, C, H, W) tensor, with ``channels_last`` laid out (steps, envs, H, W, C) in memory.
+
+    The networks that read frame stacks run their convolutions in the run's memory format, channels-last
+    unless the start-up check found contiguous faster (:mod:`prend.agent.perf`). Frames kept in that layout
+    from the rollout on convert to float in one contiguous pass and reach the first convolution without the
+    layout reorders (forward and backward) that cost 18% of an 8 x 128 iteration (docs/performance.md).
+    Non-image observations stay as they are.
+
+    Example:
+        >>> x = frames(2, 3, (4, 84, 84), torch.device("cpu"))
+        >>> x.shape, x.reshape(6, 4, 84, 84).is_contiguous(memory_format=torch.channels_last)
+        (torch.Size([2, 3, 4, 84, 84]), True)
+    """
+    if len(obs_shape) != 3 or not channels_last:
+        return torch.zeros(steps, envs, *obs_shape, dtype=torch.uint8, device=device)
+    channels, height, width = obs_shape
+    return torch.zeros(steps, envs, height, width, channels, dtype=torch.uint8, device=device).permute(0, 1, 4, 2, 3)
+
+
 class RolloutStorage:
     """Fixed-size (T, N) buffers for one rollout, filled step by step and then post-processed in place."""
 
-    def __init__(self, num_steps: int, num_envs: int, obs_shape: tuple[int, ...], device: torch.device):
+    def __init__(self, num_steps: int, num_envs: int, obs_shape: tuple[int, ...], device: torch.device,
+                 channels_last: bool = True):
         def zeros(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.zeros(num_steps, num_envs, *shape, dtype=dtype, device=device)
 
         self.num_steps, self.num_envs = num_steps, num_envs
-        self.obs = zeros(*obs_shape, dtype=torch.uint8)
+        self.obs = frames(num_steps, num_envs, obs_shape, device, channels_last)
         self.first = zeros(dtype=torch.bool)
         self.actions = zeros(dtype=torch.long)
         self.logprobs = zeros()
@@ -47,7 +69,7 @@ class RolloutStorage:
         self.advantages = zeros()
         self.returns_ext = zeros()
         self.returns_int = zeros()
-        self.last_obs = torch.zeros(num_envs, *obs_shape, dtype=torch.uint8, device=device)
+        self.last_obs = frames(1, num_envs, obs_shape, device, channels_last)[0]
         self.final_obs: dict[tuple[int, int], torch.Tensor] = {}
         self.int_update_input: torch.Tensor | None = None
         self.int_target: torch.Tensor | None = None
@@ -55,7 +77,8 @@ class RolloutStorage:
 
     def next_observations(self) -> torch.Tensor:
         """(T*N, ...) the observation each transition led to: the next step's, or the ended episode's last."""
-        nxt = torch.cat([self.obs[1:], self.last_obs.unsqueeze(0)])
+        nxt = torch.empty_like(self.obs)  # in the frames' channels-last layout, as the convs read it
+        nxt[:-1], nxt[-1] = self.obs[1:], self.last_obs
         for (t, env), frame in self.final_obs.items():
             nxt[t, env] = frame
         return nxt.reshape(-1, *nxt.shape[2:])

@@ -71,7 +71,8 @@ class Trainer:
         self.base_learning_rates = [opt.param_groups[0]["lr"] for opt in self.optimizers]
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
         self.np_rng = np.random.default_rng(cfg.run.seed)
-        self.storage = RolloutStorage(steps, num_envs, self.env.obs_shape, self.device)
+        self.storage = RolloutStorage(steps, num_envs, self.env.obs_shape, self.device,
+                                      channels_last=self.perf["memory_format"] == "channels-last")
         self.iteration = 0
         self.global_step = 0
         self.episodes = 0
@@ -197,14 +198,13 @@ class Trainer:
         st.initial_state = tuple(s.clone() for s in self.policy_state)
         self.policy.eval()
         for t in range(self.cfg.ppo.num_steps):
-            obs = torch.from_numpy(self.obs).to(self.device)
+            st.obs[t] = torch.from_numpy(self.obs)  # into the storage's channels-last frames, which the policy reads
             with torch.inference_mode(), self._autocast():
-                out = self.policy(obs.unsqueeze(0), self.policy_state, self.first.unsqueeze(0).to(self.device))
+                out = self.policy(st.obs[t : t + 1], self.policy_state, self.first.unsqueeze(0).to(self.device))
             with torch.inference_mode():
                 logp_all = torch.log_softmax(out.logits[0].float(), -1)
                 actions = torch.multinomial(logp_all.exp().cpu(), 1, generator=self.generator).squeeze(1)
             step = self.env.step(actions.numpy())
-            st.obs[t] = obs
             st.first[t] = self.first
             st.actions[t] = actions
             st.logprobs[t] = logp_all.gather(1, actions.to(self.device).unsqueeze(1)).squeeze(1)
