@@ -104,6 +104,7 @@ def test_a_runs_losses_agree_across_micro_batch_sizes(tmp_path, tiny_args, metho
     reference, _, whole = _losses(tmp_path, tiny_args, *flags)
     losses, _, pieces = _losses(tmp_path, tiny_args, *flags, "--micro-batch", "3")
     assert (whole["micro_batch"], pieces["micro_batch"]) == (8, 3)
+    assert whole["reward_chunk"] == 64  # the tiny rollout's 32 next observations in one pass
     _assert_close(losses, reference)
 
 
@@ -123,6 +124,7 @@ def test_run_info_records_the_cpu_and_the_choices(tmp_path, tiny_args):
     assert started["perf"]["threads"] >= 1 and started["perf"]["memory_format"] in ("channels-last", "contiguous")
     assert started["perf"]["measured"]  # both are auto by default
     assert started["perf"]["micro_batch"] == 8  # the tiny run's whole minibatch: nothing smaller to time
+    assert started["perf"]["reward_chunk"] == perf.REWARD_CHUNK["cpu"] == 64
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")

@@ -82,3 +82,17 @@ def test_next_observations_use_the_final_frame_where_an_episode_ended():
     st.final_obs[(1, 0)] = torch.full((1, 2, 2), 99, dtype=torch.uint8)
     nxt = st.next_observations().view(3, 2, -1)[..., 0]
     assert nxt.tolist() == [[1, 1], [99, 2], [3, 3]]
+
+
+def test_the_reward_does_not_depend_on_its_pass_size():
+    # The trainer sets the pass size per device (prend.agent.perf.REWARD_CHUNK); the rewards, the stored
+    # predictor inputs and the target outputs must come out the same whatever it is.
+    torch.manual_seed(0)
+    rnd = make_rnd(num_envs=2)
+    obs = torch.randint(0, 256, (10, 4, 84, 84), dtype=torch.uint8)
+    rnd.observe(obs)
+    whole = rnd.reward(obs)
+    rnd.chunk_size = 3  # 3, 3, 3, 1
+    pieces = rnd.reward(obs)
+    for got, want in zip(pieces, whole, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)  # errors of order 1, cancelling

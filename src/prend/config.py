@@ -236,10 +236,9 @@ class RunConfig:
     """Memory layout of the conv weights and activations (``auto``: timed at start-up on a CPU,
     channels-last on a GPU). Changes speed only, not the numbers beyond float rounding."""
     micro_batch: int = 0
-    """Samples per network pass in the update, whose minibatch gradients are accumulated over pieces this
-    size, and in the intrinsic reward's batch passes (0: timed at start-up on a CPU, the whole minibatch on a
-    GPU; a size at or above the minibatch runs it whole). Changes speed only, not the numbers beyond float
-    rounding."""
+    """Samples per forward and backward pass in the update: each minibatch's gradient is accumulated over
+    pieces this size (0: timed at start-up on a CPU, the whole minibatch on a GPU; a size at or above the
+    minibatch runs it whole). Changes speed only, not the numbers beyond float rounding."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the networks run."""
     progress: bool = True

@@ -66,7 +66,7 @@ class Trainer:
         self.intrinsic = make_intrinsic(cfg.intrinsic, num_envs, cfg.ppo.gamma_int, self.env.rom)
         if self.intrinsic is not None:
             apply_memory_format(self.intrinsic.to(self.device), self.perf["memory_format"])
-            self.intrinsic.chunk_size = self.perf["micro_batch"]  # its batch passes fit the caches as the update's
+            self.intrinsic.chunk_size = self.perf["reward_chunk"]
         self.optimizers = self._make_optimizers()
         self.base_learning_rates = [opt.param_groups[0]["lr"] for opt in self.optimizers]
         self.generator = torch.Generator().manual_seed(cfg.run.seed)

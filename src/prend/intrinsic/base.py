@@ -153,8 +153,7 @@ class DistillationReward(nn.Module):
         num_envs: environments whose discounted intrinsic returns are tracked.
         gamma: discount of the reward forward filter (the intrinsic discount).
         chunk_size: observations per forward pass in :meth:`reward`, to bound memory (the trainer sets it
-            to the run's micro-batch: on a CPU passes of 64-256 stay in cache and ran ~1.8x faster than
-            2,048, docs/performance.md).
+            per device: :data:`prend.agent.perf.REWARD_CHUNK`).
         target_norm: applied to the target's outputs before they are compared (e.g. an
             :class:`~prend.intrinsic.normalizers.OutputNormalizer`); it has an ``update(target)`` method,
             called from :meth:`observe`.
