@@ -15,7 +15,7 @@ from prend.cli import main
 from prend.config import config_from_dict
 from prend.metrics import read_metrics
 from prend.pretrain import shipped_backbone
-from prend.train import parse_train_args, record_run_info, run_info, train
+from prend.train import parse_train_args, record_run_info, run_info, source_commit, train
 
 TIMING = ("time/", "charts/steps_per_second")
 
@@ -150,3 +150,19 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_args):
     assert "--resume" in err
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["iteration"] == len(read_metrics(out / "metrics.jsonl"))
+
+
+def test_run_info_names_the_git_commit_of_the_checkout_it_runs_from(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True)
+
+    (tmp_path / "__init__.py").write_text("")
+    assert source_commit(tmp_path) is None  # not in a checkout
+    git("init", "-q")
+    assert source_commit(tmp_path) is None  # in a checkout, but not tracked (e.g. a wheel inside a project)
+    git("add", "__init__.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    head = git("rev-parse", "HEAD").stdout.strip()
+    assert source_commit(tmp_path) == head
+    (tmp_path / "__init__.py").write_text("changed = True\n")
+    assert source_commit(tmp_path) == head + "+dirty"

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
@@ -130,8 +131,34 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{game}-{cfg.intrinsic.method}-s{cfg.run.seed}"
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The folder prend's modules are imported from."""
+
+
+def source_commit(package_dir: Path = PACKAGE_DIR) -> str | None:
+    """The git commit of the checkout prend runs from (``+dirty`` when its tracked files differ from it).
+
+    ``None`` when the package is not a tracked part of a git checkout (an installed wheel, even one inside
+    some other repository), or git is missing or slow.
+    """
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(package_dir), *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return None
+        commit = git("rev-parse", "HEAD").stdout.strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+dirty" if dirty else "")) or None
+
+
 def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What this process runs with: time, versions, machine, command line and PreND's backbone weights.
+    """What this process runs with: time, versions, code commit, machine, command line and PreND's backbone.
+
+    ``commit`` is :func:`source_commit`: the git commit of the checkout prend runs from, or ``None``.
 
     The backbone entry names the weights file :func:`prend.intrinsic.prend.backbone_weights_file` resolves
     and its sha256, so a result can say which backbone made it even after the shipped one is replaced.
@@ -139,7 +166,7 @@ def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, 
     (:func:`prend.agent.perf.choose_perf`), made anew at every start and resume.
     """
     info: dict[str, Any] = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "prend": __version__,
-                            "python": platform.python_version()}
+                            "commit": source_commit(), "python": platform.python_version()}
     for package in ("torch", "ale-py", "gymnasium", "numpy"):
         try:
             info[package] = metadata.version(package)
