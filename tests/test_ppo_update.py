@@ -8,9 +8,11 @@ import torch
 from prend.agent.perf import choose_perf, micro_candidates
 from prend.agent.ppo import micro_batches, ppo_update
 from prend.agent.storage import RolloutStorage
+from prend.agent.trainer import Trainer
 from prend.config import PPOConfig
 from prend.intrinsic import make_rnd
 from prend.nets.policy import make_policy
+from prend.train import parse_train_args
 
 STEPS, ENVS, ACTIONS = 4, 6, 5
 
@@ -127,3 +129,18 @@ def test_frames_keep_the_runs_layout_from_rollout_to_micro_batch(channels_last):
     assert nxt.is_contiguous(memory_format=layout)
     assert torch.equal(nxt[4 * 1 + 2], frames[2, 3]) and torch.equal(nxt[4 * 2 + 1], frames[0, 1])
     assert torch.equal(nxt[0], frames[1, 0])
+
+
+def test_with_bf16_the_bootstrap_value_is_computed_as_the_rollouts_values_are(tmp_path, tiny_args):
+    # GAE mixes the rollout's values with the value of the observation after it: both under the same autocast.
+    flags = ["--out", str(tmp_path), "--no-tensorboard", "--bf16", "--torch-threads", "1"]
+    cfg, _ = parse_train_args([*tiny_args, *flags])
+    trainer = Trainer(cfg)
+    trainer.start()
+    trainer.collect_rollout()
+    st = trainer.storage
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = trainer.policy.eval()(st.last_obs.unsqueeze(0), trainer.policy_state, trainer.first.unsqueeze(0))
+    trainer.close()
+    assert torch.equal(trainer.next_values[0], out.value_ext[0].float())
+    assert torch.equal(trainer.next_values[1], out.value_int[0].float())

@@ -218,9 +218,9 @@ class Trainer:
             self.obs, self.first = step.obs, torch.from_numpy(step.done)
             finished.extend(step.finished)
         st.last_obs.copy_(torch.from_numpy(self.obs))
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():  # as the rollout's values: GAE mixes the two
             out = self.policy(st.last_obs.unsqueeze(0), self.policy_state, self.first.unsqueeze(0).to(self.device))
-        self.next_values = (out.value_ext[0], out.value_int[0])
+        self.next_values = (out.value_ext[0].float(), out.value_int[0].float())
         self.policy.train()
         return finished
 
