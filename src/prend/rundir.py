@@ -82,8 +82,7 @@ SWEEP_MANIFEST = "sweep.json"
 
 BOOKKEEPING_FIELDS = frozenset({
     "run.total_steps", "run.out", "run.progress", "run.tensorboard", "run.torch_threads", "run.memory_format",
-    "run.micro_batch",
-    "env.env_threads", "run.device", "run.checkpoint_every",
+    "run.micro_batch", "env.env_threads", "run.device", "run.checkpoint_every",
 })
 """Config fields that do not change what a run learns: its budget (visible on the frame axis), where it is
 written and how (threads, device, logging). A sweep resumes a run whose config differs only in these; a

@@ -160,19 +160,19 @@ def _measure(threads: tuple[int, ...], formats: tuple[str, ...], rounds: int, ba
     times: dict[tuple[int, str], float] = {}
     per_sample: dict[int, float] = {}
 
-    def frames(name: str, count: int) -> torch.Tensor:  # kept in the layout's memory order, as the rollout keeps them
-        return obs[:count].contiguous(memory_format=MEMORY_FORMATS[name])
+    # The frames in each layout's memory order, as the rollout stores them for that layout.
+    laid_out = {name: obs.contiguous(memory_format=MEMORY_FORMATS[name]) for name in formats}
 
     def time_candidate(count: int, name: str) -> float:
         torch.set_num_threads(count)
-        elapsed = _timed_step(apply_memory_format(policy, name), frames(name, batch))
+        elapsed = _timed_step(apply_memory_format(policy, name), laid_out[name][:batch])
         times[(count, name)] = min(times.get((count, name), elapsed), elapsed)
         return times[(count, name)]
 
     try:
         torch.set_num_threads(threads[0])
         for name in formats:  # oneDNN builds its kernels on first use: not part of any candidate's time
-            _timed_step(apply_memory_format(policy, name), frames(name, batch))
+            _timed_step(apply_memory_format(policy, name), laid_out[name][:batch])
         timed = list(formats)
         for _ in range(rounds):
             for name in timed:
@@ -191,12 +191,12 @@ def _measure(threads: tuple[int, ...], formats: tuple[str, ...], rounds: int, ba
                 break
         torch.set_num_threads(best)
         apply_memory_format(policy, fmt)
-        laid_out = frames(fmt, len(obs))
+        frames = laid_out[fmt]
         for size in micros:  # first use of each size: oneDNN's kernels for it
-            _timed_step(policy, laid_out[:size])
+            _timed_step(policy, frames[:size])
         for _ in range(min(rounds, 2) if micros else 0):
             for size in micros:  # consecutive passes over the same samples, as the update makes them
-                elapsed = sum(_timed_step(policy, piece) for piece in laid_out.split(size)) / len(laid_out)
+                elapsed = sum(_timed_step(policy, piece) for piece in frames.split(size)) / len(frames)
                 per_sample[size] = min(per_sample.get(size, elapsed), elapsed)
     finally:
         torch.set_num_threads(before)

@@ -115,7 +115,7 @@ def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
 
 
 def micro_batches(batch: PPOBatch, size: int, by_env: bool) -> list[PPOBatch]:
-    """``batch`` in consecutive pieces of at most ``size`` samples, each with its share of the samples.
+    """``batch`` in consecutive pieces of at most ``size`` samples (views, no copies).
 
     Split by sample, or, for a minibatch of whole environments (``by_env``: fields lead with (T, B)),
     by environment, at least one environment's T steps per piece, with the recurrent state split alike.

@@ -77,7 +77,7 @@ class RolloutStorage:
 
     def next_observations(self) -> torch.Tensor:
         """(T*N, ...) the observation each transition led to: the next step's, or the ended episode's last."""
-        nxt = torch.empty_like(self.obs)  # in the frames' channels-last layout, as the convs read it
+        nxt = torch.empty_like(self.obs)  # in the frames' layout, as the convs read it
         nxt[:-1], nxt[-1] = self.obs[1:], self.last_obs
         for (t, env), frame in self.final_obs.items():
             nxt[t, env] = frame

@@ -198,7 +198,7 @@ class Trainer:
         st.initial_state = tuple(s.clone() for s in self.policy_state)
         self.policy.eval()
         for t in range(self.cfg.ppo.num_steps):
-            st.obs[t] = torch.from_numpy(self.obs)  # into the storage's channels-last frames, which the policy reads
+            st.obs[t] = torch.from_numpy(self.obs)  # into the storage's frames, in the conv layout the policy reads
             with torch.inference_mode(), self._autocast():
                 out = self.policy(st.obs[t : t + 1], self.policy_state, self.first.unsqueeze(0).to(self.device))
             with torch.inference_mode():
