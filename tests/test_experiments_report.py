@@ -67,6 +67,33 @@ def test_report_numbers_on_synthetic_runs(tmp_path):
         assert (tmp_path / png).stat().st_size > 1000
 
 
+def test_score_at_fixed_frame_budgets(tmp_path, capsys):
+    # Records every 128 frames (128 ... 1280). Seed 1 scores NaN, 1, 2, ..., 9; seed 2 twice that.
+    # Default budgets: 10/25/50/100% of 1280 = 128, 320, 640, 1280 frames; the first record at or past each is
+    # iteration 1 (no game yet), 3 (384 frames), 5 (640) and 10 -> seed 1: NaN, 2, 4, 9; seed 2: NaN, 4, 8, 18.
+    ones = [math.nan, *range(1, 10)]
+    make_run(tmp_path, "Boxing", "rnd", 1, [float(v) for v in ones])
+    make_run(tmp_path, "Boxing", "rnd", 2, [2.0 * v for v in ones])
+    write_report(tmp_path, reps=200)
+    table = json.loads((tmp_path / "report.json").read_text())["at_frames"]
+    assert [t["game"] for t in table] == ["Boxing"] and table[0]["frames"] == [128, 320, 640, 1280]
+    (group,) = table[0]["groups"]
+    assert group["seeds"] == [1, 2]
+    assert group["scores"] == [[None, None], [2.0, 4.0], [4.0, 8.0], [9.0, 18.0]]
+    text = (tmp_path / "report.md").read_text()
+    # Mean 13.5, sample sd of (9, 18) = 9 / sqrt(2) = 6.36.
+    assert "| Boxing | seeds | 128 frames | 320 frames | 640 frames | 1,280 frames |" in text
+    assert "| rnd | 2 | – | 3 ± 1.4 | 6 ± 2.8 | 13.5 ± 6.4 |" in text
+    # Budgets given: one past the runs' end has no score; a bad one is a one-line error, exit 2.
+    assert main(["report", str(tmp_path), "--reps", "200", "--at-frames", "256", "2000"]) == 0
+    table = json.loads((tmp_path / "report.json").read_text())["at_frames"][0]
+    assert table["frames"] == [256, 2000] and table["groups"][0]["scores"] == [[1.0, 2.0], [None, None]]
+    capsys.readouterr()
+    assert main(["report", str(tmp_path), "--at-frames", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--at-frames must be positive" in err and len(err.strip().splitlines()) == 1
+
+
 def test_groups_are_labelled_by_the_fields_that_vary(tmp_path):
     for scale in (0.01, 0.1):
         make_run(tmp_path, "Boxing", "rnd-lr", 1, [1.0, 2.0], lr_scale=scale)

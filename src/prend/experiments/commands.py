@@ -78,8 +78,8 @@ def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
 class ReportArgs:
     """A sweep's results: SWEEP_DIR/report.md with PNG figures.
 
-    Score curves (Fig. 2), final-score and AUC tables, human-normalised scores, and IQM across games with
-    stratified-bootstrap CIs.
+    Score curves (Fig. 2), final-score and AUC tables, scores at fixed frame budgets, human-normalised scores,
+    and IQM across games with stratified-bootstrap CIs.
     """
 
     sweep_dir: tyro.conf.Positional[Path]
@@ -88,6 +88,10 @@ class ReportArgs:
     """Bootstrap resamples of the aggregate CIs."""
     seed: int = 0
     """Seed of the bootstrap."""
+    at_frames: Annotated[tuple[int, ...] | None, tyro.conf.arg(
+        metavar="FRAMES ...", help_behavior_hint=default_hint("10%, 25%, 50% and 100% of each game's shortest run"))
+    ] = None
+    """Emulator-frame budgets of the "score at fixed frame budgets" table."""
 
 
 def report_command(argv: list[str], prog: str = "prend report") -> int:
@@ -95,6 +99,7 @@ def report_command(argv: list[str], prog: str = "prend report") -> int:
     from prend.experiments.report import write_report
 
     args = cli(ReportArgs, argv, prog)
-    path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed)
+    path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed,
+                        at_frames=list(args.at_frames) if args.at_frames else None)
     print(f"written: {path} (and its PNG figures)")
     return 0

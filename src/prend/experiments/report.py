@@ -7,8 +7,9 @@ Writes into the sweep directory:
 - ``hns_aggregates.png``: IQM, mean and median of the final human-normalised score across games, with 95%
   stratified-bootstrap CIs (rliable's protocol);
 - ``intrinsic_reward.png``: the rollout-mean and probe-set raw intrinsic reward (Fig. 1, see ``prend diagnose``);
-- ``report.md`` (tables: runs, final score, area under the curve, human-normalised scores, aggregates,
-  intrinsic-reward decay and oscillation) and ``report.json`` (the same numbers).
+- ``report.md`` (tables: runs, final score, area under the curve, score at fixed frame budgets,
+  human-normalised scores, aggregates, intrinsic-reward decay and oscillation) and ``report.json`` (the same
+  numbers).
 
 Definitions are in ``docs/analysis.md``.
 """
@@ -60,6 +61,68 @@ def final_score(run: Run) -> float:
 def run_auc(run: Run) -> float:
     """Normalised area under a run's score curve (see :func:`~prend.experiments.stats.normalized_auc`)."""
     return normalized_auc(run.series(FRAMES), run.series(SCORE))
+
+
+BUDGET_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+"""Default frame budgets of the budget table, as fractions of the shortest run of a game (rounded down)."""
+
+
+def score_at(run: Run, frames: int) -> float:
+    """The score of the first record at or past ``frames`` emulator frames (NaN if the run has not got there,
+    or no game had ended by then).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> run = SimpleNamespace(metrics=[{FRAMES: 100, SCORE: math.nan}, {FRAMES: 200, SCORE: 3.0},
+        ...                                {FRAMES: 300, SCORE: 5.0}])
+        >>> score_at(run, 100), score_at(run, 150), score_at(run, 300), score_at(run, 301)
+        (nan, 3.0, 5.0, nan)
+    """
+    for record in run.metrics:
+        if record.get(FRAMES, 0) >= frames:
+            return float(record.get(SCORE, math.nan))
+    return math.nan
+
+
+def budget_marks(final_frames: list[int], fractions: tuple[float, ...] = BUDGET_FRACTIONS) -> list[int]:
+    """Frame budgets at ``fractions`` of the shortest run, each rounded down to three significant digits.
+
+    Rounding down keeps every mark within every run (the shortest run's last record reaches it) and gives
+    the round numbers papers quote.
+
+    Example:
+        >>> budget_marks([2_002_944, 2_002_944])
+        [200000, 500000, 1000000, 2000000]
+        >>> budget_marks([196_608, 400_000])
+        [19600, 49100, 98300, 196000]
+    """
+    shortest = min(final_frames)
+    marks = []
+    for fraction in fractions:
+        value = int(fraction * shortest)
+        if value <= 0:
+            continue
+        unit = 10 ** max(0, len(str(value)) - 3)
+        marks.append(value // unit * unit)
+    return sorted(set(marks))
+
+
+def budget_scores(runs: list[Run], at_frames: list[int] | None = None) -> list[dict[str, Any]]:
+    """Per game: the frame budgets, and per group the seeds' scores at each (the table "score at budgets").
+
+    ``at_frames`` fixes the budgets for every game; by default they are :func:`budget_marks` of the game's runs.
+    """
+    out = []
+    groups = group_runs(runs)
+    for game in sorted({g for g, _ in groups}):
+        members_by_label = {label: members for (g, label), members in groups.items() if g == game}
+        final = [int(r.metrics[-1].get(FRAMES, 0)) for ms in members_by_label.values() for r in ms]
+        marks = sorted(at_frames) if at_frames else budget_marks([f for f in final if f > 0] or [0])
+        out.append({"game": game, "frames": marks, "groups": [
+            {"label": label, "seeds": [r.seed for r in members],
+             "scores": [[score_at(r, mark) for r in members] for mark in marks]}
+            for label, members in members_by_label.items()]})
+    return out
 
 
 def group_scores(runs: list[Run]) -> list[GroupScores]:
@@ -202,13 +265,20 @@ def _status(run: Run) -> str:
     return {"running": "running", "failed": "failed (partial)"}.get(state, "partial")
 
 
-def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0) -> Path:
-    """Write ``report.md``, ``report.json`` and the PNGs into ``sweep_dir``; returns the markdown's path."""
+def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None) -> Path:
+    """Write ``report.md``, ``report.json`` and the PNGs into ``sweep_dir``; returns the markdown's path.
+
+    ``at_frames``: the frame budgets of the "score at budgets" table (default: :data:`BUDGET_FRACTIONS` of each
+    game's shortest run).
+    """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise PrendError(f"'{sweep_dir}' is not a directory", "pass the --out directory of `prend sweep`")
     if reps < 100:
         raise PrendError(f"--reps must be >= 100, got {reps}", "pass e.g. --reps 50000")
+    if at_frames is not None and any(f <= 0 for f in at_frames):
+        raise PrendError(f"--at-frames must be positive frame counts, got {list(at_frames)}",
+                         "pass e.g. --at-frames 400000 2000000")
     runs = find_runs([sweep_dir], allow_empty=True)
     scores = group_scores(runs)
     agg = aggregates(scores, reps=reps, seed=seed)
@@ -233,7 +303,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0) -> Path:
                   "frames": int(r.metrics[-1].get(FRAMES, 0)), "status": _status(r),
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
                  for r in runs],
-        "groups": [vars(s) for s in scores], "aggregates": agg, "intrinsic": fig1, "failed": failed,
+        "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames), "aggregates": agg, "intrinsic": fig1, "failed": failed,
     }
     (sweep_dir / "report.json").write_text(json.dumps(_nan_to_none(data), indent=2) + "\n")
     path = sweep_dir / "report.md"
@@ -263,7 +333,17 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
         per_seed = ", ".join(f"s{seed}: {_fmt(v)}" for seed, v in zip(s.seeds, s.final, strict=True))
         lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {_mean_sd(s.final)} "
                      f"| {_ci(s.final)} | {per_seed} | {_mean_sd(s.auc)} |")
-    lines += ["", "## Human-normalised final score", "",
+    lines += ["", "## Score at fixed frame budgets (mean ± sd over seeds)", "",
+              "The running score (mean of the last 100 games) at the first iteration at or past each budget; "
+              "– where a run had not got there or no game had ended.", ""]
+    for table in data["at_frames"]:
+        lines += [f"| {table['game']} | seeds | " + " | ".join(f"{mark:,} frames" for mark in table["frames"]) + " |",
+                  "|---|---|" + "---|" * len(table["frames"])]
+        for group in table["groups"]:
+            lines.append(f"| {group['label']} | {len(group['seeds'])} | "
+                         + " | ".join(_mean_sd(values) for values in group["scores"]) + " |")
+        lines.append("")
+    lines += ["## Human-normalised final score", "",
               f"HNS = (score - random) / (human - random); reference scores: {SCORE_SOURCE}.", "",
               "| game | random | human | " + " | ".join(method_order([s.label for s in scores])) + " |",
               "|---|---|---|" + "---|" * len(method_order([s.label for s in scores]))]
