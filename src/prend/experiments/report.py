@@ -68,8 +68,9 @@ BUDGET_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 
 
 def score_at(run: Run, frames: int) -> float:
-    """The score of the first record at or past ``frames`` emulator frames (NaN if the run has not got there,
-    or no game had ended by then).
+    """The score of the first record at or past ``frames`` emulator frames.
+
+    NaN if the run has not got there, or no game had ended by then.
 
     Example:
         >>> from types import SimpleNamespace
@@ -303,7 +304,8 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
                   "frames": int(r.metrics[-1].get(FRAMES, 0)), "status": _status(r),
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
                  for r in runs],
-        "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames), "aggregates": agg, "intrinsic": fig1, "failed": failed,
+        "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames),
+        "aggregates": agg, "intrinsic": fig1, "failed": failed,
     }
     (sweep_dir / "report.json").write_text(json.dumps(_nan_to_none(data), indent=2) + "\n")
     path = sweep_dir / "report.md"
