@@ -38,6 +38,10 @@ def test_two_iterations_on_boxing_write_the_run_directory(tmp_path, tiny_args):
                 "losses/clip_fraction", "losses/predictor", "charts/steps_per_second", "intrinsic/probe_mean"):
         assert key in records[-1], key
     assert np.isfinite(records[-1]["losses/predictor"]) and records[-1]["intrinsic/raw_mean"] > 0
+    # Every metric lies in one of the fixed namespaces (prend.metrics): TensorBoard groups by them.
+    outside = {k for r in records for k in r if k != "iteration"
+               and not k.startswith(("charts/", "losses/", "intrinsic/", "time/"))}
+    assert not outside, outside
     assert list((out / "tb").glob("events.out.tfevents.*"))
     saved = json.loads((out / "config.json").read_text())
     assert saved["env"]["num_envs"] == 2 and saved["intrinsic"]["method"] == "rnd"

@@ -31,6 +31,7 @@ from prend.config import TrainConfig, config_to_dict
 from prend.envs.vector import ProtocolVecEnv, make_env
 from prend.intrinsic.base import reward_decomposition
 from prend.intrinsic.factory import make_intrinsic
+from prend.metrics import FRAMES, GLOBAL_STEP, ITERATION, RAW_MEAN, RAW_STD, SCORE, STEPS_PER_SECOND
 from prend.nets.policy import make_policy
 
 STATE_KEYS = ("config", "iteration", "global_step", "episodes", "recent_scores", "policy", "intrinsic",
@@ -242,8 +243,8 @@ class Trainer:
         # How much of the raw reward is one offset shared by all states (from tensors the pass already made).
         parts = reward_decomposition(out.error, self.intrinsic.regression_target(out.target))
         return {
-            "intrinsic/raw_mean": st.rewards_int_raw.mean().item(),
-            "intrinsic/raw_std": st.rewards_int_raw.std().item(),
+            RAW_MEAN: st.rewards_int_raw.mean().item(),
+            RAW_STD: st.rewards_int_raw.std().item(),
             "intrinsic/norm_mean": st.rewards_int.mean().item(), "intrinsic/norm_std": st.rewards_int.std().item(),
             "intrinsic/return_std": self.intrinsic.return_rms.std.item(),
             **{f"intrinsic/{key}": value for key, value in parts.items()},
@@ -267,15 +268,15 @@ class Trainer:
         self.episodes += len(finished)
         t0, t1, t2, t3 = times
         return {
-            "iteration": self.iteration,
-            "charts/global_step": self.global_step,
-            "charts/frames": self.global_step * self.cfg.env.frame_skip,
+            ITERATION: self.iteration,
+            GLOBAL_STEP: self.global_step,
+            FRAMES: self.global_step * self.cfg.env.frame_skip,
             "charts/episodes": self.episodes,
             "charts/episode_score_mean": float(np.mean(scores)) if scores else math.nan,
             "charts/episode_score_max": float(np.max(scores)) if scores else math.nan,
             "charts/episode_length_mean": float(np.mean([n for _, n in finished])) if finished else math.nan,
-            "charts/score_mean_100": float(np.mean(self.recent_scores)) if self.recent_scores else math.nan,
-            "charts/steps_per_second": self.cfg.batch_size / (t3 - t0),
+            SCORE: float(np.mean(self.recent_scores)) if self.recent_scores else math.nan,
+            STEPS_PER_SECOND: self.cfg.batch_size / (t3 - t0),
             **int_stats, **losses, **recorded,
             "time/rollout_s": t1 - t0, "time/intrinsic_s": t2 - t1, "time/update_s": t3 - t2,
         }
