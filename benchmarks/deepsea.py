@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prend.rundir import RunDir
+
 TRAIN_FLAGS = [
     "--num-envs", "8", "--num-steps", "128",
     "--update-epochs", "1", "--learning-rate", "5e-4",  # one epoch: a quarter of the update cost (CPU budget)
@@ -53,20 +55,16 @@ def sweep(out: Path, size: int, methods: str, seeds: str, iterations: int, worke
 
 def run_summary(run_dir: Path, final_iterations: int) -> dict | None:
     """First-reward episode count, final return and budget of one run directory (``None`` if it has no metrics)."""
-    path = run_dir / "metrics.jsonl"
-    try:
-        finished = json.loads((run_dir / "sweep_status.json").read_text()).get("state") == "finished"
-    except (OSError, ValueError):
-        finished = False
-    if not finished or not path.exists():
+    run = RunDir(run_dir)
+    if (run.sweep_status() or {}).get("state") != "finished" or not run.is_run():
         return None
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = run.metrics()  # null -> NaN; a torn last line left out
     if not records:
         return None
-    config = json.loads((run_dir / "config.json").read_text())
-    first = next((r["charts/episodes"] for r in records if (r.get("charts/episode_score_max") or -1) > 0.5), None)
+    config = run.config_file()
+    first = next((r["charts/episodes"] for r in records if r.get("charts/episode_score_max", -1) > 0.5), None)
     tail = [r["charts/episode_score_mean"] for r in records[-final_iterations:]
-            if r.get("charts/episode_score_mean") is not None]
+            if math.isfinite(r.get("charts/episode_score_mean", math.nan))]
     return {"method": config["intrinsic"]["method"], "seed": config["run"]["seed"],
             "size": config["env"]["game_kwargs"].get("size", 10), "iterations": len(records),
             "agent_steps": records[-1]["charts/global_step"], "episodes": records[-1]["charts/episodes"],

@@ -17,6 +17,8 @@ from typing import Any
 
 from throughput import COLUMNS, row_cells
 
+from prend.rundir import RunDir
+
 METHODS = ("rnd", "rnd-lr", "prend", "none")
 """Every method gets a 2-iteration training run on cuda."""
 
@@ -64,9 +66,10 @@ def step_timeout(cap: float, deadline: float, now: float) -> float:
 
 def train_record(run_dir: Path, name: str, result: str) -> dict[str, Any]:
     """A table record for one training check, from its run directory (whatever of it exists)."""
-    metrics_file, info_file = run_dir / "metrics.jsonl", run_dir / "run_info.json"
-    metrics = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
-    perf = json.loads(info_file.read_text())["started"].get("perf", {}) if info_file.exists() else {}
+    # RunDir's readers, not json.loads: a run stopped by the time budget can leave a torn last metrics line.
+    run = RunDir(run_dir)
+    metrics = run.metrics() if run.metrics_path.exists() else []
+    perf = ((run.run_info() or {}).get("started") or {}).get("perf", {})
     if result == "ok" and len(metrics) != 2:
         result = f"FAILED: {len(metrics)} iterations logged, not 2"
 

@@ -107,6 +107,11 @@ def test_the_table_reads_training_runs_and_throughput_rows(tmp_path):
                                                                              "micro_batch": 256}}}))
     ok = gpu_check.train_record(run_dir, "train rnd", "ok")
     assert ok["steps_per_s"] == 2000.0 and ok["update_s"] == pytest.approx(0.3) and ok["threads"] == 16
+    # A run the time budget stopped mid-write: its torn last line is left out, not a crash of the whole table.
+    with (run_dir / "metrics.jsonl").open("a") as handle:
+        handle.write('{"charts/steps_per_second": 9')
+    torn = gpu_check.train_record(run_dir, "train rnd", "ok")
+    assert torn["result"] == "ok" and torn["steps_per_s"] == 2000.0 and torn["update_s"] == pytest.approx(0.3)
     short = gpu_check.train_record(tmp_path / "train-none", "train none", "ok")  # nothing was written
     assert short["result"] == "FAILED: 0 iterations logged, not 2"
     lines = gpu_check.table([ok, short]).splitlines()
