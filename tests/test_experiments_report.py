@@ -111,6 +111,18 @@ def test_labels_leave_out_fields_a_runs_backbone_ignores(tmp_path):
     assert labels == ["prend backbone=compact", "prend backbone=resnet18 backbone_width=0.125", "rnd"]
 
 
+def test_runs_of_two_presets_are_labelled_by_the_preset_not_the_fields_it_sets(tmp_path):
+    # ppo-atari and rnd-original differ in a dozen fields (docs/hyperparameters.md); the preset names them all.
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0])
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0], extra=("--preset", "ppo-atari"))
+    make_run(tmp_path, "Boxing", "none", 1, [1.0, 2.0], extra=("--preset", "ppo-atari"))
+    # A flag on top of one preset still varies within that preset's runs, so it stays in the label.
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0], extra=("--preset", "ppo-atari", "--ent-coef", "0.02"))
+    labels = sorted({r.label for r in find_runs([tmp_path])})
+    assert labels == ["none ent_coef=0.01 preset=ppo-atari", "rnd ent_coef=0.001 preset=rnd-original",
+                      "rnd ent_coef=0.01 preset=ppo-atari", "rnd ent_coef=0.02 preset=ppo-atari"]
+
+
 def test_one_factor_at_a_time_sweeps_label_runs_by_the_field_they_change(tmp_path):
     # What `prend sweep --grid-mode each` writes: the base PreND, and variants that each change one field.
     variants = [(), ("--feature-norm",), ("--target-norm", "center"), ("--target-norm", "whiten"),

@@ -165,8 +165,8 @@ def _one_at_a_time_base(runs: list[Run], fields: list[str]) -> dict[str, str] | 
     """The base values of a one-factor-at-a-time design over ``fields``, or None if ``runs`` are not one.
 
     A design is one-factor-at-a-time (``prend sweep --grid-mode each``) when at least two fields vary, each has
-    one value held by more than half of the runs (the base), and no run differs from the base in more than one
-    field. Values are compared as JSON.
+    one value held by more than half of the runs (the base), no run differs from the base in more than one
+    field, and some run differs from it. Values are compared as JSON.
     """
     if len(fields) < 2:
         return None
@@ -178,20 +178,48 @@ def _one_at_a_time_base(runs: list[Run], fields: list[str]) -> dict[str, str] | 
         if 2 * values.count(top) <= len(values):
             return None
         base[k] = top
-    if any(sum(f[k] != base[k] for k in fields) > 1 for f in flats):
+    changes = [sum(f[k] != base[k] for k in fields) for f in flats]
+    if max(changes) != 1:  # a run changing two fields is no such design; nor are runs that all share one config
         return None
     return base
+
+
+def _explained_by_preset(runs: list[Run], fields: list[str], unused: dict[int, set[str]]) -> set[str]:
+    """The varying fields that the ``preset`` field explains: within each preset's runs they take one value.
+
+    Runs from two presets (``ppo-atari`` and ``rnd-original``) differ in a dozen fields; naming the preset says
+    all of them. A field that also varies within one preset's runs (a flag given on top) is not explained.
+    Runs that ignore a field (:func:`_unused_intrinsic_fields`) do not count for it.
+    """
+    if "preset" not in fields:
+        return set()
+    flats = [(flatten(r.config), r) for r in runs]
+    explained = set()
+    for k in fields:
+        if k == "preset":
+            continue
+        values: dict[str, set[str]] = {}
+        for flat, run in flats:
+            if k not in unused[id(run)]:
+                values.setdefault(str(flat.get("preset")), set()).add(json.dumps(flat.get(k), sort_keys=True))
+        if all(len(v) == 1 for v in values.values()):
+            explained.add(k)
+    return explained
 
 
 def label_runs(runs: list[Run]) -> list[Run]:
     """Set each run's group ``label`` and unique ``name``; returns the runs sorted by game, label, seed.
 
-    The label is the method plus every varying field's value, except in a one-factor-at-a-time design
-    (:func:`_one_at_a_time_base`, per method), where it names only the field a run changes and the base runs
-    carry the method alone, e.g. ``prend`` and ``prend feature_norm=True``.
+    The label is the method plus every varying field's value, except that fields a varying ``preset`` explains
+    are named by the preset alone (:func:`_explained_by_preset`: ``rnd preset=ppo-atari``, not the dozen
+    fields that preset changes), and in a one-factor-at-a-time design (:func:`_one_at_a_time_base`, per
+    method) a label names only the field a run changes and the base runs carry the method alone, e.g.
+    ``prend`` and ``prend feature_norm=True``.
     """
     fields = varying_fields(runs)
     unused = {id(r): {f"intrinsic.{name}" for name in _unused_intrinsic_fields(r.config)} for r in runs}
+    explained = _explained_by_preset(runs, fields, unused)
+    fields = [k for k in fields if k not in explained]
     bases: dict[str, dict[str, str] | None] = {}
     for method in {r.method for r in runs}:
         same = [r for r in runs if r.method == method]
