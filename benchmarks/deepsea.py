@@ -4,6 +4,7 @@ Usage:
     .venv/bin/python benchmarks/deepsea.py                            # sizes 12, seeds 1-5, 4 methods
     .venv/bin/python benchmarks/deepsea.py --sizes 10 20 --seeds 1,2,3,4,5,6 --workers 2
     .venv/bin/python benchmarks/deepsea.py --summarize-only           # tables of what has run
+    .venv/bin/python benchmarks/deepsea.py --methods prend --out OUT -- --feature-norm   # train flags after --
 
 Each size is one ``prend sweep`` into ``OUT/size<N>/``: running the script again skips finished runs and
 resumes interrupted ones from their checkpoints. Then it writes ``OUT/results.md`` and
@@ -18,7 +19,9 @@ resumes interrupted ones from their checkpoints. Then it writes ``OUT/results.md
 
 Only finished runs (their ``sweep_status.json``) enter the tables.
 
-The PPO settings of every run are the flags in :data:`TRAIN_FLAGS` (shared by all methods).
+The PPO settings of every run are the flags in :data:`TRAIN_FLAGS` (shared by all methods); flags after ``--``
+are added to every run (a PreND variant, say). Give such a run its own ``--out``: its runs are named like the
+plain ones. The tables name a PreND run's variant fields and backbone where they differ from the defaults here.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prend.config import PREND_VARIANT_FIELDS, IntrinsicConfig
 from prend.rundir import RunDir
 
 TRAIN_FLAGS = [
@@ -44,11 +48,12 @@ TRAIN_FLAGS = [
 """Train flags of every run (on top of ``--game prend/DeepSea-v0``'s protocol defaults)."""
 
 
-def sweep(out: Path, size: int, methods: str, seeds: str, iterations: int, workers: int) -> int:
-    """Run (or resume) the sweep of one size; returns its exit code."""
+def sweep(out: Path, size: int, methods: str, seeds: str, iterations: int, workers: int,
+          extra: list[str] = ()) -> int:
+    """Run (or resume) the sweep of one size, ``extra`` train flags added to every run; returns its exit code."""
     command = [sys.executable, "-m", "prend.cli", "sweep", "--out", str(out / f"size{size}"), "--methods", methods,
                "--games", "prend/DeepSea-v0", "--seeds", seeds, "--workers", str(workers), "--threads-per-run", "1",
-               *TRAIN_FLAGS, "--game-kwargs", "size", str(size), "--total-steps", str(iterations * 8 * 128)]
+               *TRAIN_FLAGS, "--game-kwargs", "size", str(size), "--total-steps", str(iterations * 8 * 128), *extra]
     print("$", " ".join(command), flush=True)
     return subprocess.run(command, check=False).returncode
 
@@ -65,10 +70,34 @@ def run_summary(run_dir: Path, final_iterations: int) -> dict | None:
     first = next((r["charts/episodes"] for r in records if r.get("charts/episode_score_max", -1) > 0.5), None)
     tail = [r["charts/episode_score_mean"] for r in records[-final_iterations:]
             if math.isfinite(r.get("charts/episode_score_mean", math.nan))]
-    return {"method": config["intrinsic"]["method"], "seed": config["run"]["seed"],
+    return {"method": config["intrinsic"]["method"], "variant": variant(config["intrinsic"]),
+            "seed": config["run"]["seed"],
             "size": config["env"]["game_kwargs"].get("size", 10), "iterations": len(records),
             "agent_steps": records[-1]["charts/global_step"], "episodes": records[-1]["charts/episodes"],
             "first_reward_episodes": first, "final_return": float(np.mean(tail)) if tail else math.nan}
+
+
+def variant(intrinsic: dict) -> str:
+    """A PreND run's variant fields and backbone that differ from this benchmark's defaults, as flags ("" if none).
+
+    Example:
+        >>> variant({"method": "prend", "backbone": "resnet18", "feature_norm": True, "target_norm": "none"})
+        '--feature-norm'
+        >>> variant({"method": "prend", "backbone": "compact", "target_norm": "whiten"})
+        '--backbone compact --target-norm whiten'
+        >>> variant({"method": "rnd", "feature_norm": True})
+        ''
+    """
+    if intrinsic.get("method") != "prend":
+        return ""
+    defaults = IntrinsicConfig()
+    flags = [] if intrinsic.get("backbone", "resnet18") == "resnet18" else [f"--backbone {intrinsic['backbone']}"]
+    for name in PREND_VARIANT_FIELDS:
+        value = intrinsic.get(name, getattr(defaults, name))
+        if value != getattr(defaults, name):
+            flag = "--" + name.replace("_", "-")
+            flags.append(flag if value is True else f"{flag} {value}")
+    return " ".join(flags)
 
 
 def summarize(out: Path, final_iterations: int) -> list[dict]:
@@ -77,20 +106,22 @@ def summarize(out: Path, final_iterations: int) -> list[dict]:
     runs = [s for d in dirs if (s := run_summary(d, final_iterations))]
     unfinished = len(dirs) - len(runs)
     order = {"none": 0, "rnd": 1, "rnd-lr": 2, "prend": 3}
-    runs.sort(key=lambda r: (r["size"], order.get(r["method"], 9), r["seed"]))
+    runs.sort(key=lambda r: (r["size"], order.get(r["method"], 9), r.get("variant", ""), r["seed"]))
     (out / "results.json").write_text(json.dumps(runs, indent=2) + "\n")
     lines = ["| N | method | seeds | agent steps (episodes) per run | episodes to first reward, per seed | "
              "found | final return, mean (per seed) | solved |", "|---|---|---|---|---|---|---|---|"]
     names = {"none": "PPO", "rnd": "RND", "rnd-lr": "RND+LR", "prend": "PreND"}
-    for key in sorted({(r["size"], r["method"]) for r in runs}, key=lambda k: (k[0], order.get(k[1], 9))):
-        group = [r for r in runs if (r["size"], r["method"]) == key]
+    for key in sorted({(r["size"], r["method"], r["variant"]) for r in runs},
+                      key=lambda k: (k[0], order.get(k[1], 9), k[2])):
+        group = [r for r in runs if (r["size"], r["method"], r["variant"]) == key]
         firsts = ", ".join("-" if r["first_reward_episodes"] is None else str(r["first_reward_episodes"])
                            for r in group)
         found = sum(r["first_reward_episodes"] is not None for r in group)
         finals = [r["final_return"] for r in group]
         solved = sum(f > 0.5 for f in finals)
         budgets = sorted({f"{r['agent_steps']} ({r['episodes']})" for r in group})
-        lines.append(f"| {key[0]} | {names.get(key[1], key[1])} | {len(group)} | {', '.join(budgets)} | {firsts} | "
+        name = " ".join(filter(None, (names.get(key[1], key[1]), key[2] and f"`{key[2]}`")))
+        lines.append(f"| {key[0]} | {name} | {len(group)} | {', '.join(budgets)} | {firsts} | "
                      f"{found}/{len(group)} | {np.mean(finals):.3f} ({', '.join(f'{f:.2f}' for f in finals)}) | "
                      f"{solved}/{len(group)} |")
     if unfinished:
@@ -99,7 +130,7 @@ def summarize(out: Path, final_iterations: int) -> list[dict]:
     return runs
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/results/deepsea"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[12])
@@ -109,11 +140,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="concurrent runs (one thread each)")
     parser.add_argument("--final-iterations", type=int, default=3, help="iterations the final return averages")
     parser.add_argument("--summarize-only", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("train_flags", nargs=argparse.REMAINDER,
+                        help="after --: flags added to every run's prend train (e.g. -- --feature-norm)")
+    args = parser.parse_args(argv)
+    extra = args.train_flags[1:] if args.train_flags[:1] == ["--"] else args.train_flags
     code = 0
     if not args.summarize_only:
         for size in args.sizes:
-            code = max(code, sweep(args.out, size, args.methods, args.seeds, args.iterations, args.workers))
+            code = max(code, sweep(args.out, size, args.methods, args.seeds, args.iterations, args.workers, extra))
     summarize(args.out, args.final_iterations)
     print((args.out / "results.md").read_text())
     return code

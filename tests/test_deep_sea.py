@@ -195,3 +195,47 @@ def test_rnd_solves_a_deep_sea_that_plain_ppo_does_not_solve(tmp_path):
             break
     trainer.close()
     assert np.mean(returns[-3:]) > 0.5, f"RND did not solve DeepSea N=10 in 24 iterations: returns {returns}"
+
+
+def _benchmark():
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    return importlib.import_module("deepsea")
+
+
+def _deepsea_run(run_dir, method, returns, extra=()):
+    """A finished benchmark run: config from real flags, one record per iteration (mean and max return)."""
+    from prend.config import config_to_dict
+
+    cfg, _ = parse_train_args(["--game", "prend/DeepSea-v0", "--game-kwargs", "size", "10", "--method", method,
+                               "--backbone", "resnet18", *extra])
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg)))
+    (run_dir / "sweep_status.json").write_text(json.dumps({"state": "finished"}))
+    (run_dir / "metrics.jsonl").write_text("".join(
+        json.dumps({"iteration": i + 1, "charts/global_step": 1024 * (i + 1), "charts/episodes": 100 * (i + 1),
+                    "charts/episode_score_mean": mean, "charts/episode_score_max": best}) + "\n"
+        for i, (mean, best) in enumerate(returns)))
+
+
+def test_deepsea_benchmark_tables_prend_variants_apart_and_passes_train_flags(tmp_path, monkeypatch):
+    deepsea = _benchmark()
+    # Plain PreND never reaches the corner; with --feature-norm it first does in iteration 2 (200 episodes)
+    # and its last 2 iterations return 0.5 and 0.9 (mean 0.7 > 0.5: solved).
+    _deepsea_run(tmp_path / "size10" / "a", "prend", [(-0.005, 0.0), (-0.005, 0.0), (0.0, 0.0)])
+    _deepsea_run(tmp_path / "size10" / "b", "prend", [(-0.005, 0.0), (0.1, 0.99), (0.5, 0.99), (0.9, 0.99)],
+                 extra=("--feature-norm",))
+    runs = deepsea.summarize(tmp_path, final_iterations=2)
+    assert [(r["variant"], r["first_reward_episodes"]) for r in runs] == [("", None), ("--feature-norm", 200)]
+    table = (tmp_path / "results.md").read_text()
+    assert "| 10 | PreND | 1 | 3072 (300) | - | 0/1 | -0.003 (-0.00) | 0/1 |" in table
+    assert "| 10 | PreND `--feature-norm` | 1 | 4096 (400) | 200 | 1/1 | 0.700 (0.70) | 1/1 |" in table
+    # Flags after -- reach every run's prend train.
+    commands = []
+    monkeypatch.setattr(deepsea.subprocess, "run", lambda command, check: commands.append(command) or
+                        type("Done", (), {"returncode": 0})())
+    assert deepsea.main(["--out", str(tmp_path), "--sizes", "10", "--methods", "prend", "--", "--feature-norm"]) == 0
+    assert commands[0][-1] == "--feature-norm" and "--methods" in commands[0]
