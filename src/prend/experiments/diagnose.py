@@ -122,8 +122,16 @@ def late_median(values: np.ndarray) -> float:
 
 
 def _first(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    return float(values[0]) if len(values) else math.nan
+    """The value at the first iteration; NaN when that iteration did not log it.
+
+    A run started before prend logged a metric and resumed after has it only from the resume on: its first
+    logged value is not the run's first iteration's, so it is not reported as such.
+
+    Example:
+        >>> _first(np.array([0.5, 0.4])), _first(np.array([np.nan, 0.4]))
+        (0.5, nan)
+    """
+    return float(values[0]) if len(values) and np.isfinite(values[0]) else math.nan
 
 
 def fig1_metrics(run: Run, early_fraction: float = 0.1) -> dict[str, float]:
