@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from prend.config import EnvConfig, RunConfig
@@ -185,10 +184,8 @@ def plot_scores(runs: list[Run], path: Path) -> Figure:
         ref = reference_scores(game)
         if ref is not None:
             ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
-        if banded:
-            ax.add_artist(ax.legend(handles=[Patch(color="grey", alpha=0.3, linewidth=0,
-                                                   label="shaded: 95% CI of the seed mean")],
-                                    loc="lower right", fontsize=7, framealpha=0.6))
+        if banded:  # an entry of the one legend: a second legend box can land on top of the first
+            ax.fill_between([], [], [], color="grey", alpha=0.3, linewidth=0, label="shaded: 95% CI of the seed mean")
         ax.set_title(game)
         ax.set_xlabel("emulator frames")
         ax.set_ylabel("score (mean of last 100 games)")
