@@ -473,7 +473,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
                                "method": run.method, "seed": run.seed,
                                "predictor_lr_scale": run.config["intrinsic"]["predictor_lr_scale"],
                                "iterations": len(run.metrics),
-                               "frames": int(run.metrics[-1].get(FRAMES, 0))}
+                               "frames": run.frames}
         row.update(fig1_metrics(run, early_fraction))
         result = fig3_analysis(run, max_points, skip_first)
         for name in ("pixels", "reference"):

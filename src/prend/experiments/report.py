@@ -96,7 +96,7 @@ def budget_marks(final_frames: list[int], fractions: tuple[float, ...] = BUDGET_
         >>> budget_marks([196_608, 400_000])
         [19600, 49100, 98300, 196000]
     """
-    shortest = min(final_frames)
+    shortest = min((f for f in final_frames if f > 0), default=0)  # a run yet to log frames sets no budget
     marks = []
     for fraction in fractions:
         value = int(fraction * shortest)
@@ -116,8 +116,8 @@ def budget_scores(runs: list[Run], at_frames: list[int] | None = None) -> list[d
     groups = group_runs(runs)
     for game in sorted({g for g, _ in groups}):
         members_by_label = {label: members for (g, label), members in groups.items() if g == game}
-        final = [int(r.metrics[-1].get(FRAMES, 0)) for ms in members_by_label.values() for r in ms]
-        marks = sorted(at_frames) if at_frames else budget_marks([f for f in final if f > 0] or [0])
+        marks = sorted(at_frames) if at_frames else budget_marks([r.frames for ms in members_by_label.values()
+                                                                  for r in ms])
         out.append({"game": game, "frames": marks, "groups": [
             {"label": label, "seeds": [r.seed for r in members],
              "scores": [[score_at(r, mark) for r in members] for mark in marks]}
@@ -131,7 +131,7 @@ def group_scores(runs: list[Run]) -> list[GroupScores]:
     for (game, label), members in group_runs(runs).items():
         finals = [final_score(r) for r in members]
         out.append(GroupScores(game, label, [r.seed for r in members],
-                               [int(r.metrics[-1].get(FRAMES, 0)) for r in members], finals,
+                               [r.frames for r in members], finals,
                                [run_auc(r) for r in members], [human_normalized(game, f) for f in finals]))
     return out
 
@@ -298,7 +298,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
     data = {
         "sweep": str(sweep_dir), "score": SCORE, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
         "runs": [{"run": r.name, "path": str(r.path), "game": r.game_key, "label": r.label, "seed": r.seed,
-                  "frames": int(r.metrics[-1].get(FRAMES, 0)), "status": _status(r),
+                  "frames": r.frames, "status": _status(r),
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
                  for r in runs],
         "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames),

@@ -25,7 +25,7 @@ import numpy as np
 from prend.config import config_from_dict
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
-from prend.rundir import BOOKKEEPING_FIELDS, CONFIG, METRICS, Diagnostics, RunDir, flatten
+from prend.rundir import BOOKKEEPING_FIELDS, CONFIG, FRAMES, METRICS, Diagnostics, RunDir, flatten
 
 IGNORED_FIELDS = BOOKKEEPING_FIELDS | {"run.seed", "env.game", "intrinsic.method"}
 """Config fields that never distinguish groups: seeds are what a group averages over, game and method are
@@ -79,6 +79,11 @@ class Run:
     def metrics(self) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl`` (NaN for null)."""
         return self.rundir.metrics()
+
+    @property
+    def frames(self) -> int:
+        """Emulator frames the run has trained for (its last record's)."""
+        return int(self.metrics[-1].get(FRAMES, 0))
 
     def series(self, key: str) -> np.ndarray:
         """One metric over iterations (NaN where a record lacks it)."""
