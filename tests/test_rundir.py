@@ -164,7 +164,16 @@ def test_prend_report_reads_old_runs_to_the_numbers_it_reported_then(old_sweep, 
     assert [r["run"] for r in now] == ["Boxing-rnd-s1", "Boxing-prend-s1"]
     for row in now:
         old = then[row["run"]]
-        assert {k: v for k, v in row.items() if k != "path"} == {k: v for k, v in old.items() if k != "path"}
+        assert row.keys() == old.keys()
+        for key, value in old.items():
+            if key == "auc":
+                # A numpy trapezoid sum over 48 logged scores: another CPU's kernels may change its last bits
+                # (1e-16 relative); a real change (a point dropped or added, another x axis) moves it by 1e-3.
+                assert row[key] == pytest.approx(value, rel=1e-9), key
+            elif key != "path":
+                # Names, counts, the final score (copied) and its HNS (Python float arithmetic, correctly rounded
+                # on every CPU): exactly.
+                assert row[key] == value, key
 
 
 def test_prend_diagnose_reads_old_runs_to_the_numbers_it_reported_then(old_sweep):
@@ -174,11 +183,32 @@ def test_prend_diagnose_reads_old_runs_to_the_numbers_it_reported_then(old_sweep
     for row in rows:
         old = then[row["run"]]
         for key, value in old.items():
-            if key == "path":
-                continue
-            if "reference" in key:  # a float32 network: the last digits depend on the CPU's kernels
-                assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
-            else:
-                assert row[key] == value, key
+            if key != "path":
+                assert row[key] == _diagnose_tolerance(key, value), key
         assert math.isnan(row["offset_share"])  # logged only since: NaN, not an error
     assert [r.name for r in find_runs([old_sweep])] == ["Boxing-rnd-s1", "Boxing-prend-s1"]
+
+
+def _diagnose_tolerance(key, value):
+    """What a number of ``prend diagnose`` may differ by when recomputed on another CPU, and still be the same.
+
+    The committed summary.json was computed on another CPU; the kernels that numpy, OpenBLAS and torch pick
+    for a CPU change the order of sums, hence the last bits. Sizes measured over all 12 cpu-paper runs under
+    the three kernel paths of scripts/test_kernels.sh (docs/testing.md) and set far above them; a real change
+    (another frame, iteration or formula, another reference network) moves these numbers by 1e-3 or more.
+    """
+    if not isinstance(value, float) or key in ("predictor_lr_scale", "raw_first", "raw_last"):
+        return value  # names, counts, and values copied from the config or metrics.jsonl: exactly
+    if "spearman" in key:
+        # A rank statistic: a near-tie that swaps on another CPU moves it by up to ~1e-5 (1,128 pairs);
+        # seen: up to 7e-6 (reference), 0 (pixels).
+        return pytest.approx(value, abs=1e-4)
+    if "reference" in key:
+        # Pearson r of a float32 network's embeddings (float32 rounding ~1e-7 relative); seen: up to 4e-7.
+        return pytest.approx(value, abs=1e-5)
+    if "pearson" in key:
+        # Pearson r of float64 pixel distances (bounded by 1, so absolute); seen: up to 3e-16. Tight enough to
+        # catch the distances computed in float32 (which moves these two runs' r by 6e-9 to 2e-8).
+        return pytest.approx(value, abs=1e-9)
+    # decay, oscillation, spread: float64 means and deviations of <= 48 logged values; seen: 0.
+    return pytest.approx(value, rel=1e-9)
