@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -15,3 +16,22 @@ TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "-
 def tiny_args():
     """Flags of a tiny Boxing run (2 envs x 16 steps)."""
     return list(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished tiny Boxing run, trained once per test session: 2 iterations of 32 steps (TINY, with TensorBoard).
+
+    Read it, never change it: a test that changes a run takes :func:`tiny_run_copy`.
+    """
+    from prend.cli import main
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert main(["train", *TINY, "--total-steps", "64", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path):
+    """This test's own copy of :func:`tiny_run`, to change as it likes."""
+    return shutil.copytree(tiny_run, tmp_path / "run")

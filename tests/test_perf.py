@@ -78,10 +78,28 @@ def _losses(tmp_path, tiny_args, *flags):
     return losses, conv.is_contiguous(), trainer.perf
 
 
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """``method -> _losses(...)`` of the one reference run (1 thread, channels-last, whole minibatches) per method.
+
+    The memory-format and micro-batch tests compare against the same run: trained once per method, not per test.
+    """
+    from conftest import TINY
+
+    cache = {}
+
+    def get(method):
+        if method not in cache:
+            cache[method] = _losses(tmp_path_factory.mktemp(f"reference-{method}"), TINY, "--method", method,
+                                    "--torch-threads", "1", "--memory-format", "channels-last")
+        return cache[method]
+
+    return get
+
+
 @pytest.mark.parametrize("method", ["rnd", "prend"])
-def test_a_runs_losses_agree_across_memory_formats(tmp_path, tiny_args, method):
-    reference, cl_contiguous, _ = _losses(tmp_path, tiny_args, "--method", method, "--torch-threads", "1",
-                                          "--memory-format", "channels-last")
+def test_a_runs_losses_agree_across_memory_formats(tmp_path, tiny_args, method, reference_run):
+    reference, cl_contiguous, _ = reference_run(method)
     losses, contiguous, _ = _losses(tmp_path, tiny_args, "--method", method, "--torch-threads", "1",
                                     "--memory-format", "contiguous")
     assert contiguous and not cl_contiguous  # the layout really differs
@@ -98,10 +116,10 @@ def test_a_runs_losses_agree_across_thread_counts(tmp_path, tiny_args):
 
 
 @pytest.mark.parametrize("method", ["rnd", "prend"])
-def test_a_runs_losses_agree_across_micro_batch_sizes(tmp_path, tiny_args, method):
+def test_a_runs_losses_agree_across_micro_batch_sizes(tmp_path, tiny_args, method, reference_run):
     # The tiny run's minibatch is 8 samples (32 per rollout, 4 minibatches): whole against pieces of 3, 3, 2.
     flags = ("--method", method, "--torch-threads", "1", "--memory-format", "channels-last")
-    reference, _, whole = _losses(tmp_path, tiny_args, *flags)
+    reference, _, whole = reference_run(method)  # these flags, whole minibatches
     losses, _, pieces = _losses(tmp_path, tiny_args, *flags, "--micro-batch", "3")
     assert (whole["micro_batch"], pieces["micro_batch"]) == (8, 3)
     assert whole["reward_chunk"] == 64  # the tiny rollout's 32 next observations in one pass

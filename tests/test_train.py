@@ -24,9 +24,8 @@ def _stable(records):
     return [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in records]
 
 
-def test_two_iterations_on_boxing_write_the_run_directory(tmp_path, tiny_args):
-    out = tmp_path / "run"
-    assert main(["train", *tiny_args, "--total-steps", "64", "--out", str(out)]) == 0
+def test_two_iterations_on_boxing_write_the_run_directory(tiny_run):
+    out = tiny_run  # `prend train` of 2 iterations, 2 envs x 16 steps
     assert {p.name for p in out.iterdir()} >= {"config.json", "metrics.jsonl", "tb", "checkpoint.pt", "diagnostics.npz"}
     records = read_metrics(out / "metrics.jsonl")
     assert [r["iteration"] for r in records] == [1, 2]
@@ -83,10 +82,8 @@ def _flatten(obj, prefix=""):
         yield prefix, obj
 
 
-def test_state_after_loading_equals_state_saved(tmp_path, tiny_args):
-    cfg = _tiny_config(tmp_path, tiny_args, "--total-steps", "64")
-    run_dir = train(cfg)
-    state = load_checkpoint(run_dir / "checkpoint.pt")
+def test_state_after_loading_equals_state_saved(tiny_run):
+    state = load_checkpoint(tiny_run / "checkpoint.pt")  # after 2 iterations of 32 steps
     restored = Trainer(config_from_dict(json.loads(state["config"])))
     restored.load_state_dict(state)
     again = dict(_flatten(restored.state_dict()))
