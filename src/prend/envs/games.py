@@ -56,6 +56,16 @@ def _camel(rom: str) -> str:
     return "".join(part.capitalize() for part in rom.split("_"))
 
 
+def ale_env_id(rom: str) -> str:
+    """Gymnasium's id of an ALE ROM's v5 env.
+
+    Example:
+        >>> ale_env_id("montezuma_revenge")
+        'ALE/MontezumaRevenge-v5'
+    """
+    return f"ALE/{_camel(rom)}-v5"
+
+
 def ale_rom_ids() -> list[str]:
     """All ROM names ale-py ships."""
     return sorted(roms.get_all_rom_ids())

@@ -19,6 +19,8 @@ A *stream* is the trajectory of one environment copy during one run of the colle
 * ``first`` bool (T,): ``frames[t]`` is the first observation of an episode;
 * ``done`` bool (T,): the episode ended after this step (game over or the episode cap);
 * ``lives`` uint8 (T,): lives left when the action was chosen;
+* ``ram`` uint8 (T, 128), with ``--ram`` only: the emulator's RAM in the state ``frames[t]`` shows (the
+  labels of ``prend probe --state``; collected through gymnasium's per-env wrappers, :mod:`prend.envs.ram`);
 
 plus the scalars ``game_id`` (Atari-PB's id), ``stream`` and ``part``. Chunks are written to a temporary
 file and renamed, then listed in the manifest (also renamed into place), so an interrupted run leaves only
@@ -43,6 +45,7 @@ import prend.train  # the module: load_policy is looked up at call time, so a su
 from prend.checkpoint import atomic_write
 from prend.config import config_to_dict
 from prend.envs.games import atari_pb_game_id, resolve_atari_game, unknown_game_error
+from prend.envs.ram import RAM_BYTES, ram_vector_env, read_ram
 from prend.envs.vector import ale_vector_env
 from prend.errors import PrendError
 
@@ -51,16 +54,21 @@ FRAME_SHAPE = (84, 84)
 
 DEFAULT_COLLECT_GAMES: tuple[str, ...] = (
     "battle_zone", "breakout", "enduro", "freeway", "frostbite", "kung_fu_master", "montezuma_revenge",
-    "ms_pacman", "pitfall", "qbert", "space_invaders", "tennis",
+    "ms_pacman", "pitfall", "qbert", "space_invaders", "tennis", "boxing", "asteroids", "centipede",
+    "demon_attack", "hero", "gopher", "ice_hockey", "road_runner",
 )
-"""Twelve of Atari-PB's 50 pre-training games, picked for visual variety: first-person 3-D (battle_zone),
-pseudo-3-D road (enduro), bricks (breakout), lanes (freeway), water and floes (frostbite), side-scrolling
-brawler (kung_fu_master), rooms and ladders (montezuma_revenge), maze (ms_pacman), jungle (pitfall),
-isometric pyramid (qbert), invaders (space_invaders) and a perspective court (tennis). Boxing and Riverraid,
-PreND's evaluation games, are left out so the probe measures transfer to unseen games."""
+"""Twenty of Atari-PB's 50 pre-training games. The first twelve were picked for visual variety: first-person
+3-D (battle_zone), pseudo-3-D road (enduro), bricks (breakout), lanes (freeway), water and floes (frostbite),
+side-scrolling brawler (kung_fu_master), rooms and ladders (montezuma_revenge), maze (ms_pacman), jungle
+(pitfall), isometric pyramid (qbert), invaders (space_invaders) and a perspective court (tennis). Then, as in
+Atari-PB's split, Boxing (one of its pre-training games and PreND's first evaluation game), and seven more
+of its games with small moving sprites (asteroids, centipede, demon_attack, hero, gopher, ice_hockey,
+road_runner). Riverraid, PreND's second game and one of Atari-PB's near-out-of-distribution games, is left
+out (the first twelve alone made the shipped ``siammae-r18-w0125`` backbone)."""
 
 HELDOUT_GAMES: tuple[str, ...] = ("boxing", "riverraid")
-"""Games never pre-trained on by prend's recipe, used by ``prend probe`` (PreND's two evaluation games)."""
+"""The games ``prend probe`` measures on, from streams of their own (another seed): Riverraid never seen in
+pre-training, Boxing seen (as in Atari-PB) but not these frames. PreND's two evaluation games."""
 
 
 # ------------------------------------------------------------------------------------------- action sources
@@ -179,8 +187,8 @@ class CollectConfig:
     out: Path = Path("data/frames")
     """Output directory (created; re-running with the same directory resumes)."""
     games: tuple[str, ...] = DEFAULT_COLLECT_GAMES
-    """Games to collect (ALE names or ids such as 'Breakout' / 'ALE/Breakout-v5'). The default is a dozen
-    visually diverse Atari-PB pre-training games, without Boxing and Riverraid."""
+    """Games to collect (ALE names or ids such as 'Breakout' / 'ALE/Breakout-v5'). The default is twenty
+    Atari-PB pre-training games, Boxing among them, Riverraid left out (Atari-PB's split)."""
     frames_per_game: int = 25_000
     """Frames (agent steps) to store per game."""
     policy: Literal["random", "sticky-random"] = "sticky-random"
@@ -201,6 +209,10 @@ class CollectConfig:
     """Episode cap in agent steps (4 emulator frames each), as in prend's training protocol."""
     seed: int = 0
     """Seed of the environments and the action draws (each run of the collector derives new streams)."""
+    ram: bool = False
+    """Also store each frame's emulator RAM (the state labels of ``prend probe --state``). The emulators then
+    run one at a time through gymnasium's wrappers (the same frames, several times slower than the native
+    vector env), so use it for probe sets, not for pre-training data."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -270,10 +282,10 @@ def write_chunk(path: Path, arrays: dict[str, np.ndarray], compress: bool = True
 class _EnvBuffer:
     """Steps of one environment copy not yet written, and the stream they continue."""
 
-    def __init__(self, stream: int):
+    def __init__(self, stream: int, ram: bool = False):
         self.stream, self.part = stream, 0
-        self.cols: dict[str, list[Any]] = {k: [] for k in ("frames", "actions", "rewards", "first", "done",
-                                                          "lives")}
+        names = ("frames", "actions", "rewards", "first", "done", "lives") + (("ram",) if ram else ())
+        self.cols: dict[str, list[Any]] = {k: [] for k in names}
 
     def __len__(self) -> int:
         return len(self.cols["frames"])
@@ -287,6 +299,8 @@ class _EnvBuffer:
             "done": np.asarray(self.cols["done"], dtype=bool),
             "lives": np.clip(np.asarray(self.cols["lives"]), 0, 255).astype(np.uint8),
         }
+        if "ram" in self.cols:
+            out["ram"] = np.stack(self.cols["ram"]).astype(np.uint8).reshape(-1, RAM_BYTES)
         for col in self.cols.values():
             col.clear()
         return out
@@ -355,8 +369,8 @@ def _collect_game(rom: str, remaining: int, cfg: CollectConfig, root: Path, mani
     entry = manifest["games"].setdefault(rom, {"game_id": atari_pb_game_id(rom), "chunks": []})
     write_manifest(root, manifest)
 
-    env = ale_vector_env(rom, num_envs, sticky_action_prob=cfg.sticky_action_prob,
-                         max_episode_steps=cfg.max_episode_steps)
+    make = ram_vector_env if cfg.ram else ale_vector_env
+    env = make(rom, num_envs, sticky_action_prob=cfg.sticky_action_prob, max_episode_steps=cfg.max_episode_steps)
     try:
         entry["num_actions"] = int(env.single_action_space.n)
         # Seeds differ per stream, so every resumed run plays new episodes rather than replaying old ones.
@@ -364,8 +378,9 @@ def _collect_game(rom: str, remaining: int, cfg: CollectConfig, root: Path, mani
         source.start(num_envs, entry["num_actions"], rng)
         obs, info = env.reset(seed=cfg.seed * 100_003 + first_stream)
         lives = np.asarray(info["lives"])
+        ram = read_ram(env) if cfg.ram else None
         first = np.ones(num_envs, dtype=bool)
-        buffers = [_EnvBuffer(first_stream + i) for i in range(num_envs)]
+        buffers = [_EnvBuffer(first_stream + i, ram=cfg.ram) for i in range(num_envs)]
         taken = 0
         while taken < remaining:
             actions = np.asarray(source(obs, first), dtype=np.int64)
@@ -380,11 +395,15 @@ def _collect_game(rom: str, remaining: int, cfg: CollectConfig, root: Path, mani
                 cols["first"].append(first[i])
                 cols["done"].append(done[i])
                 cols["lives"].append(lives[i])
+                if ram is not None:
+                    cols["ram"].append(ram[i])
                 if len(buffers[i]) >= cfg.chunk_frames:
                     _flush(buffers[i], rom, entry, root, manifest)
             taken += active
             bar.update(active)
             obs, first, lives = next_obs, done, np.asarray(info["lives"])
+            if ram is not None:
+                ram = read_ram(env)  # after the step: the RAM of `obs`, a new episode's where one ended
         for buf in buffers:
             if len(buf):
                 _flush(buf, rom, entry, root, manifest)
@@ -399,7 +418,7 @@ def _flush(buf: _EnvBuffer, rom: str, entry: dict[str, Any], root: Path, manifes
     size = write_chunk(root / rel, arrays)
     entry["chunks"].append({"file": rel, "stream": buf.stream, "part": buf.part,
                             "frames": int(len(arrays["frames"])), "bytes": int(size),
-                            "episodes_ended": int(arrays["done"].sum())})
+                            "episodes_ended": int(arrays["done"].sum()), "ram": "ram" in arrays})
     buf.part += 1
     write_manifest(root, manifest)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from prend.envs.ram import RAM_BYTES
 from prend.errors import PrendError
 from prend.pretrain.collect import FRAME_SHAPE, read_manifest, resolve_games
 
@@ -37,6 +38,8 @@ class FrameData:
         t: int64 (M,), position of the frame in its episode (0 = first).
         left: int64 (M,), stored frames of the same episode after this one.
         games: The games loaded, in order.
+        ram: uint8 (M, 128), the emulator RAM in the state each frame shows, when every loaded chunk was
+            collected with ``--ram`` (else None): the labels of ``prend probe --state``.
     """
 
     frames: np.ndarray
@@ -47,6 +50,7 @@ class FrameData:
     t: np.ndarray
     left: np.ndarray
     games: list[str]
+    ram: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -93,6 +97,7 @@ class FrameData:
         game_ids = np.empty(total, dtype=np.int64)
         first = np.empty(total, dtype=bool)
         done = np.empty(total, dtype=bool)
+        ram = np.empty((total, RAM_BYTES), dtype=np.uint8) if all(c.get("ram") for _, c in plan) else None
         pos, prev_stream = 0, None
         for game, chunk in tqdm(plan, desc="load frames", unit="chunk", disable=not progress):
             try:
@@ -102,6 +107,8 @@ class FrameData:
                     frames[sl], actions[sl], rewards[sl] = z["frames"], z["actions"], z["rewards"]
                     first[sl], done[sl] = z["first"], z["done"]
                     game_ids[sl] = int(z["game_id"])
+                    if ram is not None:
+                        ram[sl] = z["ram"]
             except (OSError, KeyError, ValueError) as err:
                 raise PrendError(f"cannot read chunk {root / chunk['file']}: {err}",
                                  "delete it and its manifest entry, then re-run prend collect") from None
@@ -121,7 +128,7 @@ class FrameData:
         ends = np.append(starts[1:], total)  # exclusive end of each episode
         t = np.arange(total) - starts[episode]
         left = ends[episode] - 1 - np.arange(total)
-        return cls(frames, actions, rewards, game_ids, episode, t, left, names)
+        return cls(frames, actions, rewards, game_ids, episode, t, left, names, ram)
 
     def stacks(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """uint8 (B, 4, 84, 84) observations ending at frames ``idx``, zero-filled before episode starts.
@@ -155,6 +162,25 @@ class FrameData:
         return cls(frames, np.zeros(total, np.int64), np.zeros(total, np.float32),
                    np.full(total, game_id, np.int64), episode, np.arange(total) - starts[episode],
                    ends[episode] - 1 - np.arange(total), ["synthetic"])
+
+
+def split_episodes(episode: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (train, test) masks over rows, holding out about ``fraction`` of the rows as whole episodes.
+
+    With a single episode, its last ``fraction`` of rows is the test part (the only split available).
+    """
+    eps = np.unique(episode)
+    if len(eps) < 2:
+        n = len(episode)
+        test = np.zeros(n, dtype=bool)
+        test[int(round(n * (1 - fraction))):] = True
+        return ~test, test
+    order = np.random.default_rng(seed).permutation(eps)
+    sizes = np.array([(episode == e).sum() for e in order])
+    cum = np.cumsum(sizes) / sizes.sum()
+    n_test = max(1, min(len(eps) - 1, int(np.searchsorted(cum, fraction) + 1)))
+    test = np.isin(episode, order[:n_test])
+    return ~test, test
 
 
 def _complete_prefixes(chunks: list[dict]) -> list[dict]:

@@ -19,6 +19,14 @@ the pre-training seed it is exactly the starting point of the run):
     *balanced accuracy* (mean per-class recall) on the test episodes, averaged over games; chance is
     1 / classes, and balanced accuracy keeps the mostly-zero rewards from rewarding a constant guess.
 
+(c) **State probe** (``--state``, :mod:`prend.pretrain.state_probe`): AtariARI's linear classifiers of the
+    game's RAM state variables (positions, clocks, scores) over the flattened feature map, scored by test
+    weighted F1 beside the random twin and raw pixels; it needs frames collected with ``--ram``.
+
+The probed backbone is an Atari-PB checkpoint or any backbone ``--backbone`` accepts (``compact``, an
+Atari-PB architecture name, ``pkg.module:factory``); for a backbone that is not an Atari-PB ResNet the twin
+is a copy with every layer's ``reset_parameters()`` called.
+
 Supplementary, outside the verdict: the **paired difference** of (a) between the two backbones with a 95%
 bootstrap interval over episodes (:func:`paired_difference_ci`; both backbones are scored on the same
 frames), which says whether the episodes can tell them apart; and **short-range temporal coherence**
@@ -30,9 +38,10 @@ were about equal (docs/pretraining.md gives both). Both are printed under the ta
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,11 +53,24 @@ from torch import nn
 from tqdm import tqdm
 
 from prend.agent.perf import resolve_device
-from prend.bootstrap import percentile_interval, stratified_resamples
 from prend.clihelp import default_hint
+from prend.config import IntrinsicConfig
 from prend.envs.games import atari_pb_game_id
-from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
-from prend.pretrain.dataset import FrameData
+from prend.errors import PrendError
+from prend.intrinsic.prend import make_backbone
+from prend.nets.atari_pb import ARCHS, ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.nets.weights import shipped_backbone_path
+from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's statistics)
+    episode_coherences,
+    episode_spearman,
+    local_temporal_coherence,
+    mean_and_count,
+    paired_difference_ci,
+    spearman,
+    temporal_coherence,
+)
+from prend.pretrain.dataset import FrameData, split_episodes
+from prend.pretrain.state_probe import StateProbeSettings, format_state_probe, state_probe
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """L2 strengths tried for each linear probe (the best on the validation split is refit on all train data)."""
@@ -59,10 +81,21 @@ class ProbeConfig:
     """Probe a backbone checkpoint against its randomly initialised twin on held-out games."""
 
     checkpoint: tyro.conf.Positional[Path]
-    """Atari-PB-format checkpoint (its 'backbone' entry is probed; arch and width are read from it)."""
+    """Atari-PB-format checkpoint (its 'backbone' entry is probed; arch and width are read from it), or a
+    backbone as --backbone names one: 'compact' (the shipped one), 'resnet18'/'resnet50' (random init),
+    'pkg.module:factory'."""
     data: Path = Path("data/probe_frames")
     """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
-    riverraid --frames-per-game 12000 --seed 1)."""
+    riverraid --frames-per-game 12000 --seed 1 --ram)."""
+    state: bool = False
+    """Also run the state probe: linear classifiers of AtariARI's RAM state variables (needs --data collected
+    with --ram), beside the random twin and raw 21x21 pixels."""
+    classic: bool = True
+    """Run temporal coherence and the action/reward probes (--no-classic: only the state probe)."""
+    state_settings: StateProbeSettings = field(default_factory=StateProbeSettings)
+    """Split and optimiser of the state probe's classifiers."""
+    backbone_width: float = 1.0
+    """Width multiplier when CHECKPOINT names an Atari-PB architecture (e.g. resnet18)."""
     games: Annotated[tuple[str, ...] | None, tyro.conf.arg(
         metavar="GAME [GAME ...]", help_behavior_hint=default_hint("all games in --data"))] = None
     """Games of --data to probe on."""
@@ -91,134 +124,6 @@ class ProbeConfig:
     """Also write the figures as JSON here."""
     progress: bool = True
     """Show progress bars."""
-
-
-# --------------------------------------------------------------------------------------------- statistics
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation (ties get average ranks); NaN when either side is constant.
-
-    Example:
-        >>> spearman(np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 25, 100]))
-        1.0
-    """
-    from scipy.stats import rankdata  # here, not at the top: scipy.stats takes ~0.7 s to import, only this needs it
-
-    rx, ry = rankdata(x), rankdata(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def episode_spearman(features: np.ndarray, times: np.ndarray) -> float:
-    """Spearman correlation between pairwise feature distances and time distances of one episode's frames.
-
-    Args:
-        features: (n, D) features of n frames.
-        times: (n,) their time steps.
-    """
-    f = torch.as_tensor(features, dtype=torch.float64)
-    dist = torch.cdist(f, f).numpy()
-    iu = np.triu_indices(len(times), k=1)
-    dt = np.abs(times[:, None] - times[None, :])[iu]
-    return spearman(dist[iu], dt)
-
-
-def episode_coherences(features: np.ndarray, episode: np.ndarray, t: np.ndarray, frames_per_episode: int = 200,
-                       min_frames: int = 10, seed: int = 0) -> dict[int, float]:
-    """:func:`episode_spearman` of each episode on up to ``frames_per_episode`` random frames of it.
-
-    The frames drawn depend only on ``seed`` and the episodes, so two backbones probed on the same data are
-    compared on the same frames. Episodes shorter than ``min_frames`` (or with a constant side) are left out.
-    """
-    rng = np.random.default_rng(seed)
-    values = {}
-    for ep in np.unique(episode):
-        rows = np.flatnonzero(episode == ep)
-        if len(rows) < min_frames:
-            continue
-        if len(rows) > frames_per_episode:
-            rows = np.sort(rng.choice(rows, frames_per_episode, replace=False))
-        value = episode_spearman(features[rows], t[rows])
-        if np.isfinite(value):
-            values[int(ep)] = value
-    return values
-
-
-def temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray, frames_per_episode: int = 200,
-                       min_frames: int = 10, seed: int = 0) -> tuple[float, int]:
-    """Mean over episodes of :func:`episode_spearman` on up to ``frames_per_episode`` random frames each.
-
-    Returns:
-        ``(mean correlation, episodes used)``; episodes shorter than ``min_frames`` are skipped.
-
-    Example:
-        >>> steps = np.arange(50.0)
-        >>> temporal_coherence(steps[:, None], np.zeros(50, int), steps.astype(int))   # features = time
-        (1.0, 1)
-    """
-    return _mean_and_count(episode_coherences(features, episode, t, frames_per_episode, min_frames, seed))
-
-
-def _mean_and_count(per_episode: dict[int, float]) -> tuple[float, int]:
-    if not per_episode:
-        return float("nan"), 0
-    return float(np.mean(list(per_episode.values()))), len(per_episode)
-
-
-def paired_difference_ci(differences: Sequence[np.ndarray], resamples: int = 10_000, level: float = 0.95,
-                         seed: int = 0) -> tuple[float, float, float]:
-    """Mean over groups of the per-group mean difference, with a percentile bootstrap interval.
-
-    Each group (a game) holds paired per-episode differences (pre-trained minus random init, same frames);
-    the bootstrap resamples episodes with replacement within each group, as the figure averages per game
-    first. An interval that contains 0 means the episodes cannot tell the two backbones apart.
-
-    Returns:
-        ``(mean, low, high)``.
-
-    Example (two episodes at -1 and +1: resampled means are -1, 0, +1 with odds 1:2:1):
-        >>> paired_difference_ci([np.array([-1.0, 1.0])])
-        (0.0, -1.0, 1.0)
-    """
-    groups = [np.asarray(d, dtype=np.float64) for d in differences if len(d)]
-    if not groups:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(np.mean([g.mean() for g in groups]))
-    draws = np.mean([draw.mean(1) for draw in stratified_resamples(groups, resamples, seed)], axis=0)
-    return (mean, *percentile_interval(draws, level))
-
-
-def local_temporal_coherence(features: np.ndarray, episode: np.ndarray, t: np.ndarray, max_gap: int = 16,
-                             min_frames: int = 10) -> tuple[float, int]:
-    """Short-range variant of :func:`temporal_coherence`: every pair of frames at most ``max_gap`` steps apart.
-
-    For each episode, the Spearman correlation over all pairs ``(i, i + d)``, ``1 <= d <= max_gap``, between
-    their feature distance and ``d``; the mean over episodes. It asks whether nearby states map to nearby
-    features, leaving out the long-range pairs whose order mostly reflects slow monotone screen elements
-    (clocks, scores) rather than the game's state.
-
-    Example:
-        >>> steps = np.arange(40.0)
-        >>> local_temporal_coherence(0.5 * steps[:, None], np.zeros(40, int), steps.astype(int), 4)
-        (1.0, 1)
-    """
-    values = []
-    for ep in np.unique(episode):
-        rows = np.flatnonzero(episode == ep)
-        rows = rows[np.argsort(t[rows])]
-        if len(rows) < max(min_frames, max_gap + 1):
-            continue
-        f = torch.as_tensor(features[rows], dtype=torch.float64)
-        dist, gap = [], []
-        for d in range(1, max_gap + 1):
-            dist.append((f[d:] - f[:-d]).norm(dim=1).numpy())
-            gap.append(np.full(len(rows) - d, d))
-        value = spearman(np.concatenate(dist), np.concatenate(gap))
-        if np.isfinite(value):
-            values.append(value)
-    if not values:
-        return float("nan"), 0
-    return float(np.mean(values)), len(values)
 
 
 def balanced_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
@@ -271,25 +176,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float, bala
 def predict_logistic(x: np.ndarray, w: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """Most likely class of each row of ``x``."""
     return (torch.as_tensor(x, dtype=torch.float32) @ w + b).argmax(1).numpy()
-
-
-def split_episodes(episode: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean (train, test) masks over rows, holding out about ``fraction`` of the rows as whole episodes.
-
-    With a single episode, its last ``fraction`` of rows is the test part (the only split available).
-    """
-    eps = np.unique(episode)
-    if len(eps) < 2:
-        n = len(episode)
-        test = np.zeros(n, dtype=bool)
-        test[int(round(n * (1 - fraction))):] = True
-        return ~test, test
-    order = np.random.default_rng(seed).permutation(eps)
-    sizes = np.array([(episode == e).sum() for e in order])
-    cum = np.cumsum(sizes) / sizes.sum()
-    n_test = max(1, min(len(eps) - 1, int(np.searchsorted(cum, fraction) + 1)))
-    test = np.isin(episode, order[:n_test])
-    return ~test, test
 
 
 def linear_probe(x: np.ndarray, y: np.ndarray, episode: np.ndarray, num_classes: int,
@@ -359,7 +245,7 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
         in_game = data.game_ids == gid
         per_episode = episode_coherences(flat[in_game], data.episode[in_game], data.t[in_game],
                                          cfg.frames_per_episode, seed=cfg.seed)
-        tc, n_eps = _mean_and_count(per_episode)
+        tc, n_eps = mean_and_count(per_episode)
         tc_local = float("nan")
         if cfg.local_gap > 0:
             tc_local, _ = local_temporal_coherence(flat[in_game], data.episode[in_game], data.t[in_game],
@@ -386,26 +272,100 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
     return result
 
 
+def random_twin(backbone: nn.Module, seed: int) -> nn.Module:
+    """The same architecture randomly initialised from ``seed``.
+
+    An Atari-PB ResNet is built anew (with the pre-training seed that is exactly a run's starting point); any
+    other module is copied and every layer with ``reset_parameters()`` re-initialised.
+
+    Raises:
+        PrendError: If no layer of ``backbone`` can be re-initialised.
+    """
+    torch.manual_seed(seed)
+    if isinstance(backbone, ResNetGN):
+        return ResNetGN(backbone.arch, backbone.width, backbone.in_channels)
+    twin = copy.deepcopy(backbone)
+    layers = [m for m in twin.modules() if callable(getattr(m, "reset_parameters", None))]
+    if not layers:
+        raise PrendError(f"cannot make a random twin of {type(backbone).__name__}: no layer has reset_parameters()",
+                         "probe a backbone built from torch layers (nn.Conv2d, nn.Linear, ...)")
+    for layer in layers:
+        layer.reset_parameters()
+    return twin
+
+
+def load_probed_backbone(cfg: ProbeConfig) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """The backbone ``cfg.checkpoint`` names, its random twin, and facts for the report (step, seed, arch).
+
+    Raises:
+        PrendError: If it is neither a readable Atari-PB checkpoint nor a backbone name.
+    """
+    spec = str(cfg.checkpoint)
+    path = shipped_backbone_path() if spec == "compact" else Path(spec)
+    if path.is_file():
+        ckpt = read_atari_pb_checkpoint(path)
+        backbone = load_atari_pb_backbone(path, arch=None, width=None)
+        saved_seed = ckpt.get("extra", {}).get("prend", {}).get("config", {}).get("seed", 0)
+        init_seed = int(saved_seed) if cfg.init_seed is None else cfg.init_seed
+        facts = {"checkpoint": str(path), "arch": backbone.arch, "width": backbone.width,
+                 "step": int(ckpt.get("step", 0))}
+    elif ":" in spec or spec in (*ARCHS, "atari-pb-resnet50"):
+        backbone = make_backbone(IntrinsicConfig(method="prend", backbone=spec, backbone_width=cfg.backbone_width))
+        init_seed = 0 if cfg.init_seed is None else cfg.init_seed
+        facts = {"checkpoint": spec, "arch": getattr(backbone, "arch", type(backbone).__name__),
+                 "width": getattr(backbone, "width", None), "step": 0}
+    else:
+        raise PrendError(f"'{spec}' is neither a checkpoint file nor a backbone name",
+                         "pass an Atari-PB checkpoint, 'compact', an architecture such as resnet18, or pkg.mod:factory")
+    return backbone, random_twin(backbone, init_seed), {**facts, "init_seed": init_seed}
+
+
 def probe(cfg: ProbeConfig) -> dict[str, Any]:
     """Probe ``cfg.checkpoint``'s backbone and its random-init twin; print and return the figures.
 
     Returns:
-        ``{"temporal_coherence": {"pretrained": ..., "random_init": ...}, "action_probe": {...},
-        "reward_probe": {...}, "beats_random_init": bool, "details": {...}}``.
+        With ``cfg.classic``: ``{"temporal_coherence": {"pretrained": ..., "random_init": ...},
+        "action_probe": {...}, "reward_probe": {...}, "beats_random_init": bool, ...}``; with ``cfg.state``
+        also ``"state_probe"`` (:func:`prend.pretrain.state_probe.state_probe`'s figures); and ``"details"``.
 
     Raises:
-        PrendError: If the checkpoint or the frames cannot be read.
+        PrendError: If the checkpoint or the frames cannot be read, or the frames lack what ``--state`` needs.
     """
+    if not (cfg.classic or cfg.state):
+        raise PrendError("--no-classic without --state leaves nothing to probe", "add --state")
     device = resolve_device(cfg.device)
-    ckpt = read_atari_pb_checkpoint(cfg.checkpoint)
-    backbone = load_atari_pb_backbone(cfg.checkpoint, arch=None, width=None)
-    init_seed = cfg.init_seed
-    if init_seed is None:
-        init_seed = int(ckpt.get("extra", {}).get("prend", {}).get("config", {}).get("seed", 0))
-    torch.manual_seed(init_seed)
-    twin = ResNetGN(backbone.arch, backbone.width, backbone.in_channels)
-
+    backbone, twin, facts = load_probed_backbone(cfg)
     data = FrameData.load(cfg.data, cfg.games, cfg.max_frames_per_game, progress=cfg.progress)
+    if cfg.state and data.ram is None:
+        raise PrendError(f"{cfg.data} has no RAM labels for --state",
+                         f"collect the probe frames with them: prend collect --out {cfg.data} "
+                         f"--games {' '.join(data.games)} --frames-per-game 12000 --seed 1 --ram")
+    figures: dict[str, Any] = {}
+    details: dict[str, Any] = {**facts, "data": str(cfg.data), "games": list(data.games), "frames": len(data)}
+    if cfg.classic:
+        figures.update(_classic_figures(backbone, twin, data, cfg, device))
+        details.update(figures.pop("details"))
+    if cfg.state:
+        rows = np.arange(len(data))
+        encoders = {"pretrained": extract_features(backbone, data, rows, cfg.batch_size, device, cfg.progress,
+                                                   "pretrained"),
+                    "random_init": extract_features(twin, data, rows, cfg.batch_size, device, cfg.progress,
+                                                    "random init")}
+        figures["state_probe"] = state_probe(encoders, data, cfg.state_settings, progress=cfg.progress)
+    figures["details"] = details
+    print(format_figures(figures))
+    if cfg.out is not None:
+        try:
+            Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(cfg.out).write_text(json.dumps(figures, indent=1))
+        except OSError as err:
+            raise PrendError(f"cannot write {cfg.out}: {err.strerror or err}", "pass a writable --out path") from None
+    return figures
+
+
+def _classic_figures(backbone: nn.Module, twin: nn.Module, data: FrameData, cfg: ProbeConfig,
+                     device: torch.device) -> dict[str, Any]:
+    """Temporal coherence and the action/reward probes of both nets, with the verdict and the supplements."""
     pre = probe_backbone(backbone, data, cfg, device, desc="pretrained")
     rnd = probe_backbone(twin, data, cfg, device, desc="random init")
     figures: dict[str, Any] = {}
@@ -417,9 +377,9 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
     differences = []
     for game, theirs in rnd["per_game"].items():
         ours = pre["per_game"][game]["temporal_coherence_per_episode"]
-        twin = theirs["temporal_coherence_per_episode"]
-        shared = sorted(set(ours) & set(twin))
-        differences.append(np.array([ours[e] - twin[e] for e in shared]))
+        other = theirs["temporal_coherence_per_episode"]
+        shared = sorted(set(ours) & set(other))
+        differences.append(np.array([ours[e] - other[e] for e in shared]))
     mean, low, high = paired_difference_ci(differences, seed=cfg.seed)
     figures["temporal_coherence_difference"] = {"mean": mean, "ci95": [low, high],
                                                 "episodes": int(sum(len(d) for d in differences))}
@@ -427,19 +387,12 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
                                            "random_init": rnd["temporal_coherence_local"],
                                            "max_gap": cfg.local_gap}
     figures["details"] = {
-        "checkpoint": str(cfg.checkpoint), "arch": backbone.arch, "width": backbone.width,
-        "step": int(ckpt.get("step", 0)), "init_seed": init_seed, "data": str(cfg.data),
-        "games": list(data.games), "frames": len(data), "pool": cfg.pool,
-        "frames_per_episode": cfg.frames_per_episode, "test_fraction": cfg.test_fraction,
+        "pool": cfg.pool, "frames_per_episode": cfg.frames_per_episode, "test_fraction": cfg.test_fraction,
         "metric": "temporal coherence: mean within-episode Spearman(feature distance, time distance); "
                   "probes: test balanced accuracy of logistic regression on [f(s_t), f(s_t+1)]",
         "per_game": {"pretrained": _without_episodes(pre["per_game"]),
                      "random_init": _without_episodes(rnd["per_game"])},
     }
-    print(format_figures(figures))
-    if cfg.out is not None:
-        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.out).write_text(json.dumps(figures, indent=1))
     return figures
 
 
@@ -452,8 +405,16 @@ def format_figures(figures: dict[str, Any]) -> str:
     """The probe's table: one line per measure, the pretrained backbone beside its random-init twin."""
     d = figures.get("details", {})
     lines = [f"probe of {d.get('checkpoint', '?')} ({d.get('arch', '?')}, width {d.get('width', '?')}) on "
-             f"{', '.join(d.get('games', []))}: {d.get('frames', '?')} frames",
-             f"{'measure':<34}{'pretrained':>12}{'random init':>13}"]
+             f"{', '.join(d.get('games', []))}: {d.get('frames', '?')} frames"]
+    if "temporal_coherence" in figures:
+        lines += _format_classic(figures)
+    if "state_probe" in figures:
+        lines += format_state_probe(figures["state_probe"], ("pretrained", "random_init", "pixels"))
+    return "\n".join(lines)
+
+
+def _format_classic(figures: dict[str, Any]) -> list[str]:
+    lines = [f"{'measure':<34}{'pretrained':>12}{'random init':>13}"]
     names = {"temporal_coherence": "temporal coherence (Spearman)", "action_probe": "action probe (bal. acc.)",
              "reward_probe": "reward-sign probe (bal. acc.)"}
     for key, label in names.items():
@@ -469,5 +430,5 @@ def format_figures(figures: dict[str, Any]) -> str:
     if local and np.isfinite(local["pretrained"]):
         label = f"supplementary: coherence, gap<={local['max_gap']}"
         lines.append(f"{label:<34}{local['pretrained']:>12.4f}{local['random_init']:>13.4f}")
-    return "\n".join(lines)
+    return lines
 

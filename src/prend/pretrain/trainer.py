@@ -1,4 +1,7 @@
-"""``prend pretrain``: SiamMAE pre-training of an Atari-PB backbone on frames from ``prend collect``.
+"""``prend pretrain``: pre-training an Atari-PB backbone on frames from ``prend collect``.
+
+Two objectives share the data, augmentations, optimiser and checkpoints: Atari-PB's SiamMAE
+(:mod:`prend.pretrain.siammae`) and pixel prediction (:mod:`prend.pretrain.pixelpred`).
 
 The optimisation follows Atari-PB's ``scripts/pretrain/siammae.sh`` with ``configs/trainer/base.yaml``:
 AdamW (lr 3e-4, weight decay 0.05 on every parameter, betas (0.9, 0.95), eps 1e-8), no gradient clipping,
@@ -36,6 +39,7 @@ from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.nets.atari_pb import ResNetGN, read_atari_pb_checkpoint, save_atari_pb_checkpoint
 from prend.pretrain.dataset import FrameData, FuturePairSampler
+from prend.pretrain.pixelpred import PixelDecoder, PixelPrediction
 from prend.pretrain.probe import ProbeConfig, probe
 from prend.pretrain.siammae import SiamMAE, SiamMAEHead, SiamMAENeck
 from prend.signals import StopFlag as _StopFlag  # module-level name: the tests substitute a scripted flag
@@ -48,14 +52,16 @@ NUM_GAMES = 60
 
 @dataclass
 class PretrainConfig:
-    """Pre-train an Atari-PB backbone with SiamMAE (Atari-PB's recipe; sizes configurable)."""
+    """Pre-train an Atari-PB backbone with SiamMAE (Atari-PB's recipe; sizes configurable) or pixel prediction."""
 
     data: Path = Path("data/frames")
     """Frame directory written by ``prend collect``."""
     out: Path = Path("runs/pretrain/siammae")
     """Run directory: checkpoints, TensorBoard logs, probe figures. An existing run there is resumed."""
-    objective: Literal["siammae"] = "siammae"
-    """Pre-training objective (Atari-PB's SiamMAE: masked future-frame reconstruction)."""
+    objective: Literal["siammae", "pixelpred"] = "siammae"
+    """Pre-training objective: 'siammae' (Atari-PB's masked future-frame reconstruction through a transformer
+    neck and decoder) or 'pixelpred' (a small convolutional decoder redraws the future stack from the 6x6 map;
+    see docs/pretraining.md for why and how they compare)."""
     arch: Literal["resnet18", "resnet34", "resnet50"] = "resnet50"
     """Backbone architecture (Atari-PB: resnet50)."""
     width: float = 1.0
@@ -72,6 +78,11 @@ class PretrainConfig:
     """Attention heads in encoder and decoder (Atari-PB: 4)."""
     mlp_dim: int = 2048
     """Feed-forward width in encoder and decoder (Atari-PB's vit_mlp_dim: 2048)."""
+    decoder_width: int = 64
+    """pixelpred: channels of the decoder's first stage (halved at each of the next three)."""
+    norm_pix: bool = True
+    """pixelpred: predict each 7x7 patch normalised to zero mean and unit variance (MAE's norm_pix_loss), so
+    the loss falls on sprites and digits rather than on the flat backdrop."""
     mask_ratio: float = 0.95
     """Fraction of the future stack's 36 tokens dropped (Atari-PB: 0.95, i.e. 1 token kept)."""
     n_step: int = 3
@@ -141,7 +152,9 @@ class PretrainConfig:
 
     def model_config(self) -> dict[str, Any]:
         """The fields that fix the model's shapes (they must match when resuming)."""
-        keys = ("arch", "width", "neck_hidden", "dim", "encoder_depth", "decoder_depth", "heads", "mlp_dim")
+        keys = ("objective", "arch", "width")
+        keys += ("decoder_width",) if self.objective == "pixelpred" else (
+            "neck_hidden", "dim", "encoder_depth", "decoder_depth", "heads", "mlp_dim")
         return {k: getattr(self, k) for k in keys}
 
     def plain(self) -> dict[str, Any]:
@@ -151,9 +164,13 @@ class PretrainConfig:
 
 # ---------------------------------------------------------------------------------------------- pieces
 def build_model(cfg: PretrainConfig, device: torch.device | None = None) -> nn.Module:
-    """Backbone, SiamMAE neck and head of ``cfg`` (freshly initialised from ``cfg.seed``)."""
+    """Backbone, neck and head of ``cfg``'s objective (freshly initialised from ``cfg.seed``)."""
     torch.manual_seed(cfg.seed)
     backbone = ResNetGN(cfg.arch, cfg.width)
+    if cfg.objective == "pixelpred":
+        return PixelPrediction(backbone, PixelDecoder(backbone.out_channels, cfg.decoder_width),
+                               aug_pad=cfg.aug_pad, aug_intensity=cfg.aug_intensity, norm_pix=cfg.norm_pix,
+                               backbone_amp=cfg.backbone_amp).to(device or torch.device("cpu"))
     neck = SiamMAENeck(backbone.out_channels, backbone.out_spatial, NUM_GAMES, hidden_dim=cfg.neck_hidden,
                        dim=cfg.dim, depth=cfg.encoder_depth, heads=cfg.heads, mlp_dim=cfg.mlp_dim,
                        mask_ratio=cfg.mask_ratio)
@@ -212,7 +229,7 @@ def _step_seed(seed: int, step: int) -> int:
 
 # ------------------------------------------------------------------------------------------------ train
 def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
-    """Run (or resume) SiamMAE pre-training; returns a summary (steps, last loss, paths, probe figures).
+    """Run (or resume) pre-training; returns a summary (steps, last loss, paths, probe figures).
 
     Raises:
         PrendError: For bad values, missing frames, or a run directory holding a different model.

@@ -1,0 +1,387 @@
+"""The state probe of ``prend probe --state``: does an encoder carry the game's state, read from its RAM?
+
+AtariARI's protocol (Anand et al. 2019, "Unsupervised State Representation Learning in Atari", NeurIPS;
+code mila-iqia/atari-representation-learning): each frame is labelled with state variables read from the
+emulator's RAM bytes (player and enemy positions, clocks, scores, ...; :data:`ATARIARI_RAM`), and a linear
+classifier per variable over the frozen encoder's features predicts the byte's value. The figure is the
+test set's weighted F1 per variable, averaged per game. prend applies it to the frozen, standardised,
+flattened feature map (C x 6 x 6 for an Atari-PB backbone) of the 4-frame stacks its agents see, beside two
+references: the same architecture randomly initialised, and raw pixels (the newest frame average-pooled to
+21 x 21).
+
+Like AtariARI: episodes (here: the episode fragments a collector stream holds) are split into train,
+validation and test sets; test observations also seen in train or validation are removed; variables whose
+label entropy (nats, over all frames of the game) is below 0.6 are dropped and reported; each variable gets
+one linear layer over the byte's values, trained with Adam (lr 3e-4, eps 1e-5, batches of 64) on the
+cross-entropy; sklearn's weighted F1. Unlike AtariARI: the classes of a variable are the byte values seen
+in training (a value never seen there counts as an error at test time, as it would with 256 outputs that
+never saw it), training stops per variable when its validation loss has not improved for ``patience``
+epochs and keeps its best epoch (AtariARI trains a fixed 100 epochs in its published probe), and the score
+is the plain mean over a game's variables (AtariARI also averages within categories first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from prend.envs.games import atari_pb_game_id
+from prend.pretrain.dataset import FrameData, split_episodes
+
+ATARIARI_SOURCE = ("mila-iqia/atari-representation-learning, atariari/benchmark/ram_annotations.py "
+                   "(commit cc87a29)")
+"""Where the RAM byte indices of :data:`ATARIARI_RAM` come from."""
+
+
+def _expand(**variables: int | Sequence[int]) -> dict[str, int]:
+    # AtariARI splits a list-valued variable (a multi-byte score, a row of objects) into name_0, name_1, ...
+    out: dict[str, int] = {}
+    for name, where in variables.items():
+        if isinstance(where, int):
+            out[name] = where
+        else:
+            out.update({f"{name}_{i}": int(b) for i, b in enumerate(where)})
+    return out
+
+
+ATARIARI_RAM: dict[str, dict[str, int]] = {
+    "asteroids": _expand(enemy_asteroids_y=[3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19],
+                         enemy_asteroids_x=[21, 22, 23, 24, 25, 26, 27, 30, 31, 32, 33, 34, 35, 36, 37],
+                         player_x=73, player_y=74, num_lives_direction=60, player_score_high=61,
+                         player_score_low=62, player_missile_x1=83, player_missile_x2=84, player_missile_y1=86,
+                         player_missile_y2=87, player_missile1_direction=89, player_missile2_direction=90),
+    "battle_zone": _expand(blue_tank_facing_direction=46, blue_tank_size_y=47, blue_tank_x=48,
+                           blue_tank2_facing_direction=52, blue_tank2_size_y=53, blue_tank2_x=54, num_lives=58,
+                           missile_y=105, compass_needles_angle=84, angle_of_tank=4, left_tread_position=59,
+                           right_tread_position=60, crosshairs_color=108, score=29),
+    "berzerk": _expand(player_x=19, player_y=11, player_direction=14, player_missile_x=22, player_missile_y=23,
+                       player_missile_direction=21, robot_missile_direction=26, robot_missile_x=29,
+                       robot_missile_y=30, num_lives=90, robots_killed_count=91, game_level=92,
+                       enemy_evilOtto_x=46, enemy_evilOtto_y=89, enemy_robots_x=range(65, 73),
+                       enemy_robots_y=range(56, 65), player_score=range(93, 96)),
+    "bowling": _expand(ball_x=30, ball_y=41, player_x=29, player_y=40, frame_number_display=36,
+                       pin_existence=range(57, 67), score=33),
+    "boxing": _expand(player_x=32, player_y=34, enemy_x=33, enemy_y=35, enemy_score=19, clock=17,
+                      player_score=18),
+    "breakout": _expand(ball_x=99, ball_y=101, player_x=72, blocks_hit_count=77, block_bit_map=range(30),
+                        score=84),
+    "demon_attack": _expand(level=62, player_x=22, enemy_x1=17, enemy_x2=18, enemy_x3=19, missile_y=21,
+                            enemy_y1=69, enemy_y2=70, enemy_y3=71, num_lives=114),
+    "freeway": _expand(player_y=14, score=103, enemy_car_x=range(108, 118)),
+    "frostbite": _expand(top_row_iceflow_x=34, second_row_iceflow_x=33, third_row_iceflow_x=32,
+                         fourth_row_iceflow_x=31, enemy_bear_x=104, num_lives=76, igloo_blocks_count=77,
+                         enemy_x=range(84, 88), player_x=102, player_y=100, player_direction=4,
+                         score=[72, 73, 74]),
+    "hero": _expand(player_x=27, player_y=31, power_meter=43, room_number=28, level_number=117,
+                    dynamite_count=50, score=[56, 57]),
+    "montezuma_revenge": _expand(room_number=3, player_x=42, player_y=43, player_direction=52, enemy_skull_x=47,
+                                 enemy_skull_y=46, key_monster_x=44, key_monster_y=45, level=57, num_lives=58,
+                                 items_in_inventory_count=61, room_state=62, score_0=19, score_1=20,
+                                 score_2=21),
+    "ms_pacman": _expand(enemy_sue_x=6, enemy_inky_x=7, enemy_pinky_x=8, enemy_blinky_x=9, enemy_sue_y=12,
+                         enemy_inky_y=13, enemy_pinky_y=14, enemy_blinky_y=15, player_x=10, player_y=16,
+                         fruit_x=11, fruit_y=17, ghosts_count=19, player_direction=56, dots_eaten_count=119,
+                         player_score=120, num_lives=123),
+    "pitfall": _expand(player_x=97, player_y=105, enemy_logs_x=98, enemy_scorpion_x=99, bottom_of_rope_y=18,
+                       clock_sec=89, clock_min=88),
+    "pong": _expand(player_y=51, player_x=46, enemy_y=50, enemy_x=45, ball_x=49, ball_y=54, enemy_score=13,
+                    player_score=14),
+    "private_eye": _expand(player_x=63, player_y=86, room_number=92, clock=[67, 69], player_direction=58,
+                           score=[73, 74], dove_x=48, dove_y=39),
+    "qbert": _expand(player_x=43, player_y=67, player_column=35, red_enemy_column=69, green_enemy_column=105,
+                     score=[89, 90, 91],
+                     tile_color=[21, 52, 54, 83, 85, 87, 98, 100, 102, 104, 1, 3, 5, 7, 9, 32, 34, 36, 38, 40, 42]),
+    "riverraid": _expand(player_x=51, missile_x=117, missile_y=50, fuel_meter_high=55, fuel_meter_low=56),
+    "seaquest": _expand(enemy_obstacle_x=range(30, 34), player_x=70, player_y=97,
+                        diver_or_enemy_missile_x=range(71, 75), player_direction=86, player_missile_direction=87,
+                        oxygen_meter_value=102, player_missile_x=103, score=[57, 58], num_lives=59,
+                        divers_collected_count=62),
+    "skiing": _expand(player_x=25, clock_m=104, clock_s=105, clock_ms=106, score=107, object_y=range(87, 94)),
+    "space_invaders": _expand(invaders_left_count=17, player_score=104, num_lives=73, player_x=28, enemies_x=26,
+                              missiles_y=9, enemies_y=24),
+    "tennis": _expand(enemy_x=27, enemy_y=25, enemy_score=70, ball_x=16, ball_y=17, player_x=26, player_y=24,
+                      player_score=69),
+    "venture": _expand(sprite0_y=20, sprite1_y=21, sprite2_y=22, sprite3_y=23, sprite4_y=24, sprite5_y=25,
+                       sprite0_x=79, sprite1_x=80, sprite2_x=81, sprite3_x=82, sprite4_x=83, sprite5_x=84,
+                       player_x=85, player_y=26, current_room=90, num_lives=70, score_1_2=71, score_3_4=72),
+    "video_pinball": _expand(ball_x=67, ball_y=68, player_left_paddle_y=98, player_right_paddle_y=102,
+                             score_1=48, score_2=50),
+    "yars_revenge": _expand(player_x=32, player_y=31, player_missile_x=38, player_missile_y=37, enemy_x=43,
+                            enemy_y=42, enemy_missile_x=47, enemy_missile_y=46),
+}
+"""AtariARI's state variables per game (ALE ROM names): variable name -> RAM byte index (0-127), as in
+:data:`ATARIARI_SOURCE`, list-valued variables split into ``name_0, name_1, ...`` as AtariARI does."""
+
+ENTROPY_THRESHOLD = 0.6
+"""AtariARI's ``remove_low_entropy_labels`` threshold (nats): near-constant variables are dropped."""
+
+PIXEL_GRID = 21
+"""Side of the raw-pixel reference: the newest 84x84 frame average-pooled by 4."""
+
+
+@dataclass
+class StateProbeSettings:
+    """How the linear state classifiers are fitted (defaults: AtariARI's optimiser and batch)."""
+
+    test_fraction: float = 0.25
+    """Share of a game's frames held out for testing, as whole episodes."""
+    val_fraction: float = 0.15
+    """Share of the remaining episodes used to pick each variable's epoch."""
+    lr: float = 3e-4
+    """Adam learning rate (AtariARI: 3e-4)."""
+    batch_size: int = 64
+    """Frames per Adam step (AtariARI: 64)."""
+    max_epochs: int = 100
+    """Epochs at most (AtariARI: 100)."""
+    patience: int = 10
+    """Stop a variable's classifier after this many epochs without a better validation loss."""
+    seed: int = 0
+    """Seed of the episode split, the initialisation and the batch order."""
+
+
+# ---------------------------------------------------------------------------------------------- labels
+def state_labels(ram: np.ndarray, game: str) -> dict[str, np.ndarray]:
+    """The AtariARI variables of ``game`` read from RAM rows (M, 128): name -> int64 (M,) byte values.
+
+    Example:
+        >>> ram = np.zeros((2, 128), np.uint8); ram[:, 32] = [10, 20]
+        >>> state_labels(ram, "boxing")["player_x"].tolist()
+        [10, 20]
+    """
+    return {name: ram[:, byte].astype(np.int64) for name, byte in ATARIARI_RAM[game].items()}
+
+
+def label_entropy(labels: np.ndarray) -> float:
+    """Entropy in nats of the empirical distribution of ``labels`` (AtariARI's filter statistic).
+
+    Example:
+        >>> round(label_entropy(np.array([0, 1, 0, 1])), 4)   # two equally likely values: ln 2
+        0.6931
+    """
+    _, counts = np.unique(labels, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def weighted_f1(pred: np.ndarray, target: np.ndarray) -> float:
+    """Weighted F1, as sklearn's ``f1_score(target, pred, average="weighted")``: per-class F1 weighted by support.
+
+    Example:
+        >>> weighted_f1(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2]))   # class 2 missed, class 1 F1 = 2/3
+        0.6666666666666666
+    """
+    if len(target) == 0:
+        return float("nan")  # no test frames (e.g. all duplicates of training frames): undefined
+    classes, support = np.unique(target, return_counts=True)
+    scores = []
+    for c in classes:
+        tp = np.sum((pred == c) & (target == c))
+        predicted, actual = np.sum(pred == c), np.sum(target == c)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual
+        scores.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
+    return float(np.dot(scores, support) / support.sum())
+
+
+def pixel_features(data: FrameData, rows: np.ndarray) -> np.ndarray:
+    """The raw-pixel reference: the newest frame of each observation average-pooled to 21x21, in [0, 1]."""
+    frames = torch.from_numpy(data.frames[rows]).float().div_(255)[:, None]
+    return F.avg_pool2d(frames, 84 // PIXEL_GRID).flatten(1).numpy()
+
+
+# ------------------------------------------------------------------------------------------ classifiers
+def three_way_split(episode: np.ndarray, settings: StateProbeSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean (train, val, test) masks over rows, each a set of whole episodes."""
+    rest, test = split_episodes(episode, settings.test_fraction, settings.seed)
+    fit_in_rest, val_in_rest = split_episodes(episode[rest], settings.val_fraction, settings.seed + 1)
+    train, val = np.zeros_like(rest), np.zeros_like(rest)
+    train[np.flatnonzero(rest)[fit_in_rest]] = True
+    val[np.flatnonzero(rest)[val_in_rest]] = True
+    return train, val, test
+
+
+def fit_linear_heads(x_train: np.ndarray, y_train: Mapping[str, np.ndarray], x_val: np.ndarray,
+                     y_val: Mapping[str, np.ndarray], settings: StateProbeSettings
+                     ) -> dict[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    """One linear classifier per variable over the same (standardised) features, trained side by side.
+
+    Each variable's classes are the values in ``y_train``; validation values never seen in training are
+    left out of its validation loss. The heads share batches but not parameters or stopping: each keeps the
+    weights of its best validation epoch and stops improving after ``settings.patience`` epochs without one.
+
+    Returns:
+        name -> ``(classes, W (D, K), b (K,))``.
+    """
+    gen = torch.Generator().manual_seed(settings.seed)
+    xt, xv = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(x_val, dtype=torch.float32)
+    names = list(y_train)
+    classes = {n: np.unique(y_train[n]) for n in names}
+    cols = np.cumsum([0] + [len(classes[n]) for n in names])
+    targets_t = torch.stack([torch.as_tensor(np.searchsorted(classes[n], y_train[n])) for n in names], 1)
+    targets_v, keep_v = [], []
+    for n in names:
+        idx = np.searchsorted(classes[n], y_val[n]).clip(0, len(classes[n]) - 1)
+        keep_v.append(torch.as_tensor(classes[n][idx] == y_val[n]))
+        targets_v.append(torch.as_tensor(idx))
+
+    bound = 1.0 / np.sqrt(xt.shape[1])  # nn.Linear's default initialisation
+    w = (torch.rand(xt.shape[1], int(cols[-1]), generator=gen) * 2 - 1).mul_(bound).requires_grad_()
+    b = (torch.rand(int(cols[-1]), generator=gen) * 2 - 1).mul_(bound).requires_grad_()
+    opt = torch.optim.Adam([w, b], lr=settings.lr, eps=1e-5)
+    best = {n: (float("inf"), w[:, cols[i]:cols[i + 1]].detach().clone(), b[cols[i]:cols[i + 1]].detach().clone())
+            for i, n in enumerate(names)}
+    stale = dict.fromkeys(names, 0)
+
+    def head_losses(logits: torch.Tensor, targets: Sequence[torch.Tensor] | torch.Tensor,
+                    keep: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        out = []
+        for i in range(len(names)):
+            part, target = logits[:, cols[i]:cols[i + 1]], targets[i] if keep is not None else targets[:, i]
+            if keep is not None:
+                part, target = part[keep[i]], target[keep[i]]
+            out.append(F.cross_entropy(part, target) if len(target) else torch.zeros(()))
+        return out
+
+    for _ in range(settings.max_epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for start in range(0, len(xt), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            loss = torch.stack(head_losses(xt[batch] @ w + b, targets_t[batch])).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            val_losses = head_losses(xv @ w + b, targets_v, keep_v)
+        for i, n in enumerate(names):
+            value = float(val_losses[i])
+            if value < best[n][0]:
+                best[n] = (value, w[:, cols[i]:cols[i + 1]].detach().clone(), b[cols[i]:cols[i + 1]].detach().clone())
+                stale[n] = 0
+            else:
+                stale[n] += 1
+        if all(s >= settings.patience for s in stale.values()):
+            break
+    return {n: (classes[n], best[n][1], best[n][2]) for n in names}
+
+
+def predict_heads(x: np.ndarray, heads: Mapping[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]]
+                  ) -> dict[str, np.ndarray]:
+    """Each head's predicted byte value for the rows of ``x``."""
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    with torch.no_grad():
+        return {n: classes[(xt @ w + b).argmax(1).numpy()] for n, (classes, w, b) in heads.items()}
+
+
+def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], masks: tuple[np.ndarray, ...],
+                    settings: StateProbeSettings) -> dict[str, float]:
+    """Test weighted F1 of a linear classifier per variable, on features standardised with train statistics.
+
+    Example (a feature that is the label scores 1; the split is by the ``episode`` of each row):
+        >>> rng = np.random.default_rng(0); y = rng.integers(0, 4, 400); episode = np.arange(400) // 40
+        >>> masks = three_way_split(episode, StateProbeSettings())
+        >>> probe_variables(np.eye(4)[y], {"v": y}, masks, StateProbeSettings(lr=0.05, max_epochs=20))
+        {'v': 1.0}
+    """
+    train, val, test = masks
+    x = features.reshape(len(features), -1).astype(np.float32)
+    mean, std = x[train].mean(0), x[train].std(0)
+    std[std < 1e-6] = 1.0  # constant features carry nothing; centred they stay 0
+    z = (x - mean) / std
+    heads = fit_linear_heads(z[train], {n: y[train] for n, y in labels.items()}, z[val],
+                             {n: y[val] for n, y in labels.items()}, settings)
+    pred = predict_heads(z[test], heads)
+    return {n: weighted_f1(pred[n], labels[n][test]) for n in labels}
+
+
+# -------------------------------------------------------------------------------------------- the probe
+def duplicate_test_rows(data: FrameData, rows: np.ndarray, masks: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Boolean over ``rows``: test observations (4-stacks) whose exact pixels also occur in train or val."""
+    train, val, test = masks
+    keys = [data.stacks(rows[i:i + 512]).reshape(len(rows[i:i + 512]), -1) for i in range(0, len(rows), 512)]
+    hashes = np.array([hash(k.tobytes()) for block in keys for k in block])
+    seen = set(hashes[train | val].tolist())
+    return test & np.isin(hashes, list(seen))
+
+
+def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StateProbeSettings | None = None,
+                progress: bool = False) -> dict[str, Any]:
+    """Weighted F1 of linear state classifiers over each encoder's features, per annotated game of ``data``.
+
+    Args:
+        encoders: name -> features of every frame of ``data`` (array (M, ...)) or a callable
+            ``rows -> features`` (called once per game). ``"pixels"`` is added when absent.
+        data: Frames with RAM (collected with ``prend collect --ram``).
+        settings: The split and optimiser.
+        progress: Show a progress bar over (game, encoder) fits.
+
+    Returns:
+        ``{"per_game": {game: {"variables": {name: {encoder: f1}}, "mean": {encoder: f1}, "dropped":
+        {name: entropy}, "frames": {...}}}, "mean": {encoder: mean over games}, "games_without_annotation":
+        [...], "settings": {...}}``.
+    """
+    settings = settings or StateProbeSettings()
+    if data.ram is None:
+        raise ValueError("the frames have no RAM; collect them with prend collect --ram")
+    encoders = {**encoders, "pixels": encoders.get("pixels", lambda rows: pixel_features(data, rows))}
+    games = [g for g in data.games if g in ATARIARI_RAM]
+    result: dict[str, Any] = {"per_game": {}, "games_without_annotation": [g for g in data.games
+                                                                        if g not in ATARIARI_RAM]}
+    bar = tqdm(total=len(games) * len(encoders), desc="state probe", unit="fit", disable=not progress)
+    for game in games:
+        rows = np.flatnonzero(data.game_ids == atari_pb_game_id(game))
+        labels = state_labels(data.ram[rows], game)
+        entropy = {n: label_entropy(y) for n, y in labels.items()}
+        dropped = {n: e for n, e in entropy.items() if e < ENTROPY_THRESHOLD}
+        labels = {n: y for n, y in labels.items() if n not in dropped}
+        masks = three_way_split(data.episode[rows], settings)
+        duplicates = duplicate_test_rows(data, rows, masks)
+        masks = (masks[0], masks[1], masks[2] & ~duplicates)
+        per_variable: dict[str, dict[str, float]] = {n: {} for n in labels}
+        for name, source in encoders.items():
+            feats = source(rows) if callable(source) else np.asarray(source)[rows]
+            for var, f1 in probe_variables(feats, labels, masks, settings).items():
+                per_variable[var][name] = f1
+            bar.update(1)
+        result["per_game"][game] = {
+            "variables": per_variable,
+            "mean": {name: float(np.mean([v[name] for v in per_variable.values()])) if per_variable else float("nan")
+                     for name in encoders},
+            "dropped": dropped,
+            "entropy": entropy,
+            "frames": {"train": int(masks[0].sum()), "val": int(masks[1].sum()), "test": int(masks[2].sum()),
+                       "test_duplicates_removed": int(duplicates.sum()),
+                       "episodes": int(len(np.unique(data.episode[rows])))},
+        }
+    bar.close()
+    result["mean"] = {name: float(np.mean([g["mean"][name] for g in result["per_game"].values()]))
+                      if result["per_game"] else float("nan") for name in encoders}
+    result["settings"] = {**settings.__dict__, "entropy_threshold": ENTROPY_THRESHOLD, "pixel_grid": PIXEL_GRID,
+                          "source": ATARIARI_SOURCE}
+    return result
+
+
+def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str]) -> list[str]:
+    """Table lines: per game (and its variables) the weighted F1 of each encoder, then the mean over games."""
+    labels = {"pretrained": "pretrained", "random_init": "random init", "pixels": f"pixels {PIXEL_GRID}x{PIXEL_GRID}"}
+    head = "".join(f"{labels.get(e, e):>14}" for e in encoders)
+    lines = [f"{'state probe (test weighted F1)':<34}{head}"]
+    for game, figures in result["per_game"].items():
+        kept, total = len(figures["variables"]), len(figures["variables"]) + len(figures["dropped"])
+        row = "".join(f"{figures['mean'][e]:>14.4f}" for e in encoders)
+        lines.append(f"{f'{game} ({kept}/{total} variables)':<34}{row}")
+        for var, values in figures["variables"].items():
+            lines.append(f"{'  ' + var:<34}" + "".join(f"{values[e]:>14.4f}" for e in encoders))
+        if figures["dropped"]:
+            lines.append("  dropped (label entropy < 0.6 nats): " + ", ".join(
+                f"{n} ({e:.2f})" for n, e in figures["dropped"].items()))
+    if len(result["per_game"]) > 1:
+        lines.append(f"{'mean over games':<34}" + "".join(f"{result['mean'][e]:>14.4f}" for e in encoders))
+    if result.get("games_without_annotation"):
+        lines.append("no AtariARI annotation (not state-probed): " + ", ".join(result["games_without_annotation"]))
+    return lines

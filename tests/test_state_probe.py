@@ -1,0 +1,243 @@
+"""The state probe (``prend probe --state``): labels read from the emulator's RAM, classifiers with known
+answers on synthetic data, and the command end to end on a tiny RAM-labelled frame set."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from prend.cli import main
+from prend.envs.games import atari_pb_game_id
+from prend.envs.ram import ram_vector_env, read_ram
+from prend.envs.vector import ale_vector_env
+from prend.nets.atari_pb import ResNetGN, save_atari_pb_checkpoint
+from prend.pretrain.collect import CallableActions, CollectConfig, collect
+from prend.pretrain.dataset import FrameData
+from prend.pretrain.state_probe import (
+    ATARIARI_RAM,
+    StateProbeSettings,
+    label_entropy,
+    pixel_features,
+    probe_variables,
+    state_labels,
+    state_probe,
+    three_way_split,
+    weighted_f1,
+)
+
+BOXING_RIGHT = 3  # Boxing's minimal action set: NOOP, FIRE, UP, RIGHT, LEFT, DOWN, ...
+
+
+# -------------------------------------------------------------------------------------------- statistics
+def test_weighted_f1_matches_a_hand_computation():
+    target = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 0, 1, 1, 2, 2])
+    # class 0: P 2/2, R 2/3 -> F1 0.8 (support 3); class 1: P 1/2, R 1/2 -> 0.5 (2); class 2: P 1/2, R 1 -> 2/3 (1)
+    assert weighted_f1(pred, target) == pytest.approx((3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)
+    assert weighted_f1(target, target) == 1.0
+    # A value only ever predicted, never true, has no support and no weight; class 0: P 1, R 1/3 -> F1 0.5.
+    assert weighted_f1(np.array([5, 5, 0]), np.array([0, 0, 0])) == pytest.approx(0.5)
+
+
+def test_label_entropy_in_nats_and_the_atariari_threshold():
+    assert label_entropy(np.arange(4)) == pytest.approx(math.log(4))
+    assert label_entropy(np.zeros(10)) == 0.0
+    # 95% one value: -(0.95 ln 0.95 + 0.05 ln 0.05) = 0.199 nats, below AtariARI's 0.6: dropped.
+    assert label_entropy(np.array([0] * 95 + [1] * 5)) == pytest.approx(0.1985, abs=1e-4)
+
+
+def test_state_labels_read_atariari_bytes():
+    ram = np.zeros((3, 128), np.uint8)
+    ram[:, 32], ram[:, 17], ram[:, 51] = [1, 2, 3], [9, 8, 7], [40, 41, 42]
+    boxing = state_labels(ram, "boxing")
+    assert set(boxing) == {"player_x", "player_y", "enemy_x", "enemy_y", "enemy_score", "clock", "player_score"}
+    assert boxing["player_x"].tolist() == [1, 2, 3] and boxing["clock"].tolist() == [9, 8, 7]
+    assert state_labels(ram, "riverraid")["player_x"].tolist() == [40, 41, 42]
+    # list-valued variables are split like AtariARI's: qbert's score bytes 89, 90, 91
+    assert (ATARIARI_RAM["qbert"]["score_0"], ATARIARI_RAM["qbert"]["score_2"]) == (89, 91)
+
+
+def test_a_feature_that_is_the_label_scores_one_and_noise_scores_the_majority_guess():
+    rng = np.random.default_rng(0)
+    n = 1200
+    episode = np.arange(n) // 60
+    masks = three_way_split(episode, StateProbeSettings())
+    assert not (masks[0] & masks[1]).any() and not (masks[1] & masks[2]).any() and not (masks[0] & masks[2]).any()
+    for part in masks:  # whole episodes only
+        assert set(np.unique(episode[part])).isdisjoint(np.unique(episode[~part]))
+    y = rng.choice([10, 20, 30], size=n, p=[0.6, 0.3, 0.1])   # byte values, not class indices
+    fast = StateProbeSettings(lr=0.02, max_epochs=30, patience=5)
+    onehot = (y[:, None] == np.array([10, 20, 30])).astype(float)
+    assert probe_variables(onehot, {"v": y}, masks, fast) == {"v": 1.0}
+    # Noise: the best a linear classifier can do is the majority value 10 (60%) everywhere, whose weighted F1
+    # is 0.6 * F1(10) = 0.6 * 2 * 0.6 / 1.6 = 0.45 (the other classes score 0).
+    noise = rng.normal(size=(n, 16))
+    f1 = probe_variables(noise, {"v": y}, masks, fast)["v"]
+    test_share = np.mean(y[masks[2]] == 10)
+    assert f1 == pytest.approx(test_share * 2 * test_share / (1 + test_share), abs=0.06)
+
+
+def _labelled_frames(n_per_episode=100, episodes=12, seed=0):
+    """Boxing-labelled synthetic frames: player_x is drawn in the frame as a bright column, clock is noise,
+    enemy_score is constant (dropped); the other bytes are constant too."""
+    rng = np.random.default_rng(seed)
+    total = n_per_episode * episodes
+    ram = np.zeros((total, 128), np.uint8)
+    ram[:, 32] = rng.integers(0, 8, total) * 10       # player_x: 8 values, drawn in the frame
+    ram[:, 17] = rng.integers(0, 8, total)            # clock: not in the frame
+    frames = np.zeros((total, 84, 84), np.uint8)
+    cols = ram[:, 32] // 10 * 10 + 2
+    frames[np.arange(total), :, cols] = 255
+    frames += rng.integers(0, 3, frames.shape, dtype=np.uint8)   # no two stacks alike
+    data = FrameData.synthetic([n_per_episode] * episodes, game_id=atari_pb_game_id("boxing"))
+    data.frames, data.ram, data.games = frames, ram, ["boxing"]
+    return data
+
+
+def test_state_probe_tells_an_encoder_that_carries_a_variable_from_one_that_does_not():
+    data = _labelled_frames()
+    rows = np.arange(len(data))
+    carries = np.eye(8)[data.ram[:, 32] // 10]                      # knows player_x, not the clock
+    blind = np.random.default_rng(1).normal(size=(len(data), 8))     # knows nothing
+    settings = StateProbeSettings(lr=0.02, max_epochs=25, patience=5)
+    result = state_probe({"pretrained": carries, "random_init": blind}, data, settings)
+    boxing = result["per_game"]["boxing"]
+    assert set(boxing["variables"]) == {"player_x", "clock"}
+    assert set(boxing["dropped"]) == {"player_y", "enemy_x", "enemy_y", "enemy_score", "player_score"}
+    assert boxing["variables"]["player_x"]["pretrained"] == 1.0
+    assert boxing["variables"]["player_x"]["random_init"] < 0.35        # 8 equally likely values: ~1/8
+    assert boxing["variables"]["clock"]["pretrained"] < 0.35
+    # The raw-pixel reference sees the column that encodes player_x.
+    assert boxing["variables"]["player_x"]["pixels"] > 0.9
+    assert boxing["mean"]["pretrained"] == pytest.approx(np.mean([1.0, boxing["variables"]["clock"]["pretrained"]]))
+    assert result["mean"] == boxing["mean"] and boxing["frames"]["test"] > 0
+    assert pixel_features(data, rows[:2]).shape == (2, 21 * 21)
+
+
+def test_test_observations_seen_in_training_are_removed():
+    data = _labelled_frames(episodes=8)
+    data.frames[:] = 0  # every stack identical: every test frame is a duplicate of a training frame
+    settings = StateProbeSettings(max_epochs=1)
+    result = state_probe({"pretrained": np.zeros((len(data), 2))}, data, settings)
+    frames = result["per_game"]["boxing"]["frames"]
+    assert frames["test"] == 0 and frames["test_duplicates_removed"] > 0
+
+
+# ------------------------------------------------------------------------------------------------ RAM
+def test_ram_env_frames_equal_the_native_env_and_its_ram_follows_a_scripted_player():
+    native = ale_vector_env("boxing", 1, sticky_action_prob=0.0, max_episode_steps=1000)
+    ram_env = ram_vector_env("boxing", 1, sticky_action_prob=0.0, max_episode_steps=1000)
+    try:
+        native.reset(seed=0)
+        obs, _ = ram_env.reset(seed=0)
+        xs = [int(read_ram(ram_env)[0, 32])]
+        columns = []
+        for _ in range(25):
+            a = np.array([BOXING_RIGHT])
+            nobs, *_ = native.step(a)
+            obs, *_ = ram_env.step(a)
+            assert np.array_equal(nobs[0, -1], obs[0, -1])  # the same newest frame, bit for bit
+            xs.append(int(read_ram(ram_env)[0, 32]))
+            columns.append(obs[0, -1])
+    finally:
+        native.close()
+        ram_env.close()
+    # Walking right: the player's x byte never decreases and moves by more than 10 pixels' worth.
+    assert all(b >= a for a, b in zip(xs, xs[1:], strict=False)) and xs[-1] - xs[0] >= 10, xs
+    # The white boxer's pixels move right with it: their mean column follows the RAM byte.
+    white = [np.flatnonzero((f > 200).any(0)).mean() for f in columns]
+    assert np.corrcoef(white, xs[1:])[0, 1] > 0.9
+
+
+def test_collect_with_ram_stores_the_labels_of_each_frame(tmp_path):
+    calls = []
+
+    def right(obs, first):
+        calls.append(len(obs))
+        return np.full(len(obs), BOXING_RIGHT)
+
+    cfg = CollectConfig(out=tmp_path / "d", games=("boxing",), frames_per_game=60, num_envs=2, chunk_frames=20,
+                        sticky_action_prob=0.0, ram=True, progress=False)
+    manifest = collect(cfg, action_source=CallableActions(right))
+    assert all(c["ram"] for c in manifest["games"]["boxing"]["chunks"])
+    data = FrameData.load(tmp_path / "d")
+    assert data.ram is not None and data.ram.shape == (60, 128)
+    # Each stream starts from the same reset and walks right: its x bytes rise, as the scripted run's do.
+    for ep in np.unique(data.episode):
+        x = data.ram[data.episode == ep, 32].astype(int)
+        assert (np.diff(x) >= 0).all() and x[-1] > x[0]
+    # Frames without --ram load with ram None.
+    collect(CollectConfig(out=tmp_path / "n", games=("boxing",), frames_per_game=16, num_envs=2, chunk_frames=8,
+                          progress=False))
+    assert FrameData.load(tmp_path / "n").ram is None
+
+
+# ------------------------------------------------------------------------------------------- command
+@pytest.fixture(scope="module")
+def ram_frames(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ram") / "d"
+    collect(CollectConfig(out=root, games=("boxing",), frames_per_game=480, num_envs=4, chunk_frames=60,
+                          max_episode_steps=120, seed=1, ram=True, progress=False))
+    return root
+
+
+def test_prend_probe_state_end_to_end(ram_frames, tmp_path, capsys):
+    out = tmp_path / "probe.json"
+    torch.manual_seed(0)  # the twin's seed (no pre-training seed stored): the "pre-trained" net is its twin
+    save_atari_pb_checkpoint(tmp_path / "init.pth", backbone=ResNetGN("resnet18", 0.125))
+    code = main(["probe", str(tmp_path / "init.pth"), "--data", str(ram_frames), "--state",
+                 "--no-classic", "--state-settings.max-epochs", "3", "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "state probe (test weighted F1)" in printed and "boxing (" in printed
+    saved = json.loads(out.read_text())
+    boxing = saved["state_probe"]["per_game"]["boxing"]
+    assert set(boxing["mean"]) == {"pretrained", "random_init", "pixels"}
+    assert all(0.0 <= v <= 1.0 for v in boxing["mean"].values())
+    assert "temporal_coherence" not in saved and saved["details"]["arch"] == "resnet18"
+    # Identical nets, identical features, one process: identical scores.
+    assert boxing["mean"]["pretrained"] == boxing["mean"]["random_init"]
+    assert saved["details"]["init_seed"] == 0
+
+
+def test_a_backbone_name_is_probed_like_the_training_flag_builds_it():
+    from prend.pretrain.probe import ProbeConfig, load_probed_backbone
+
+    backbone, twin, facts = load_probed_backbone(ProbeConfig(checkpoint="resnet18", backbone_width=0.25))
+    assert (backbone.arch, backbone.width, type(twin)) == ("resnet18", 0.25, ResNetGN)
+    assert facts["step"] == 0 and facts["init_seed"] == 0
+    shipped, _, facts = load_probed_backbone(ProbeConfig(checkpoint="compact"))
+    assert facts["checkpoint"].endswith("siammae_resnet18_w0125.pt") and shipped.width == 0.125
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["probe", "no/such/file.pth", "--state"], "neither a checkpoint file nor a backbone name"),
+    (["probe", "compact", "--no-classic"], "nothing to probe"),
+])
+def test_bad_probe_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_state_without_ram_labels_is_refused_in_one_line(tmp_path, capsys):
+    collect(CollectConfig(out=tmp_path / "n", games=("boxing",), frames_per_game=16, num_envs=2, chunk_frames=8,
+                          progress=False))
+    assert main(["probe", "compact", "--data", str(tmp_path / "n"), "--state", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ram" in err[0] and "no RAM labels" in err[0]
+
+
+def test_random_twin_of_a_users_module_is_reinitialised():
+    from prend.pretrain.probe import random_twin
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(4, 2, 3), torch.nn.ReLU())
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    twin = random_twin(net, seed=0)
+    assert not torch.equal(twin[0].weight, net[0].weight) and torch.equal(net[0].weight, torch.ones_like(net[0].weight))
+    assert torch.equal(random_twin(net, seed=0)[0].weight, twin[0].weight)   # the seed fixes it
