@@ -367,9 +367,15 @@ class Job:
         out = self.files[0] if stdout is None else open(stdout, "w")
         if stdout is not None:
             self.files.append(out)
-        self.launched, self.start = time.time(), time.monotonic()
+        self.launched, self.start, self.ended = time.time(), time.monotonic(), None
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", **(env or {})}
         self.proc = subprocess.Popen(list(command), stdout=out, stderr=self.files[0], env=full_env)
+
+    def done(self) -> bool:
+        """Whether the command has ended (its end time is noted, for :meth:`wait`'s seconds)."""
+        if self.ended is None and self.proc.poll() is not None:
+            self.ended = time.monotonic()
+        return self.ended is not None
 
     def wait(self, timeout_s: float) -> Outcome:
         timed_out = False
@@ -385,7 +391,8 @@ class Job:
                 code = self.proc.wait()
         for handle in self.files:
             handle.close()
-        return Outcome(code, timed_out, time.monotonic() - self.start, self.launched)
+        self.done()
+        return Outcome(code, timed_out, (self.ended or time.monotonic()) - self.start, self.launched)
 
 
 def launch(command: Sequence[str], log: Path, stdout: Path | None = None, env: dict[str, str] | None = None) -> Job:
@@ -730,6 +737,8 @@ class Pipeline:
                      f"{threads} threads)")
             jobs.append(launch(command, self.logs / f"{name}.log", opts.work / f"{name}.txt",
                                env={"OMP_NUM_THREADS": threads}))
+        while not all([job.done() for job in jobs]) and self.now() < self.limits.end:  # a list: poll every job
+            time.sleep(0.5)  # each probe's own end time is noted; then they are collected in order
         finished, tables = [], []
         for (name, command, out_json), job in zip(plan, jobs, strict=True):
             outcome = job.wait(self.limits.end - self.now())

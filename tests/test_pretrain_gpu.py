@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -294,6 +295,9 @@ class _FakeJob:
         self.clock, self.seconds, self.code, self.timed_out = clock, seconds, code, timed_out
         self.launched = 10_000.0 + clock.t
 
+    def done(self):
+        return True
+
     def wait(self, timeout_s):
         self.clock.t += self.seconds
         return pg.Outcome(self.code, self.timed_out, self.seconds, self.launched)
@@ -424,3 +428,22 @@ def test_the_helpers_examples_hold():
     import doctest
 
     assert doctest.testmod(pg).failed == 0
+
+
+def test_a_job_over_its_deadline_gets_sigterm_and_time_to_save(tmp_path):
+    # Like `prend pretrain`: on SIGTERM it saves, then exits 130; the job waits for that rather than killing it.
+    child = ("import pathlib, signal, sys, time\n"
+             "def save(*_):\n"
+             f"    pathlib.Path({str(tmp_path / 'latest.pth')!r}).write_text('saved'); sys.exit(130)\n"
+             "signal.signal(signal.SIGTERM, save)\n"
+             "print('table', flush=True); print('progress', file=sys.stderr, flush=True); time.sleep(30)\n")
+    job = pg.launch([sys.executable, "-c", child], tmp_path / "logs" / "x.log", tmp_path / "x.txt")
+    outcome = job.wait(1.0)
+    assert outcome.timed_out and outcome.code == 130 and not outcome.ok and 1.0 <= outcome.seconds < 10
+    assert (tmp_path / "latest.pth").read_text() == "saved"
+    assert (tmp_path / "x.txt").read_text() == "table\n" and "progress" in (tmp_path / "logs" / "x.log").read_text()
+    quick = pg.launch([sys.executable, "-c", "pass"], tmp_path / "logs" / "y.log")
+    while not quick.done():
+        time.sleep(0.01)
+    outcome = quick.wait(60)
+    assert outcome.ok and outcome.seconds < 5
