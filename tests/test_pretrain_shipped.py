@@ -45,3 +45,20 @@ def test_export_backbone_keeps_only_the_backbone(tmp_path):
     for key, value in backbone.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
     assert info["sha256"] == sha256_file(tmp_path / "b.pt")
+
+
+def test_every_shipped_name_has_its_file_and_record_and_unknown_names_are_refused():
+    import pytest
+
+    from prend.errors import PrendError
+    from prend.nets.weights import DEFAULT_BACKBONE, SHIPPED_BACKBONES
+
+    assert DEFAULT_BACKBONE in SHIPPED_BACKBONES and "compact" in SHIPPED_BACKBONES  # old runs name it
+    for name, entry in SHIPPED_BACKBONES.items():
+        path, arch, width = shipped_backbone(name)
+        info = shipped_backbone_info(name)
+        assert path.name == f"{entry.file}.pt" and info["sha256"] == sha256_file(path)
+        assert (info["arch"], info["width"]) == (arch, width) == (entry.arch, entry.width)
+        assert load_atari_pb_backbone(path, arch=arch, width=width).width == width
+    with pytest.raises(PrendError, match="no shipped backbone is named 'nope'"):
+        shipped_backbone("nope")

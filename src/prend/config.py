@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -195,10 +196,10 @@ class IntrinsicConfig:
             unused |= {"backbone", "backbone_weights", "backbone_width", "backbone_bf16", "game_id"}
             unused |= set(PREND_VARIANT_FIELDS)
             return frozenset(unused)
-        if self.backbone in ("compact", "atari-pb-resnet50"):  # their width is fixed by their weights
-            unused.add("backbone_width")
-        elif ":" in self.backbone:  # a user's factory: no Atari-PB weights or width
+        if ":" in self.backbone:  # a user's factory: no Atari-PB weights or width
             unused |= {"backbone_weights", "backbone_width"}
+        elif not re.fullmatch(r"resnet\d+", self.backbone):  # shipped or atari-pb-resnet50: width fixed by weights
+            unused.add("backbone_width")
         if not self.prend_needs_warmup():
             unused.add("obs_norm_init_iters")
         return frozenset(unused)

@@ -34,7 +34,7 @@ from prend.errors import PrendError
 from prend.intrinsic.base import DistillationReward, Encoder, OutputBias
 from prend.intrinsic.normalizers import OutputNormalizer
 from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN, load_atari_pb_backbone
-from prend.nets.weights import shipped_backbone
+from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone
 
 
 def as_feature_map(features: torch.Tensor) -> torch.Tensor:
@@ -131,16 +131,16 @@ def backbone_weights_file(cfg: IntrinsicConfig) -> Path | None:
 
     Runs record its sha256 (``run_info.json``), so a result names the exact backbone it was trained with.
     """
-    if cfg.backbone == "compact":
-        return Path(cfg.backbone_weights or shipped_backbone()[0])
+    if cfg.backbone in SHIPPED_BACKBONES:
+        return Path(cfg.backbone_weights or shipped_backbone(cfg.backbone)[0])
     return None if cfg.backbone_weights is None else Path(cfg.backbone_weights)
 
 
 def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
     """The frozen backbone ``cfg.backbone`` names, with its weights (see :class:`IntrinsicConfig`)."""
     name, weights = cfg.backbone, cfg.backbone_weights
-    if name == "compact":
-        path, arch, width = shipped_backbone()
+    if name in SHIPPED_BACKBONES:
+        path, arch, width = shipped_backbone(name)
         return load_atari_pb_backbone(weights or path, arch=arch, width=width)
     if name == "atari-pb-resnet50":
         if weights is None:
@@ -155,7 +155,8 @@ def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
     if ":" in name:
         return backbone_from_factory(name)
     raise PrendError(f"unknown backbone '{name}'",
-                     f"choose compact, atari-pb-resnet50, an architecture ({', '.join(ARCHS)}) "
+                     f"choose a shipped one ({', '.join(SHIPPED_BACKBONES)}), atari-pb-resnet50, an architecture "
+                     f"({', '.join(ARCHS)}) "
                      "or module.path:factory")
 
 

@@ -59,7 +59,7 @@ from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
 from prend.intrinsic.prend import make_backbone
 from prend.nets.atari_pb import ARCHS, ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
-from prend.nets.weights import shipped_backbone_path
+from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone_path
 from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's statistics)
     episode_coherences,
     episode_spearman,
@@ -82,7 +82,7 @@ class ProbeConfig:
 
     checkpoint: tyro.conf.Positional[Path]
     """Atari-PB-format checkpoint (its 'backbone' entry is probed; arch and width are read from it), or a
-    backbone as --backbone names one: 'compact' (the shipped one), 'resnet18'/'resnet50' (random init),
+    backbone as --backbone names one: a shipped one ('compact', ...), 'resnet18'/'resnet50' (random init),
     'pkg.module:factory'."""
     data: Path = Path("data/probe_frames")
     """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
@@ -301,7 +301,7 @@ def load_probed_backbone(cfg: ProbeConfig) -> tuple[nn.Module, nn.Module, dict[s
         PrendError: If it is neither a readable Atari-PB checkpoint nor a backbone name.
     """
     spec = str(cfg.checkpoint)
-    path = shipped_backbone_path() if spec == "compact" else Path(spec)
+    path = shipped_backbone_path(name=spec) if spec in SHIPPED_BACKBONES else Path(spec)
     if path.is_file():
         ckpt = read_atari_pb_checkpoint(path)
         backbone = load_atari_pb_backbone(path, arch=None, width=None)
