@@ -12,7 +12,7 @@ from prend.errors import PrendError
 from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
 from prend.pretrain import trainer as trainer_mod
 from prend.pretrain.collect import CollectConfig, collect
-from prend.pretrain.pixelpred import PixelDecoder, PixelPrediction, normalise_patches
+from prend.pretrain.pixelpred import LinearPatchDecoder, PixelDecoder, PixelPrediction, normalise_patches
 from prend.pretrain.trainer import PretrainConfig, pretrain
 
 
@@ -40,6 +40,21 @@ def test_decoder_redraws_84x84_stacks_from_the_6x6_map_and_stays_light():
     # 1x1 64->64 (+bias), 3x3 64->32, 32->16, 16->8, 8->4: counted by hand
     expected = (64 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * 16 + 16) + (9 * 16 * 8 + 8) + (9 * 8 * 4 + 4)
     assert sum(p.numel() for p in decoder.parameters()) == expected
+
+
+def test_linear_decoder_draws_each_cells_own_patch():
+    decoder = LinearPatchDecoder(8)
+    with torch.no_grad():
+        decoder.project.weight.zero_()
+        decoder.project.bias.zero_()
+        # output channel f*196 + r*14 + c is pixel (r, c) of frame f in every cell's 14x14 patch;
+        # let channel 2 of the map drive pixel (3, 5) of frame 1
+        decoder.project.weight[1 * 196 + 3 * 14 + 5, 2] = 1.0
+    features = torch.zeros(1, 8, 6, 6)
+    features[0, 2, 4, 1] = 7.0  # only cell (row 4, column 1) has it
+    out = decoder(features)
+    assert out.shape == (1, 4, 84, 84)
+    assert out[0, 1, 4 * 14 + 3, 1 * 14 + 5].item() == 7.0 and out.abs().sum().item() == 7.0
 
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
@@ -112,6 +127,16 @@ def test_pixelpred_run_checkpoints_in_atari_pb_layout_and_resumes_exactly(frames
             # same machine, same process, same steps: equal up to float reordering inside the kernels
             torch.testing.assert_close(full[part][key], b[part][key], rtol=0, atol=1e-6)
     assert straight["loss_ema"] == pytest.approx(resumed["loss_ema"], rel=1e-4)
+
+
+def test_a_run_saved_before_a_field_existed_resumes_with_that_fields_default(frames, tmp_path):
+    pretrain(run_cfg(frames, tmp_path / "old", steps=2, save_every=1))
+    ckpt = torch.load(tmp_path / "old" / "latest.pth", weights_only=True)
+    del ckpt["extra"]["prend"]["config"]["decoder"]  # as written before --decoder existed
+    torch.save(ckpt, tmp_path / "old" / "latest.pth")
+    assert pretrain(run_cfg(frames, tmp_path / "old", steps=2))["step"] == 2
+    with pytest.raises(PrendError, match="different model"):
+        pretrain(run_cfg(frames, tmp_path / "old", steps=2, decoder="linear"))
 
 
 def test_resuming_a_run_of_the_other_objective_is_refused(frames, tmp_path):

@@ -423,6 +423,12 @@ def _flush(buf: _EnvBuffer, rom: str, entry: dict[str, Any], root: Path, manifes
     write_manifest(root, manifest)
 
 
+def has_ram(manifest: dict[str, Any]) -> bool:
+    """Every chunk of the manifest holds RAM labels (collected with ``--ram``)."""
+    chunks = [c for g in manifest["games"].values() for c in g["chunks"]]
+    return bool(chunks) and all(c.get("ram") for c in chunks)
+
+
 def disk_usage(manifest: dict[str, Any]) -> dict[str, float]:
     """Stored frames, bytes and bytes per million frames of a manifest (all games)."""
     frames = sum(c["frames"] for g in manifest["games"].values() for c in g["chunks"])

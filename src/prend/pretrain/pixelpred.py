@@ -72,19 +72,42 @@ class PixelDecoder(nn.Module):
         return self.out(F.interpolate(x, size=self.SIZES[-1], mode="nearest"))
 
 
+class LinearPatchDecoder(nn.Module):
+    """(N, C, 6, 6) -> (N, 4, 84, 84) by one linear map per cell: cell (i, j) draws its own 14x14x4 patch.
+
+    Nothing but a shared linear layer stands between the map and the pixels, so whatever the frame shows
+    must be linearly readable from the cell over it: the readout a linear probe uses. The weight layout is
+    MAE's per-token patch projection (here a 1x1 convolution followed by a depth-to-space shuffle).
+
+    Args:
+        in_channels: Channels of the backbone's map.
+        out_channels: Frames predicted (the stack).
+        patch: Side of each cell's patch (84 / 6).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 4, patch: int = 14):
+        super().__init__()
+        self.project = nn.Conv2d(in_channels, out_channels * patch * patch, 1)
+        self.shuffle = nn.PixelShuffle(patch)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Predicted frames."""
+        return self.shuffle(self.project(features))
+
+
 class PixelPrediction(nn.Module):
     """Backbone and decoder with the pixel-prediction loss; the trainer's interface (see :class:`SiamMAE`).
 
     Args:
         backbone: An Atari-PB backbone ((N, 4, 84, 84) -> (N, C, 6, 6)).
-        head: A :class:`PixelDecoder` for it.
+        head: A :class:`PixelDecoder` or :class:`LinearPatchDecoder` for it.
         aug_pad: Random-shift padding of the input stack (Atari-PB: 4; 0 disables).
         aug_intensity: Intensity augmentation scale of the input stack (Atari-PB: 0.05; 0 disables).
         norm_pix: Predict per-patch normalised frames (:func:`normalise_patches`) instead of raw pixels.
         backbone_amp: Let an enclosing ``torch.autocast`` reach the backbone.
     """
 
-    def __init__(self, backbone: nn.Module, head: PixelDecoder, aug_pad: int = 4, aug_intensity: float = 0.05,
+    def __init__(self, backbone: nn.Module, head: nn.Module, aug_pad: int = 4, aug_intensity: float = 0.05,
                  norm_pix: bool = True, backbone_amp: bool = True):
         super().__init__()
         self.backbone, self.neck, self.head = backbone, nn.Identity(), head

@@ -19,6 +19,7 @@ to ``<out>/probe.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -38,8 +39,9 @@ from prend.clihelp import default_hint
 from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.nets.atari_pb import ResNetGN, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.pretrain.collect import has_ram, read_manifest
 from prend.pretrain.dataset import FrameData, FuturePairSampler
-from prend.pretrain.pixelpred import PixelDecoder, PixelPrediction
+from prend.pretrain.pixelpred import LinearPatchDecoder, PixelDecoder, PixelPrediction
 from prend.pretrain.probe import ProbeConfig, probe
 from prend.pretrain.siammae import SiamMAE, SiamMAEHead, SiamMAENeck
 from prend.signals import StopFlag as _StopFlag  # module-level name: the tests substitute a scripted flag
@@ -78,8 +80,11 @@ class PretrainConfig:
     """Attention heads in encoder and decoder (Atari-PB: 4)."""
     mlp_dim: int = 2048
     """Feed-forward width in encoder and decoder (Atari-PB's vit_mlp_dim: 2048)."""
+    decoder: Literal["conv", "linear"] = "conv"
+    """pixelpred: 'conv' (upsampling convolutions) or 'linear' (each 6x6 cell draws its own 14x14 patch through
+    one shared linear layer, so the frame must be linearly readable from the map)."""
     decoder_width: int = 64
-    """pixelpred: channels of the decoder's first stage (halved at each of the next three)."""
+    """pixelpred with --decoder conv: channels of the decoder's first stage (halved at each of the next three)."""
     norm_pix: bool = True
     """pixelpred: predict each 7x7 patch normalised to zero mean and unit variance (MAE's norm_pix_loss), so
     the loss falls on sprites and digits rather than on the flat backdrop."""
@@ -153,7 +158,7 @@ class PretrainConfig:
     def model_config(self) -> dict[str, Any]:
         """The fields that fix the model's shapes (they must match when resuming)."""
         keys = ("objective", "arch", "width")
-        keys += ("decoder_width",) if self.objective == "pixelpred" else (
+        keys += ("decoder", "decoder_width") if self.objective == "pixelpred" else (
             "neck_hidden", "dim", "encoder_depth", "decoder_depth", "heads", "mlp_dim")
         return {k: getattr(self, k) for k in keys}
 
@@ -168,7 +173,9 @@ def build_model(cfg: PretrainConfig, device: torch.device | None = None) -> nn.M
     torch.manual_seed(cfg.seed)
     backbone = ResNetGN(cfg.arch, cfg.width)
     if cfg.objective == "pixelpred":
-        return PixelPrediction(backbone, PixelDecoder(backbone.out_channels, cfg.decoder_width),
+        head = (LinearPatchDecoder(backbone.out_channels) if cfg.decoder == "linear"
+                else PixelDecoder(backbone.out_channels, cfg.decoder_width))
+        return PixelPrediction(backbone, head,
                                aug_pad=cfg.aug_pad, aug_intensity=cfg.aug_intensity, norm_pix=cfg.norm_pix,
                                backbone_amp=cfg.backbone_amp).to(device or torch.device("cpu"))
     neck = SiamMAENeck(backbone.out_channels, backbone.out_spatial, NUM_GAMES, hidden_dim=cfg.neck_hidden,
@@ -257,7 +264,10 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         saved = ckpt.get("extra", {}).get("prend", {})
         saved_model = saved.get("config", {})
         mine = cfg.model_config()
-        diff = {k: (saved_model.get(k), v) for k, v in mine.items() if saved_model.get(k) != v}
+        # A field added after the run started is absent from its saved config: the run had its default.
+        defaults = {f.name: f.default for f in dataclasses.fields(PretrainConfig)}
+        diff = {k: (saved_model.get(k, defaults.get(k)), v) for k, v in mine.items()
+                if saved_model.get(k, defaults.get(k)) != v}
         if diff:
             raise PrendError(f"{out} holds a run of a different model ({diff}, saved vs asked)",
                              "pass the run's own sizes or a new --out")
@@ -356,8 +366,9 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     save_backbone()
     summary["backbone"] = str(backbone_path)
     if cfg.probe_data is not None and (Path(cfg.probe_data) / "manifest.json").exists():
+        with_state = has_ram(read_manifest(cfg.probe_data))  # the state probe too, when the frames have labels
         figures = probe(ProbeConfig(checkpoint=backbone_path, data=Path(cfg.probe_data), device=cfg.device,
-                                    progress=cfg.progress))
+                                    progress=cfg.progress, state=with_state))
         (out / PROBE).write_text(json.dumps(figures, indent=1))
         # The headline figures also travel inside the backbone file, so a copy of it keeps its verdict.
         backbone_extra["probe"] = {k: v for k, v in figures.items() if k != "details"}
@@ -365,6 +376,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         for key in ("temporal_coherence", "action_probe", "reward_probe"):
             for variant in ("pretrained", "random_init"):
                 writer.add_scalar(f"probe/{key}/{variant}", figures[key][variant], step)
+        for encoder, value in figures.get("state_probe", {}).get("mean", {}).items():
+            writer.add_scalar(f"probe/state_f1/{encoder}", value, step)
         summary["probe"] = figures
     else:
         print(f"no probe frames at {cfg.probe_data}; skipped the probe "
