@@ -13,7 +13,8 @@
 #             MKL's and OpenBLAS's (Haswell) BLAS, numpy's own SIMD loops, all at AVX2
 #   baseline  no vector dispatch past SSE4: ATen's scalar "default" kernels, oneDNN SSE4.1, MKL SSE4.2,
 #             OpenBLAS Nehalem, numpy's X86_V2 baseline
-# Set-up is not repeated: run scripts/test.sh (or scripts/setup_env.sh) first.
+# Tests run in PREND_TEST_WORKERS processes (default 2) as in scripts/test.sh; the workers inherit the
+# variables. Set-up is not repeated: run scripts/test.sh (or scripts/setup_env.sh) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +56,7 @@ for path in "${paths[@]}"; do
     | sort -u | sed 's/^/test_kernels:   /'
   start=$SECONDS
   # shellcheck disable=SC2086
-  if env $vars .venv/bin/python -m pytest "$@"; then status=passed; else status=FAILED; failed+=("$path"); fi
+  if env $vars .venv/bin/python -m pytest -n "${PREND_TEST_WORKERS:-2}" --dist loadfile "$@"; then status=passed; else status=FAILED; failed+=("$path"); fi
   echo "test_kernels: $path: $status in $((SECONDS - start)) s"
 done
 if [ ${#failed[@]} -gt 0 ]; then
