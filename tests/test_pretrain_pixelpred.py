@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from test_pretrain_siammae import _StopAfter  # the scripted stop flag of the SiamMAE resume test
 
 from prend.errors import PrendError
 from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
@@ -91,22 +92,6 @@ def run_cfg(frames, out, **kw):
                 n_step=1, batch_size=8, steps=4, save_every=100, log_every=1, probe_data=None, progress=False)
     base.update(kw)
     return PretrainConfig(**base)
-
-
-class _StopAfter:
-    """Stands in for the SIGINT/SIGTERM flag: 'raised' after 2 completed steps."""
-
-    def __enter__(self):
-        self.checks = 0
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    @property
-    def raised(self):
-        self.checks += 1
-        return 15 if self.checks == 2 else None
 
 
 def test_pixelpred_run_checkpoints_in_atari_pb_layout_and_resumes_exactly(frames, tmp_path, monkeypatch):
