@@ -118,6 +118,14 @@ def test_state_probe_tells_an_encoder_that_carries_a_variable_from_one_that_does
     assert pixel_features(data, rows[:2]).shape == (2, 21 * 21)
 
 
+def test_a_game_whose_variables_are_all_constant_reports_them_dropped_and_no_mean():
+    data = _labelled_frames(episodes=6)
+    data.ram[:] = 7
+    boxing = state_probe({"pretrained": np.zeros((len(data), 2))}, data, StateProbeSettings(max_epochs=1))
+    boxing = boxing["per_game"]["boxing"]
+    assert boxing["variables"] == {} and len(boxing["dropped"]) == 7 and math.isnan(boxing["mean"]["pretrained"])
+
+
 def test_test_observations_seen_in_training_are_removed():
     data = _labelled_frames(episodes=8)
     data.frames[:] = 0  # every stack identical: every test frame is a duplicate of a training frame

@@ -288,6 +288,8 @@ def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], mask
         >>> probe_variables(np.eye(4)[y], {"v": y}, masks, StateProbeSettings(lr=0.05, max_epochs=20))
         {'v': 1.0}
     """
+    if not labels:
+        return {}  # every variable was dropped: nothing to classify
     train, val, test = masks
     x = features.reshape(len(features), -1).astype(np.float32)
     mean, std = x[train].mean(0), x[train].std(0)
