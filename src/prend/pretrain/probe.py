@@ -232,10 +232,13 @@ def extract_features(backbone: nn.Module, data: Any, rows: np.ndarray, batch_siz
 
 
 def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: torch.device | str = "cpu",
-                   desc: str = "features") -> dict[str, Any]:
-    """Temporal coherence and the two linear probes of one backbone on loaded frames (see module doc)."""
-    rows = np.arange(len(data))
-    feats = extract_features(backbone, data, rows, cfg.batch_size, device, cfg.progress, desc)
+                   desc: str = "features", feats: np.ndarray | None = None) -> dict[str, Any]:
+    """Temporal coherence and the two linear probes of one backbone on loaded frames (see module doc).
+
+    ``feats`` are the backbone's features of every frame when already extracted (the state probe shares them).
+    """
+    if feats is None:
+        feats = extract_features(backbone, data, np.arange(len(data)), cfg.batch_size, device, cfg.progress, desc)
     flat = feats.reshape(len(feats), -1)
     pooled = F.adaptive_avg_pool2d(torch.from_numpy(feats), cfg.pool).flatten(1).numpy()
 
@@ -342,16 +345,15 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
                          f"--games {' '.join(data.games)} --frames-per-game 12000 --seed 1 --ram")
     figures: dict[str, Any] = {}
     details: dict[str, Any] = {**facts, "data": str(cfg.data), "games": list(data.games), "frames": len(data)}
+    rows = np.arange(len(data))
+    # Each net's features are extracted once and serve every measure.
+    feats = {name: extract_features(net, data, rows, cfg.batch_size, device, cfg.progress, label)
+             for name, net, label in (("pretrained", backbone, "pretrained"), ("random_init", twin, "random init"))}
     if cfg.classic:
-        figures.update(_classic_figures(backbone, twin, data, cfg, device))
+        figures.update(_classic_figures(feats, data, cfg))
         details.update(figures.pop("details"))
     if cfg.state:
-        rows = np.arange(len(data))
-        encoders = {"pretrained": extract_features(backbone, data, rows, cfg.batch_size, device, cfg.progress,
-                                                   "pretrained"),
-                    "random_init": extract_features(twin, data, rows, cfg.batch_size, device, cfg.progress,
-                                                    "random init")}
-        figures["state_probe"] = state_probe(encoders, data, cfg.state_settings, progress=cfg.progress)
+        figures["state_probe"] = state_probe(feats, data, cfg.state_settings, progress=cfg.progress)
     figures["details"] = details
     print(format_figures(figures))
     if cfg.out is not None:
@@ -363,11 +365,10 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
     return figures
 
 
-def _classic_figures(backbone: nn.Module, twin: nn.Module, data: FrameData, cfg: ProbeConfig,
-                     device: torch.device) -> dict[str, Any]:
+def _classic_figures(feats: dict[str, np.ndarray], data: FrameData, cfg: ProbeConfig) -> dict[str, Any]:
     """Temporal coherence and the action/reward probes of both nets, with the verdict and the supplements."""
-    pre = probe_backbone(backbone, data, cfg, device, desc="pretrained")
-    rnd = probe_backbone(twin, data, cfg, device, desc="random init")
+    pre = probe_backbone(nn.Identity(), data, cfg, feats=feats["pretrained"])
+    rnd = probe_backbone(nn.Identity(), data, cfg, feats=feats["random_init"])
     figures: dict[str, Any] = {}
     for key in ("temporal_coherence", "action_probe", "reward_probe"):
         figures[key] = {"pretrained": pre[key], "random_init": rnd[key]}
