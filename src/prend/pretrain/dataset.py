@@ -205,15 +205,27 @@ class FuturePairSampler:
         batch_size: Pairs per batch.
         n_step: Largest look-ahead (Atari-PB: 3).
         seed: Seed of the epoch permutations and the ``k`` draws.
+        one_game: Draw each batch from one game (the game uniformly, its anchors without replacement) instead
+            of from the pooled anchors, so a contrastive loss's negatives share the positive's game. Each
+            batch then depends on ``(seed, step)`` alone; an "epoch" is still ``len(anchors) // batch_size``
+            batches.
     """
 
-    def __init__(self, data: FrameData, batch_size: int, n_step: int = 3, seed: int = 0):
+    def __init__(self, data: FrameData, batch_size: int, n_step: int = 3, seed: int = 0, one_game: bool = False):
         self.data, self.batch_size, self.n_step, self.seed = data, batch_size, n_step, seed
         self.anchors = np.flatnonzero(data.left >= n_step)
         if len(self.anchors) < batch_size:
             raise PrendError(f"only {len(self.anchors)} frames have {n_step} successors in their episode, "
                              f"fewer than the batch size {batch_size}",
                              "collect more frames or lower --batch-size")
+        self.one_game = one_game
+        if one_game:
+            by_game = {int(g): self.anchors[data.game_ids[self.anchors] == g]
+                       for g in np.unique(data.game_ids[self.anchors])}
+            self._game_anchors = [a for a in by_game.values() if len(a) >= batch_size]
+            if not self._game_anchors:
+                raise PrendError(f"no game has {batch_size} frames with {n_step} successors for one-game batches",
+                                 "collect more frames per game or lower --batch-size")
         self._perm_epoch, self._perm = -1, self.anchors
 
     @property
@@ -229,6 +241,12 @@ class FuturePairSampler:
 
     def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Anchor and target frame indices of batch number ``step`` (0-based)."""
+        if self.one_game:
+            rng = np.random.default_rng([self.seed, 2_000_003, step])
+            pool = self._game_anchors[rng.integers(len(self._game_anchors))]
+            anchor = np.sort(rng.choice(pool, self.batch_size, replace=False))
+            k = rng.integers(1, self.n_step + 1, size=len(anchor))
+            return anchor, anchor + k
         per_epoch = self.steps_per_epoch
         epoch, within = divmod(step, per_epoch)  # the remainder of an epoch is dropped, like drop_last
         anchor = self._permutation(epoch)[within * self.batch_size:(within + 1) * self.batch_size]

@@ -1,7 +1,8 @@
 """``prend pretrain``: pre-training an Atari-PB backbone on frames from ``prend collect``.
 
-Two objectives share the data, augmentations, optimiser and checkpoints: Atari-PB's SiamMAE
-(:mod:`prend.pretrain.siammae`) and pixel prediction (:mod:`prend.pretrain.pixelpred`).
+Three objectives share the data, augmentations, optimiser and checkpoints: Atari-PB's SiamMAE
+(:mod:`prend.pretrain.siammae`), pixel prediction (:mod:`prend.pretrain.pixelpred`) and AtariARI's ST-DIM
+(:mod:`prend.pretrain.stdim`).
 
 The optimisation follows Atari-PB's ``scripts/pretrain/siammae.sh`` with ``configs/trainer/base.yaml``:
 AdamW (lr 3e-4, weight decay 0.05 on every parameter, betas (0.9, 0.95), eps 1e-8), no gradient clipping,
@@ -44,6 +45,7 @@ from prend.pretrain.dataset import FrameData, FuturePairSampler
 from prend.pretrain.pixelpred import LinearPatchDecoder, PixelDecoder, PixelPrediction
 from prend.pretrain.probe import ProbeConfig, probe
 from prend.pretrain.siammae import SiamMAE, SiamMAEHead, SiamMAENeck
+from prend.pretrain.stdim import STDIM
 from prend.signals import StopFlag as _StopFlag  # module-level name: the tests substitute a scripted flag
 
 CHECKPOINT = "latest.pth"
@@ -60,10 +62,11 @@ class PretrainConfig:
     """Frame directory written by ``prend collect``."""
     out: Path = Path("runs/pretrain/siammae")
     """Run directory: checkpoints, TensorBoard logs, probe figures. An existing run there is resumed."""
-    objective: Literal["siammae", "pixelpred"] = "siammae"
+    objective: Literal["siammae", "pixelpred", "stdim"] = "siammae"
     """Pre-training objective: 'siammae' (Atari-PB's masked future-frame reconstruction through a transformer
-    neck and decoder) or 'pixelpred' (a small convolutional decoder redraws the future stack from the 6x6 map;
-    see docs/pretraining.md for why and how they compare)."""
+    neck and decoder), 'pixelpred' (a small convolutional decoder redraws the future stack from the 6x6 map)
+    or 'stdim' (AtariARI's spatiotemporal InfoMax: each cell of the future map told apart from the batch's
+    others); see docs/pretraining.md for why and how they compare."""
     arch: Literal["resnet18", "resnet34", "resnet50"] = "resnet50"
     """Backbone architecture (Atari-PB: resnet50)."""
     width: float = 1.0
@@ -85,6 +88,11 @@ class PretrainConfig:
     one shared linear layer, so the frame must be linearly readable from the map)."""
     decoder_width: int = 64
     """pixelpred with --decoder conv: channels of the decoder's first stage (halved at each of the next three)."""
+    global_dim: int = 256
+    """stdim: width of the global vector scored against each cell (AtariARI: 256)."""
+    batches: Literal["auto", "mixed", "one-game"] = "auto"
+    """'mixed': pairs drawn from all games' frames; 'one-game': each batch from one game (a contrastive loss's
+    negatives then share the positive's game); 'auto': one-game for stdim, mixed otherwise."""
     norm_pix: bool = True
     """pixelpred: predict each 7x7 patch normalised to zero mean and unit variance (MAE's norm_pix_loss), so
     the loss falls on sprites and digits rather than on the flat backdrop."""
@@ -158,9 +166,14 @@ class PretrainConfig:
     def model_config(self) -> dict[str, Any]:
         """The fields that fix the model's shapes (they must match when resuming)."""
         keys = ("objective", "arch", "width")
-        keys += ("decoder", "decoder_width") if self.objective == "pixelpred" else (
-            "neck_hidden", "dim", "encoder_depth", "decoder_depth", "heads", "mlp_dim")
+        keys += {"pixelpred": ("decoder", "decoder_width"), "stdim": ("global_dim",)}.get(self.objective, (
+            "neck_hidden", "dim", "encoder_depth", "decoder_depth", "heads", "mlp_dim"))
         return {k: getattr(self, k) for k in keys}
+
+    @property
+    def one_game_batches(self) -> bool:
+        """Whether each batch comes from one game (``--batches``, resolved)."""
+        return self.batches == "one-game" or (self.batches == "auto" and self.objective == "stdim")
 
     def plain(self) -> dict[str, Any]:
         """The config as JSON/checkpoint-safe plain data."""
@@ -172,6 +185,9 @@ def build_model(cfg: PretrainConfig, device: torch.device | None = None) -> nn.M
     """Backbone, neck and head of ``cfg``'s objective (freshly initialised from ``cfg.seed``)."""
     torch.manual_seed(cfg.seed)
     backbone = ResNetGN(cfg.arch, cfg.width)
+    if cfg.objective == "stdim":
+        return STDIM(backbone, cfg.global_dim, aug_pad=cfg.aug_pad, aug_intensity=cfg.aug_intensity,
+                     backbone_amp=cfg.backbone_amp).to(device or torch.device("cpu"))
     if cfg.objective == "pixelpred":
         head = (LinearPatchDecoder(backbone.out_channels) if cfg.decoder == "linear"
                 else PixelDecoder(backbone.out_channels, cfg.decoder_width))
@@ -249,7 +265,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     ckpt_path = out / CHECKPOINT
 
     data = FrameData.load(cfg.data, max_frames_per_game=cfg.max_frames_per_game, progress=cfg.progress)
-    sampler = FuturePairSampler(data, cfg.batch_size, cfg.n_step, cfg.seed)
+    sampler = FuturePairSampler(data, cfg.batch_size, cfg.n_step, cfg.seed, one_game=cfg.one_game_batches)
     model = build_model(cfg, device)
     if cfg.channels_last:
         model.backbone.to(memory_format=torch.channels_last)
@@ -274,6 +290,11 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         if saved_model.get("steps") != cfg.steps:
             raise PrendError(f"{out} was started with --steps {saved_model.get('steps')}, not {cfg.steps}",
                              "keep --steps when resuming (the LR schedule spans them) or pass a new --out")
+        saved_cfg = PretrainConfig(objective=saved_model.get("objective", cfg.objective),
+                                   batches=saved_model.get("batches", "auto"))
+        if saved_cfg.one_game_batches != cfg.one_game_batches:
+            raise PrendError(f"{out} was started with --batches {saved_cfg.batches}, not {cfg.batches}",
+                             "keep --batches when resuming (it fixes the batch order) or pass a new --out")
         model.backbone.load_state_dict(ckpt["backbone"])
         model.neck.load_state_dict(ckpt["neck"])
         model.head.load_state_dict(ckpt["head"])
@@ -306,6 +327,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not cfg.progress, dynamic_ncols=True,
                desc="pretrain")
     gen = torch.Generator(device=device)
+    loss_name = getattr(model, "loss_name", "mse")
     step, interrupted, t0 = start, False, time.perf_counter()
     model.train()
     with _StopFlag() as stop:
@@ -333,8 +355,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
                                  f"resume from the last checkpoint in {out} with a lower --lr")
             loss_ema = value if loss_ema is None else 0.98 * loss_ema + 0.02 * value
             if step % cfg.log_every == 0 or step == cfg.steps:
-                writer.add_scalar("loss/mse", value, step)
-                writer.add_scalar("loss/mse_ema", loss_ema, step)
+                writer.add_scalar(f"loss/{loss_name}", value, step)
+                writer.add_scalar(f"loss/{loss_name}_ema", loss_ema, step)
                 writer.add_scalar("lr", lr, step)
                 rate = (step - start) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
                 writer.add_scalar("perf/samples_per_s", rate, step)
