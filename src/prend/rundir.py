@@ -53,8 +53,8 @@ from prend.metrics import (
 )
 
 __all__ = [  # the metric keys are re-exported: readers of a run take everything about it from here
-    "BOOKKEEPING_FIELDS", "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "FRAMES", "GLOBAL_STEP", "ITERATION", "LOCK",
-    "METRICS", "OFFSET_SHARE", "OWNED_FILES", "RAW_MEAN", "RAW_STD", "RUN_INFO", "SCORE", "STEPS_PER_SECOND",
+    "BOOKKEEPING_FIELDS", "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL_LOCK", "FRAMES", "GLOBAL_STEP", "ITERATION",
+    "LOCK", "METRICS", "OFFSET_SHARE", "OWNED_FILES", "RAW_MEAN", "RAW_STD", "RUN_INFO", "SCORE", "STEPS_PER_SECOND",
     "SWEEP_CONFIG", "SWEEP_MANIFEST", "SWEEP_STATUS", "TARGET_SPREAD", "TENSORBOARD", "TRAIN_LOG",
     "BackboneRecord", "Diagnostics", "RunDir", "RunLock", "clear_unfinished_start", "config_differences",
     "describe_holder", "flatten", "holder", "prepare_out_dir", "read_sweep_manifest", "remove_temp_files",
@@ -62,6 +62,9 @@ __all__ = [  # the metric keys are re-exported: readers of a run take everything
 ]
 
 LOCK = ".lock"
+EVAL_LOCK = ".eval.lock"
+"""Held by the ``prend eval`` that writes a run's evaluation files; training's :data:`LOCK` is left alone, so a run
+can be evaluated while it trains."""
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
@@ -348,9 +351,9 @@ class RunLock:
         True
     """
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, name: str = LOCK):
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK
+        self.path = self.run_dir / name
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
@@ -403,13 +406,13 @@ class RunLock:
         self.release()
 
 
-def holder(run_dir: Path) -> dict[str, Any] | None:
-    """Who holds ``run_dir``'s lock right now (``{}`` if unknown), or ``None`` if nobody does.
+def holder(run_dir: Path, name: str = LOCK) -> dict[str, Any] | None:
+    """Who holds ``run_dir``'s lock ``name`` right now (``{}`` if unknown), or ``None`` if nobody does.
 
     Probes with a shared, non-blocking ``flock`` released at once, so it never blocks a starting run
     for longer than the probe itself.
     """
-    path = Path(run_dir) / LOCK
+    path = Path(run_dir) / name
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -425,9 +428,9 @@ def holder(run_dir: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
-def describe_holder(run_dir: Path) -> str | None:
+def describe_holder(run_dir: Path, name: str = LOCK) -> str | None:
     """``'pid 123 on host h (since ...)'`` for a locked run directory, ``None`` for a free one."""
-    info = holder(run_dir)
+    info = holder(run_dir, name)
     return None if info is None else _describe(info)
 
 

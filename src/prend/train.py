@@ -17,6 +17,7 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +41,8 @@ from prend.config import (
 )
 from prend.envs.games import protocol_defaults, resolve_atari_game
 from prend.errors import PrendError, TrainingDiverged
+from prend.intrinsic.base import DistillationReward
+from prend.intrinsic.factory import make_intrinsic
 from prend.intrinsic.prend import backbone_weights_file
 from prend.metrics import MetricsLogger, truncate_metrics
 from prend.nets.policy import make_policy
@@ -400,20 +403,55 @@ def _postfix(record: dict) -> str:
     return " ".join(parts)
 
 
+@dataclass
+class TrainedAgent:
+    """What a run's checkpoint holds for playing: the policy, the reward module, the config and the counters."""
+
+    policy: torch.nn.Module
+    """The trained policy, in eval mode, without gradients."""
+    intrinsic: DistillationReward | None
+    """The intrinsic-reward module with its trained predictor and normalisers (``None`` for plain PPO, or when
+    not asked for)."""
+    config: TrainConfig
+    global_step: int
+    """Agent steps the checkpoint had trained for."""
+    iteration: int
+
+
+def load_agent(run_dir: str | Path, intrinsic: bool = False) -> TrainedAgent:
+    """A run's trained agent from its checkpoint (:class:`PrendError` when it has none or it is unreadable).
+
+    With ``intrinsic``, the reward module is built as the trainer builds it and loaded with the checkpoint's
+    state, so it computes the same rewards the run's last iteration would have.
+    """
+    run = RunDir(run_dir)
+    if not run.checkpoint_path.is_file():
+        raise PrendError(f"run '{run.path}' has no checkpoint yet",
+                         "let it train to its first checkpoint (every --checkpoint-every iterations), "
+                         "or pass another run directory")
+    state = load_checkpoint(run.checkpoint_path)
+    cfg = config_from_dict(checkpoint_config(state, run.checkpoint_path))
+    num_actions = state["policy"]["heads.logits.weight"].shape[0]
+    policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions,
+                         intrinsic_head=cfg.intrinsic.method != "none")
+    policy.load_state_dict(state["policy"])
+    module = None
+    if intrinsic and cfg.intrinsic.method != "none":
+        module = make_intrinsic(cfg.intrinsic, cfg.env.num_envs, cfg.ppo.gamma_int, resolve_atari_game(cfg.env.game))
+        module.load_state_dict(state["intrinsic"])
+        module.eval().requires_grad_(False)
+    return TrainedAgent(policy.eval().requires_grad_(False), module, cfg, int(state["global_step"]),
+                        int(state["iteration"]))
+
+
 def load_policy(run_dir: str | Path):
     """The trained policy of a run (eval mode) and the run's config, from its checkpoint.
 
     Example use: ``policy, cfg = load_policy("runs/boxing-rnd-s1")``, then
     ``policy(obs_uint8[None], state, first[None]).logits`` for observations of ``cfg.env.game``.
     """
-    path = RunDir(run_dir).checkpoint_path
-    state = load_checkpoint(path)
-    cfg = config_from_dict(checkpoint_config(state, path))
-    num_actions = state["policy"]["heads.logits.weight"].shape[0]
-    policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions,
-                         intrinsic_head=cfg.intrinsic.method != "none")
-    policy.load_state_dict(state["policy"])
-    return policy.eval().requires_grad_(False), cfg
+    agent = load_agent(run_dir)
+    return agent.policy, agent.config
 
 
 def train_command(argv: list[str], prog: str = "prend train") -> int:

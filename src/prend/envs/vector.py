@@ -102,12 +102,17 @@ class FireReset(gym.Wrapper):
 
 
 class ProtocolVecEnv:
-    """A vector env of ``num_envs`` copies of one game, uint8 observations (N, stack, 84, 84)."""
+    """A vector env of ``num_envs`` copies of one game, uint8 observations (N, stack, 84, 84).
 
-    def __init__(self, cfg: EnvConfig):
+    With ``render``, env 0's screen is kept in colour for :meth:`render` (``prend video``); this needs
+    gymnasium's per-env wrappers, so it uses the ``gymnasium`` backend whatever ``cfg.backend`` says.
+    """
+
+    def __init__(self, cfg: EnvConfig, render: bool = False):
         self.cfg = cfg
         self.rom = resolve_atari_game(cfg.game)
-        backend = cfg.backend
+        self.render_mode = "rgb_array" if render else None
+        backend = "gymnasium" if render else cfg.backend
         if backend == "auto":
             # ale-py's native vector env presses FIRE only when a game starts; pressing it after every lost
             # life too (baselines' FireResetEnv under EpisodicLifeEnv) needs a per-env wrapper.
@@ -155,7 +160,8 @@ class ProtocolVecEnv:
         def make_one():
             if self.rom is not None:
                 env = gym.make(env_id, frameskip=1, repeat_action_probability=cfg.sticky_action_prob,
-                               full_action_space=cfg.full_action_space, max_episode_steps=None)
+                               full_action_space=cfg.full_action_space, max_episode_steps=None,
+                               render_mode=self.render_mode)
                 env = gym.wrappers.AtariPreprocessing(env, noop_max=cfg.noop_max, frame_skip=cfg.frame_skip,
                                                       screen_size=84, grayscale_obs=True)
                 if cfg.fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
@@ -172,7 +178,7 @@ class ProtocolVecEnv:
         """One non-Atari RGB-image env with the protocol's sticky actions, frame skip and 84x84 grayscale."""
         cfg = self.cfg
         try:
-            env = gym.make(env_id, **cfg.game_kwargs)
+            env = gym.make(env_id, **cfg.game_kwargs, **({"render_mode": self.render_mode} if self.render_mode else {}))
         except (TypeError, ValueError) as err:
             raise PrendError(f"cannot make '{cfg.game}' with --game-kwargs {cfg.game_kwargs}: {err}",
                              "pass keyword arguments the env accepts, e.g. --game-kwargs size 10") from None
@@ -216,6 +222,16 @@ class ProtocolVecEnv:
         finished = self._episodes.add(raw, episode_end)
         return Step(obs, next_obs, reward.astype(np.float32), raw, done, episode_end, finished)
 
+    def render(self) -> np.ndarray:
+        """Env 0's current screen in colour, (H, W, 3) uint8 at the game's own resolution (needs ``render=True``).
+
+        After a step that ended env 0's game it shows the next game's first screen (the env resets within
+        the step).
+        """
+        if self.render_mode is None:
+            raise RuntimeError("this env was made without render=True")
+        return np.asarray(self._env.envs[0].render(), dtype=np.uint8)
+
     def close(self) -> None:
         """Release the emulators."""
         self._env.close()
@@ -249,6 +265,6 @@ def ale_vector_env(rom: str, num_envs: int, *, sticky_action_prob: float, max_ep
     )
 
 
-def make_env(cfg: EnvConfig) -> ProtocolVecEnv:
+def make_env(cfg: EnvConfig, render: bool = False) -> ProtocolVecEnv:
     """Build the vector env of ``cfg`` (raises :class:`~prend.errors.PrendError` for an unknown game)."""
-    return ProtocolVecEnv(cfg)
+    return ProtocolVecEnv(cfg, render)

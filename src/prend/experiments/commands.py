@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -102,4 +103,49 @@ def report_command(argv: list[str], prog: str = "prend report") -> int:
     path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed,
                         at_frames=list(args.at_frames) if args.at_frames else None)
     print(f"written: {path} (and its PNG figures)")
+    return 0
+
+
+@dataclass
+class EvalArgs:
+    """Play trained runs' checkpoints for N games each and write their scores to RUN/eval.json.
+
+    Prints and writes, per run: mean ± sd, median, min/max and games played, and the human-normalised score of
+    the mean (random and human scores from DQN Zoo's Atari-57 table; games without one say so). Resumable:
+    run it again to continue an interrupted evaluation. A run still training is evaluated at its latest
+    checkpoint. Other settings write their own file: eval-greedy.json, eval-standard.json, eval-standard-greedy.json.
+    """
+
+    runs: Annotated[tuple[Path, ...], tyro.conf.Positional,
+                    tyro.conf.arg(metavar="RUN_DIR ...", help_behavior_hint="(required, one or more)")]
+    """Run directories, or directories holding them (e.g. a sweep directory)."""
+    episodes: int = 30
+    """Games to play per run."""
+    protocol: Literal["run", "standard"] = "run"
+    """``run``: the run's own environment protocol; ``standard``: Machado et al. (2018)'s for Atari (sticky actions
+    0.25, no no-op starts, full games up to 108,000 frames), on the run's action set, frame skip and stack."""
+    greedy: bool = False
+    """Take the most probable action instead of sampling from the policy."""
+    num_envs: int = 8
+    """Environments played in parallel per run (each plays a fixed share of the games)."""
+    seed: int = 0
+    """Seed of the evaluation's environments and action sampling (the same for every run)."""
+    torch_threads: int = 0
+    """Threads torch may use (0: torch's default)."""
+
+
+def eval_command(argv: list[str], prog: str = "prend eval") -> int:
+    """``prend eval RUN_DIR...``."""
+    from prend.experiments.evaluate import EvalSettings, evaluate
+
+    args = cli(EvalArgs, argv, prog)
+    if not args.runs:
+        raise PrendError("no run directories given", "pass one or more, e.g. prend eval runs/Boxing-rnd-s1")
+    settings = EvalSettings(args.episodes, args.protocol, args.greedy, args.num_envs, args.seed)
+    try:
+        evaluate(list(args.runs), settings, args.torch_threads)
+    except KeyboardInterrupt:
+        print("\nstopped; the games finished so far are saved: run the same command again to continue",
+              file=sys.stderr)
+        return 130
     return 0

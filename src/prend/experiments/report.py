@@ -8,7 +8,8 @@ Writes into the sweep directory:
   stratified-bootstrap CIs (rliable's protocol);
 - ``intrinsic_reward.png``: the rollout-mean and probe-set raw intrinsic reward (Fig. 1, see ``prend diagnose``);
 - ``report.md`` (tables: runs, final score, area under the curve, score at fixed frame budgets,
-  human-normalised scores, aggregates, intrinsic-reward decay and oscillation) and ``report.json`` (the same
+  human-normalised scores, aggregates, intrinsic-reward decay and oscillation, and the ``prend eval`` scores of
+  runs that have them) and ``report.json`` (the same
   numbers).
 
 Definitions are in ``docs/analysis.md``.
@@ -30,9 +31,10 @@ from matplotlib.ticker import EngFormatter, MaxNLocator
 from prend.config import EnvConfig, RunConfig
 from prend.errors import PrendError
 from prend.experiments.diagnose import _colors, _figure, _fmt, _legend, _nan_to_none, fig1_metrics, plot_fig1
+from prend.experiments.evaluate import EVAL_FILES, read_eval
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
-from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, normalized_auc, seed_interval
+from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, iqm, normalized_auc, seed_interval
 from prend.rundir import FRAMES, GLOBAL_STEP, SCORE, read_sweep_manifest
 
 
@@ -153,6 +155,49 @@ def aggregates(scores: list[GroupScores], reps: int = 50_000, seed: int = 0) -> 
             row[name] = {"value": point, "low": low, "high": high}
         rows.append(row)
     return rows
+
+
+def evaluation_scores(runs: list[Run], reps: int = 50_000, seed: int = 0) -> list[dict[str, Any]]:
+    """Per evaluation setting and (game, group): the seeds' ``prend eval`` scores, their IQM and bootstrap CI.
+
+    A seed's score is the mean of its evaluation games; the IQM over seeds has a 95% percentile-bootstrap CI,
+    and so has the IQM of their human-normalised scores (NaN for a game without reference scores). Only
+    complete evaluations count (an interrupted ``prend eval`` is left out until it is finished).
+    """
+    rows = []
+    for name in EVAL_FILES:
+        for (game, label), members in group_runs(runs).items():
+            done = [(r, rec) for r in members if (rec := read_eval(r.path, name)) and rec.get("complete")]
+            if not done:
+                continue
+            means = np.array([rec["statistics"]["mean"] for _, rec in done], dtype=np.float64)
+            hns = np.array([human_normalized(game, m) for m in means])
+            point, low, high = interval_estimate([means], iqm, reps=reps, seed=seed)
+            h_point, h_low, h_high = interval_estimate([hns], iqm, reps=reps, seed=seed)
+            rows.append({"setting": name, "game": game, "label": label, "seeds": [r.seed for r, _ in done],
+                         "scores": means.tolist(), "games": [rec["statistics"]["games"] for _, rec in done],
+                         "checkpoint_steps": [rec["checkpoint_step"] for _, rec in done],
+                         "iqm": {"value": point, "low": low, "high": high},
+                         "hns": hns.tolist(), "hns_iqm": {"value": h_point, "low": h_low, "high": h_high}})
+    return rows
+
+
+def _eval_markdown(rows: list[dict[str, Any]], reps: int) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "## Evaluation scores (`prend eval`)", "",
+             "Each seed's score is the mean over its evaluation games; across seeds: mean ± sd, and the IQM with a "
+             f"95% percentile-bootstrap CI ({reps} resamples). HNS as above; – for a game without reference scores.",
+             "", "| setting | game | group | seeds | games per seed | score (mean ± sd) | IQM [95% CI] | per seed "
+             "| HNS IQM [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        per_seed = ", ".join(f"s{seed}: {_fmt(v)}" for seed, v in zip(row["seeds"], row["scores"], strict=True))
+        iq, hq = row["iqm"], row["hns_iqm"]
+        hns = f"{_fmt(hq['value'])} [{_fmt(hq['low'])}, {_fmt(hq['high'])}]" if np.isfinite(hq["value"]) else "–"
+        lines.append(f"| {row['setting']} | {row['game']} | {row['label']} | {len(row['seeds'])} "
+                     f"| {min(row['games'])} | {_mean_sd(row['scores'])} "
+                     f"| {_fmt(iq['value'])} [{_fmt(iq['low'])}, {_fmt(iq['high'])}] | {per_seed} | {hns} |")
+    return lines
 
 
 # -------------------------------------------------------------------------------------------- plots
@@ -303,6 +348,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
                  for r in runs],
         "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames),
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
+        "evaluation": evaluation_scores(runs, reps=reps, seed=seed),
     }
     (sweep_dir / "report.json").write_text(json.dumps(_nan_to_none(data), indent=2) + "\n")
     path = sweep_dir / "report.md"
@@ -370,6 +416,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
             lines.append(f"| {row['game']} | {row['label']} | {_mean_sd(row['decay'])} "
                          f"| {_mean_sd(row['oscillation'])} | {_mean_sd(row['spread'])} "
                          f"| {_mean_sd(row['probe_decay'])} |")
+    lines += _eval_markdown(data["evaluation"], data["bootstrap_reps"])
     lines += ["", "## Runs", "", "| run | status | frames | final score | AUC | HNS |", "|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['run']} | {r['status']} | {r['frames']} | {_fmt(r['final'])} | {_fmt(r['auc'])} "

@@ -48,6 +48,7 @@ from prend.clihelp import default_hint, pop_flag
 from prend.config import TrainConfig, config_from_dict, config_to_dict, read_config_file
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
+from prend.experiments.evaluate import eval_complete, eval_in_subprocess
 from prend.intrinsic.prend import backbone_weights_file
 from prend.rundir import BOOKKEEPING_FIELDS, RunDir, flatten, write_sweep_manifest
 from prend.train import parse_train_args
@@ -71,6 +72,9 @@ class SweepConfig:
     """Comma-separated games."""
     seeds: str = "1,2"
     """Comma-separated seeds."""
+    eval_episodes: int = 0
+    """Evaluate each run when it finishes with `prend eval --episodes N` (RUN/eval.json; its output goes to
+    train.log), and runs finished before this sweep that lack a complete evaluation; 0: no evaluation."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """A config field and its values, e.g. ``--grid predictor-lr-scale=0.01,0.1``; repeat for a product."""
     grid_mode: Literal["product", "each"] = "product"
@@ -546,6 +550,9 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             reason = result.get("error") or f"exit code {result.get('returncode')}"
             echo(f"{head} FAILED {spec.name} ({reason}); log: {spec.log}"
                  + (f"\n      last line: {_last_line(spec.log)}" if spec.log.exists() else ""))
+        if result.get("state") == "finished" and cfg.eval_episodes > 0:
+            result |= eval_in_subprocess(spec.run_dir, cfg.eval_episodes, threads, spec.log)
+            echo(f"      {result['eval']} {spec.name} ({cfg.eval_episodes} games; eval.json, log: {spec.log})")
         _write_manifest(out, cfg, train_args, specs, results)
 
     if todo:
@@ -553,6 +560,11 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             _run_ray(todo, cfg.ray_address, threads, cfg.gpus_per_run, on_done)
         else:
             _run_local(todo, workers, threads, on_done)
+    for s in specs:  # finished before this sweep: evaluated if not yet (an interrupted prend eval continues)
+        if cfg.eval_episodes > 0 and s.state == "finished" and not eval_complete(s.run_dir, cfg.eval_episodes):
+            results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log)
+            echo(f"  {results[s.name]['eval']} {s.name} ({cfg.eval_episodes} games; eval.json, log: {s.log})")
+            _write_manifest(out, cfg, train_args, specs, results)
     failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict", "busy")]
     echo(f"sweep {cfg.out}: {sum(r.get('state') in ('finished', 'skipped') for r in results.values())} of "
          f"{len(specs)} runs finished" + (f", {len(failed)} failed:" if failed else ""))
