@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("prend.experiments.commands", "report_command", "Score curves, tables and IQM of a sweep."),
     "diagnose": ("prend.experiments.commands", "diagnose_command", "Intrinsic-reward analyses (Fig. 1, Fig. 3)."),
     "eval": ("prend.experiments.commands", "eval_command", "Score trained runs over N games (eval.json)."),
+    "video": ("prend.experiments.commands", "video_command", "Video of a trained agent with its rewards."),
     "collect": ("prend.pretrain.commands", "collect_command", "Collect Atari frames for pre-training/probing."),
     "pretrain": ("prend.pretrain.commands", "pretrain_command", "Pre-train an Atari-PB backbone (SiamMAE)."),
     "probe": ("prend.pretrain.commands", "probe_command", "Probe a backbone against its random-init twin."),

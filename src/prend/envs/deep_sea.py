@@ -49,7 +49,7 @@ class DeepSeaEnv(gym.Env[np.ndarray, int]):
         render_mode: ``None`` or ``"rgb_array"`` (the observation).
     """
 
-    metadata = {"render_modes": ["rgb_array"]}  # noqa: RUF012 (gymnasium's convention)
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (gymnasium's convention)
 
     def __init__(self, size: int = 10, mapping_seed: int = 0, move_cost: float = 0.01,
                  randomize_actions: bool = True, render_mode: str | None = None):

@@ -149,3 +149,43 @@ def eval_command(argv: list[str], prog: str = "prend eval") -> int:
               file=sys.stderr)
         return 130
     return 0
+
+
+@dataclass
+class VideoArgs:
+    """A video of a trained run's agent playing, with its intrinsic reward, game reward and values beneath.
+
+    The game in colour (upscaled), over a strip that draws, on the video's time axis, the intrinsic reward
+    (raw and normalised, from the run's own reward module), the game's reward and both value heads; plain PPO
+    runs have no intrinsic-reward row. One frame per agent step; H.264 MP4 (or a GIF) through imageio-ffmpeg's
+    bundled ffmpeg.
+    """
+
+    run: tyro.conf.Positional[Path]
+    """The run directory (its checkpoint is played)."""
+    out: Annotated[Path | None, tyro.conf.arg(metavar="PATH", help_behavior_hint=default_hint(
+        "RUN_DIR/agent.mp4, or RUN_DIR/agent.gif with --gif"))] = None
+    """The video file to write (.mp4, or .gif with --gif)."""
+    seconds: float = 20.0
+    """Length of the video; it plays seconds x fps agent steps."""
+    fps: int = 15
+    """Frames (agent steps) per second: 15 is real time for Atari at frame skip 4."""
+    gif: bool = False
+    """Write a GIF instead of an MP4."""
+    greedy: bool = False
+    """Take the most probable action instead of sampling from the policy."""
+    seed: int = 0
+    """Seed of the game's reset and the action sampling."""
+
+
+def video_command(argv: list[str], prog: str = "prend video") -> int:
+    """``prend video RUN_DIR --out agent.mp4``."""
+    from prend.experiments.video import make_video
+
+    args = cli(VideoArgs, argv, prog)
+    out = args.out or args.run / ("agent.gif" if args.gif else "agent.mp4")
+    path, trace = make_video(args.run, out, args.seconds, args.fps, args.gif, args.greedy, args.seed)
+    games = int(trace.episode_end.sum())
+    print(f"written: {path} ({len(trace.actions)} frames at {args.fps} fps, one per agent step; {games} games ended; "
+          f"game score in the video {trace.reward_ext.sum():.4g})")
+    return 0
