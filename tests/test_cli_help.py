@@ -76,10 +76,12 @@ def test_help_hints_and_plain_text():
 
 
 def test_flags_still_parse_after_the_help_changes():
+    from prend.intrinsic.methods import resolve_method
     from prend.train import parse_train_args
 
     cfg, _ = parse_train_args(["--preset", "prend-paper", "--out", "runs/x", "--separate-optimizer", "False"])
     assert (cfg.preset, cfg.ppo.policy, str(cfg.run.out), cfg.intrinsic.separate_optimizer) == \
         ("prend-paper", "lstm", "runs/x", False)
     cfg, _ = parse_train_args(["--method", "rnd-lr"])
-    assert cfg.preset == "rnd-original" and cfg.run.out is None and cfg.intrinsic.uses_separate_optimizer()
+    assert cfg.preset == "rnd-original" and cfg.run.out is None
+    assert resolve_method(cfg.intrinsic.method).uses_own_optimizer(cfg.intrinsic)

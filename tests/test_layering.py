@@ -138,7 +138,7 @@ def test_no_import_cycles():
 def test_the_checks_catch_what_they_are_for():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
-    assert layer_of("prend.nets.policy") < layer_of("prend.intrinsic.prend") < layer_of("prend.agent.trainer")
+    assert layer_of("prend.nets.policy") < layer_of("prend.intrinsic.pretrained") < layer_of("prend.agent.trainer")
     assert layer_of("prend") < layer_of("prend.train") and unit("prend.pretrain.probe") == "prend.pretrain"
     source = ("from typing import TYPE_CHECKING\nimport prend.errors\nfrom . import storage\n"
               "from ..intrinsic import base as b\nif TYPE_CHECKING:\n    from prend.train import train\n"
@@ -164,7 +164,7 @@ def test_docs_architecture_draws_the_same_layers():
 
 
 @pytest.mark.parametrize("module, gone", [
-    ("prend.intrinsic.prend", "prend.pretrain"),  # the shipped weights are found in prend.nets.weights
+    ("prend.intrinsic.pretrained", "prend.pretrain"),  # the shipped weights are found in prend.nets.weights
     ("prend.pretrain.probe", "prend.pretrain.trainer"),  # the device resolver is prend.agent.perf's
     ("prend.envs.vector", "prend.config"),  # annotations only: `import prend` stays free of tyro
 ])

@@ -6,8 +6,8 @@ import torch
 from prend.agent.trainer import Trainer
 from prend.cli import main
 from prend.config import IntrinsicConfig
-from prend.intrinsic import prend as prend_module
-from prend.intrinsic.prend import make_prend
+from prend.intrinsic import pretrained as prend_module
+from prend.intrinsic.pretrained import make_prend
 from prend.metrics import read_metrics
 from prend.nets.atari_pb import ResNetGN
 from prend.train import parse_train_args

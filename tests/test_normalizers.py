@@ -43,9 +43,10 @@ def test_reward_forward_filter_runs_over_time_per_env_and_persists():
 
 
 def test_normalisation_matches_a_numpy_transcription_of_the_original():
+    from prend.config import IntrinsicConfig
     from prend.intrinsic import make_rnd
 
-    rnd = make_rnd(num_envs=3, gamma=0.99)
+    rnd = make_rnd(IntrinsicConfig(), num_envs=3, gamma=0.99, rom=None)
     rng = np.random.default_rng(1)
     # original: rffs = [rff.update(rew) for rew in buf_rews_int.T]  (buf is (envs, steps): loop over time)
     rewems = None

@@ -9,7 +9,7 @@ from prend.agent.perf import choose_perf, micro_candidates
 from prend.agent.ppo import micro_batches, ppo_update
 from prend.agent.storage import RolloutStorage
 from prend.agent.trainer import Trainer
-from prend.config import PPOConfig
+from prend.config import IntrinsicConfig, PPOConfig
 from prend.intrinsic import make_rnd
 from prend.nets.policy import make_policy
 from prend.train import parse_train_args
@@ -21,7 +21,7 @@ def _filled_storage(policy_kind: str):
     """A policy, an RND module and a rollout of random frames with random returns, all seeded."""
     torch.manual_seed(0)
     policy = make_policy(policy_kind, 4, ACTIONS)
-    rnd = make_rnd(num_envs=ENVS)
+    rnd = make_rnd(IntrinsicConfig(), num_envs=ENVS, gamma=0.99, rom=None)
     st = RolloutStorage(STEPS, ENVS, (4, 84, 84), torch.device("cpu"))
     st.obs.copy_(torch.randint(0, 256, st.obs.shape, dtype=torch.uint8))
     st.first.copy_(torch.rand(STEPS, ENVS) < 0.2)

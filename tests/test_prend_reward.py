@@ -10,9 +10,10 @@ from prend.agent.trainer import Trainer
 from prend.cli import main
 from prend.config import IntrinsicConfig
 from prend.errors import PrendError
-from prend.intrinsic import prend as prend_module
+from prend.intrinsic import pretrained as prend_module
 from prend.intrinsic.base import reward_decomposition
-from prend.intrinsic.prend import make_backbone, make_prend
+from prend.intrinsic.methods import PREND, RND
+from prend.intrinsic.pretrained import make_backbone, make_prend
 from prend.metrics import read_metrics
 from prend.train import parse_train_args
 
@@ -162,12 +163,13 @@ def test_paper_ablations_smaller_predictor_and_spectral_norm():
 
 
 def test_unused_fields_follow_the_variants():
-    paper = IntrinsicConfig(method="prend").unused_fields()
+    paper = PREND.unused_fields(IntrinsicConfig(method="prend"))
     assert "obs_norm_init_iters" in paper and "feature_norm" not in paper
-    assert "obs_norm_init_iters" not in IntrinsicConfig(method="prend", target_norm="center").unused_fields()
+    assert "obs_norm_init_iters" not in PREND.unused_fields(IntrinsicConfig(method="prend", target_norm="center"))
     assert {"feature_norm", "target_norm", "predictor_init", "predictor_layers",
-            "predictor_spectral_norm"} <= IntrinsicConfig(method="rnd").unused_fields()
-    assert {"backbone_weights", "backbone_width"} <= IntrinsicConfig(method="prend", backbone="a.b:c").unused_fields()
+            "predictor_spectral_norm"} <= RND.unused_fields(IntrinsicConfig(method="rnd"))
+    byo = IntrinsicConfig(method="prend", backbone="a.b:c")
+    assert {"backbone_weights", "backbone_width"} <= PREND.unused_fields(byo)
 
 
 def test_variant_run_trains_and_resumes_its_statistics(tmp_path, tiny_args):

@@ -4,6 +4,7 @@ import torch
 
 from prend.agent.ppo import predictor_subset
 from prend.agent.storage import RolloutStorage
+from prend.config import IntrinsicConfig
 from prend.intrinsic import make_rnd
 from prend.intrinsic.rnd import LastFrameNormalizer
 from prend.nets.rnd import rnd_predictor, rnd_target
@@ -39,7 +40,7 @@ def test_networks_match_the_original_architecture():
 
 
 def test_reward_is_mean_squared_error_on_next_observations():
-    rnd = make_rnd(num_envs=2)
+    rnd = make_rnd(IntrinsicConfig(), num_envs=2, gamma=0.99, rom=None)
     obs = torch.randint(0, 256, (6, 4, 84, 84), dtype=torch.uint8)
     rnd.observe(obs)
     out = rnd.reward(obs)
@@ -52,7 +53,7 @@ def test_reward_is_mean_squared_error_on_next_observations():
 
 def test_predictor_learns_and_target_stays_fixed():
     torch.manual_seed(0)
-    rnd = make_rnd(num_envs=1)
+    rnd = make_rnd(IntrinsicConfig(), num_envs=1, gamma=0.99, rom=None)
     obs = torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8)
     rnd.observe(obs)
     before = {k: v.clone() for k, v in rnd.target.state_dict().items()}
@@ -88,7 +89,7 @@ def test_the_reward_does_not_depend_on_its_pass_size():
     # The trainer sets the pass size per device (prend.agent.perf.REWARD_CHUNK); the rewards, the stored
     # predictor inputs and the target outputs must come out the same whatever it is.
     torch.manual_seed(0)
-    rnd = make_rnd(num_envs=2)
+    rnd = make_rnd(IntrinsicConfig(), num_envs=2, gamma=0.99, rom=None)
     obs = torch.randint(0, 256, (10, 4, 84, 84), dtype=torch.uint8)
     rnd.observe(obs)
     whole = rnd.reward(obs)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 import tomllib
 import types
 import typing
@@ -30,7 +29,6 @@ import tyro
 from prend.clihelp import default_hint
 from prend.errors import PrendError
 
-Method = Literal["rnd", "rnd-lr", "prend", "none"]
 PresetName = Literal["rnd-original", "prend-paper", "ppo-atari"]
 
 
@@ -129,9 +127,11 @@ class PPOConfig:
 class IntrinsicConfig:
     """The intrinsic reward and its predictor's training."""
 
-    method: Method = "rnd"
+    method: Annotated[str, tyro.conf.arg(metavar="{rnd,rnd-lr,prend,none,NAME,MODULE:ATTR}")] = "rnd"
     """``rnd``: random CNN target; ``rnd-lr``: RND with the predictor on its own, slower optimizer;
-    ``prend``: frozen pre-trained backbone + random neck target; ``none``: plain PPO."""
+    ``prend``: frozen pre-trained backbone + random neck target; ``none``: plain PPO; or your own reward: an
+    installed plug-in's name, or ``module.path:attribute`` naming an ``IntrinsicMethod`` or a builder function
+    (docs/architecture.md, "Adding an intrinsic reward"). Each is declared in ``prend.intrinsic.methods``."""
     update_proportion: float = 0.25
     """Fraction of each minibatch the predictor is trained on (drawn at random before the forward pass)."""
     separate_optimizer: Annotated[bool | None, tyro.conf.arg(
@@ -173,40 +173,6 @@ class IntrinsicConfig:
     ablation). The target keeps two."""
     predictor_spectral_norm: bool = False
     """PreND: spectral normalisation on the predictor's linear layers (the paper's other ablation)."""
-
-    def uses_separate_optimizer(self) -> bool:
-        """Whether the predictor gets its own optimizer, resolving the method's default."""
-        if self.separate_optimizer is not None:
-            return self.separate_optimizer
-        return self.method in ("rnd-lr", "prend")
-
-    def unused_fields(self) -> frozenset[str]:
-        """Fields that have no effect with this method and backbone (run labels leave them out).
-
-        Example:
-            >>> sorted(IntrinsicConfig(method="prend", backbone="compact").unused_fields())
-            ['backbone_width', 'obs_norm_init_iters']
-            >>> "predictor_lr_scale" in IntrinsicConfig(method="rnd").unused_fields()
-            True
-        """
-        unused = set()
-        if not self.uses_separate_optimizer():
-            unused.add("predictor_lr_scale")
-        if self.method != "prend":
-            unused |= {"backbone", "backbone_weights", "backbone_width", "backbone_bf16", "game_id"}
-            unused |= set(PREND_VARIANT_FIELDS)
-            return frozenset(unused)
-        if ":" in self.backbone:  # a user's factory: no Atari-PB weights or width
-            unused |= {"backbone_weights", "backbone_width"}
-        elif not re.fullmatch(r"resnet\d+", self.backbone):  # shipped or atari-pb-resnet50: width fixed by weights
-            unused.add("backbone_width")
-        if not self.prend_needs_warmup():
-            unused.add("obs_norm_init_iters")
-        return frozenset(unused)
-
-    def prend_needs_warmup(self) -> bool:
-        """Whether PreND with these variants needs the random-agent warm-up (the paper's PreND does not)."""
-        return self.feature_norm or self.target_norm != "none" or self.predictor_init != "random"
 
 
 PREND_VARIANT_FIELDS = ("feature_norm", "target_norm", "predictor_init", "predictor_layers",

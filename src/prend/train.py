@@ -43,7 +43,8 @@ from prend.envs.games import protocol_defaults, resolve_atari_game
 from prend.errors import PrendError, TrainingDiverged
 from prend.intrinsic.base import DistillationReward
 from prend.intrinsic.factory import make_intrinsic
-from prend.intrinsic.prend import backbone_weights_file
+from prend.intrinsic.methods import resolve_method
+from prend.intrinsic.pretrained import backbone_weights_file
 from prend.metrics import MetricsLogger, truncate_metrics
 from prend.nets.policy import make_policy
 from prend.recorders import DiagnosticsRecorder
@@ -94,6 +95,7 @@ def parse_train_args(argv: list[str], prog: str = "prend train",
         cfg = config_from_dict(read_checkpoint_config(RunDir(run_dir).checkpoint_path))
         if total is not None:
             cfg.run.total_steps = _positive_int(total, "--total-steps")
+        resolve_method(cfg.intrinsic.method)  # a plug-in no longer importable: one line, before the run is locked
         return cfg, run_dir
     config_file = pop_flag(argv, "--config")
     preset = pop_flag(argv, "--preset")
@@ -104,6 +106,7 @@ def parse_train_args(argv: list[str], prog: str = "prend train",
     base = config_from_dict(file_fields | ({"preset": preset} if preset else {}))
     base = _with_game_defaults(base, pop_flag(list(argv), "--game") or base.env.game, file_fields)
     cfg = cli(TrainConfig, argv, prog, default=base, description=DESCRIPTION, config=(tyro.conf.OmitArgPrefixes,))
+    resolve_method(cfg.intrinsic.method)  # an unknown method, from a flag, a file or a sweep: one line, here
     return cfg.validate(), None
 
 
@@ -129,9 +132,10 @@ def _positive_int(text: str, flag: str) -> int:
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
-    """``runs/<game>-<method>-s<seed>``."""
+    """``runs/<game>-<method>-s<seed>``, by the method's name (a plug-in's own, not the string that finds it)."""
     game = resolve_atari_game(cfg.env.game) or cfg.env.game.replace("/", "_")
-    return Path("runs") / f"{game}-{cfg.intrinsic.method}-s{cfg.run.seed}"
+    name = resolve_method(cfg.intrinsic.method).name.replace(":", "_")
+    return Path("runs") / f"{game}-{name}-s{cfg.run.seed}"
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -159,12 +163,13 @@ def source_commit(package_dir: Path = PACKAGE_DIR) -> str | None:
 
 
 def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What this process runs with: time, versions, code commit, machine, command line and PreND's backbone.
+    """What this process runs with: time, versions, code commit, machine, command line and the backbone.
 
     ``commit`` is :func:`source_commit`: the git commit of the checkout prend runs from, or ``None``.
 
-    The backbone entry names the weights file :func:`prend.intrinsic.prend.backbone_weights_file` resolves
-    and its sha256, so a result can say which backbone made it even after the shipped one is replaced.
+    The backbone entry, for a method that reads ``intrinsic.backbone`` (PreND), names the weights file
+    :func:`prend.intrinsic.pretrained.backbone_weights_file` resolves and its sha256, so a result can say which
+    backbone made it even after the shipped one is replaced.
     ``cpu`` names the CPU and its vector extensions; ``perf`` is the trainer's speed choices
     (:func:`prend.agent.perf.choose_perf`), made anew at every start and resume.
     """
@@ -178,7 +183,7 @@ def run_info(cfg: TrainConfig, perf: dict[str, Any] | None = None) -> dict[str, 
     info |= {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu_info(), "argv": sys.argv[1:]}
     if perf is not None:
         info["perf"] = perf
-    if cfg.intrinsic.method == "prend":
+    if resolve_method(cfg.intrinsic.method).reads("backbone", cfg.intrinsic):
         weights = backbone_weights_file(cfg.intrinsic)
         info["backbone"] = {"name": cfg.intrinsic.backbone, "weights": None if weights is None else str(weights),
                             "sha256": sha256_file(weights) if weights is not None and weights.is_file() else None}
@@ -392,7 +397,7 @@ def _progress(cfg: TrainConfig, initial: int):
     if not cfg.run.progress:
         return None
     return tqdm(total=cfg.run.total_steps, initial=min(initial, cfg.run.total_steps), unit="step",
-                unit_scale=True, dynamic_ncols=True, desc=f"{cfg.intrinsic.method} {cfg.env.game}")
+                unit_scale=True, dynamic_ncols=True, desc=f"{resolve_method(cfg.intrinsic.method).name} {cfg.env.game}")
 
 
 def _postfix(record: dict) -> str:
@@ -433,10 +438,10 @@ def load_agent(run_dir: str | Path, intrinsic: bool = False) -> TrainedAgent:
     cfg = config_from_dict(checkpoint_config(state, run.checkpoint_path))
     num_actions = state["policy"]["heads.logits.weight"].shape[0]
     policy = make_policy(cfg.ppo.policy, cfg.env.frame_stack, num_actions,
-                         intrinsic_head=cfg.intrinsic.method != "none")
+                         intrinsic_head=resolve_method(cfg.intrinsic.method).intrinsic_head)
     policy.load_state_dict(state["policy"])
     module = None
-    if intrinsic and cfg.intrinsic.method != "none":
+    if intrinsic and resolve_method(cfg.intrinsic.method).intrinsic_head:
         module = make_intrinsic(cfg.intrinsic, cfg.env.num_envs, cfg.ppo.gamma_int, resolve_atari_game(cfg.env.game))
         module.load_state_dict(state["intrinsic"])
         module.eval().requires_grad_(False)

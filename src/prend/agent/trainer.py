@@ -31,6 +31,7 @@ from prend.config import TrainConfig, config_to_dict
 from prend.envs.vector import ProtocolVecEnv, make_env
 from prend.intrinsic.base import reward_decomposition
 from prend.intrinsic.factory import make_intrinsic
+from prend.intrinsic.methods import resolve_method
 from prend.metrics import FRAMES, GLOBAL_STEP, ITERATION, RAW_MEAN, RAW_STD, SCORE, STEPS_PER_SECOND
 from prend.nets.policy import make_policy
 
@@ -61,8 +62,9 @@ class Trainer:
         torch.manual_seed(cfg.run.seed)
         self.env = env or make_env(cfg.env)
         num_envs, steps = cfg.env.num_envs, cfg.ppo.num_steps
+        self.method = resolve_method(cfg.intrinsic.method)
         self.policy = make_policy(cfg.ppo.policy, self.env.obs_shape[0], self.env.num_actions,
-                                  intrinsic_head=cfg.intrinsic.method != "none").to(self.device)
+                                  intrinsic_head=self.method.intrinsic_head).to(self.device)
         apply_memory_format(self.policy, self.perf["memory_format"])
         self.intrinsic = make_intrinsic(cfg.intrinsic, num_envs, cfg.ppo.gamma_int, self.env.rom)
         if self.intrinsic is not None:
@@ -98,7 +100,7 @@ class Trainer:
         if self.intrinsic is None:
             return [adam(policy_params, ppo.learning_rate)]
         predictor_params = list(self.intrinsic.predictor.parameters())
-        if not icfg.uses_separate_optimizer():
+        if not self.method.uses_own_optimizer(icfg):
             # The original RND adds the predictor's loss to PPO's and steps both with one Adam.
             return [adam(policy_params + predictor_params, ppo.learning_rate)]
         return [adam(policy_params, ppo.learning_rate),

@@ -461,10 +461,10 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
     if max_points < 3:
         raise PrendError(f"--max-points must be >= 3, got {max_points}", "pass e.g. 400")
     runs = find_runs(paths)
-    runs = [r for r in runs if r.method != "none"]
+    runs = [r for r in runs if r.declaration.intrinsic_head]
     if not runs:
         raise PrendError("none of the runs has an intrinsic reward (all use --method none)",
-                         "diagnose runs of rnd, rnd-lr or prend")
+                         "diagnose runs of a method with one (rnd, rnd-lr, prend or your own)")
     out = Path(out) if out else default_out(paths)
     out.mkdir(parents=True, exist_ok=True)
     rows, results = [], {}

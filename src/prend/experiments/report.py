@@ -330,7 +330,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
     if any(np.isfinite(r[name]["value"]) for r in agg for name in AGGREGATES):
         plot_aggregates(agg, sweep_dir / "hns_aggregates.png")
         figures.append("hns_aggregates.png")
-    intrinsic_runs = [r for r in runs if r.method != "none"]
+    intrinsic_runs = [r for r in runs if r.declaration.intrinsic_head]
     fig1 = []
     if intrinsic_runs:
         plot_fig1(intrinsic_runs, sweep_dir / "intrinsic_reward.png")

@@ -4,11 +4,11 @@ A run directory is what ``prend train`` writes (``config.json``, ``metrics.jsonl
 ``checkpoint.pt``...), read here only through :class:`prend.rundir.RunDir`. Runs are grouped by game and
 by a *label*: the method, plus every config field whose value differs between the runs given (the seed, the
 output path and the thread counts excepted), e.g. ``rnd-lr predictor_lr_scale=0.1`` when a sweep varied the
-predictor's learning-rate scale. A run's label leaves out fields its own method ignores
-(:meth:`prend.config.IntrinsicConfig.unused_fields`: RND's shared optimizer has no ``predictor_lr_scale``,
-the shipped backbone no ``backbone_width``). A sweep that changes one field at a time around a base
-(``--grid-mode each``) is labelled by the field each run changes, its base runs by the method alone
-(``prend``, ``prend feature_norm=True``, ...).
+predictor's learning-rate scale. A run's label starts with its method's name and leaves out fields the
+method ignores (:meth:`prend.intrinsic.methods.IntrinsicMethod.unused_fields`: RND's shared optimizer has no
+``predictor_lr_scale``, the shipped backbone no ``backbone_width``). A sweep that changes one field at a time
+around a base (``--grid-mode each``) is labelled by the field each run changes, its base runs by the method
+alone (``prend``, ``prend feature_norm=True``, ...).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 from prend.config import config_from_dict
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
+from prend.intrinsic.methods import PLUGIN_ORDER, IntrinsicMethod, method_by_name, resolve_method
 from prend.rundir import BOOKKEEPING_FIELDS, CONFIG, FRAMES, METRICS, Diagnostics, RunDir, flatten
 
 IGNORED_FIELDS = BOOKKEEPING_FIELDS | {"run.seed", "env.game", "intrinsic.method"}
@@ -57,8 +58,13 @@ class Run:
 
     @property
     def method(self) -> str:
-        """``rnd``, ``rnd-lr``, ``prend`` or ``none``."""
+        """The method as configured: ``rnd``, ``rnd-lr``, ``prend``, ``none``, or a plug-in's name or spec."""
         return str(self.config["intrinsic"]["method"])
+
+    @cached_property
+    def declaration(self) -> IntrinsicMethod:
+        """The method's declaration (a stand-in named as configured when a plug-in cannot be imported here)."""
+        return resolve_method(self.method, strict=False)
 
     @property
     def seed(self) -> int:
@@ -158,10 +164,10 @@ def varying_fields(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 
 
-def _unused_intrinsic_fields(config: dict[str, Any]) -> frozenset[str]:
-    """:meth:`IntrinsicConfig.unused_fields` of a saved config (none if it does not parse)."""
+def _unused_intrinsic_fields(run: Run) -> frozenset[str]:
+    """The intrinsic fields a run's method ignores with its saved config (none if the config does not parse)."""
     try:
-        return config_from_dict(config).intrinsic.unused_fields()
+        return run.declaration.unused_fields(config_from_dict(run.config).intrinsic)
     except PrendError:  # a config from another prend version: label by every varying field
         return frozenset()
 
@@ -222,7 +228,7 @@ def label_runs(runs: list[Run]) -> list[Run]:
     ``prend`` and ``prend feature_norm=True``.
     """
     fields = varying_fields(runs)
-    unused = {id(r): {f"intrinsic.{name}" for name in _unused_intrinsic_fields(r.config)} for r in runs}
+    unused = {id(r): {f"intrinsic.{name}" for name in _unused_intrinsic_fields(r)} for r in runs}
     explained = _explained_by_preset(runs, fields, unused)
     fields = [k for k in fields if k not in explained]
     bases: dict[str, dict[str, str] | None] = {}
@@ -235,7 +241,7 @@ def label_runs(runs: list[Run]) -> list[Run]:
         base = bases[run.method]
         shown = [k for k in fields if k not in unused[id(run)]
                  and (base is None or (k in base and json.dumps(flat.get(k), sort_keys=True) != base[k]))]
-        run.label = " ".join([run.method] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in shown])
+        run.label = " ".join([run.declaration.name] + [f"{k.split('.')[-1]}={_format(flat.get(k))}" for k in shown])
     rank = {label: i for i, label in enumerate(method_order([r.label for r in runs]))}
     runs.sort(key=lambda r: (r.game_key, rank[r.label], r.seed, str(r.path)))
     seen: dict[str, int] = {}
@@ -256,11 +262,17 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
 
 
 def method_order(labels: list[str]) -> list[str]:
-    """Labels in a fixed order: rnd, rnd-lr, prend, none first by method, then alphabetically.
+    """Labels by their method's :attr:`~prend.intrinsic.methods.IntrinsicMethod.order`, then alphabetically.
+
+    Built-ins sort rnd, rnd-lr, prend, then plug-ins (those resolved in this process by their own order, others
+    at :data:`~prend.intrinsic.methods.PLUGIN_ORDER`), then none.
 
     Example:
-        >>> method_order(["prend", "rnd-lr", "rnd"])
-        ['rnd', 'rnd-lr', 'prend']
+        >>> method_order(["none", "prend", "my-bonus", "rnd-lr", "rnd"])
+        ['rnd', 'rnd-lr', 'prend', 'my-bonus', 'none']
     """
-    rank = {"rnd": 0, "rnd-lr": 1, "prend": 2, "none": 3}
-    return sorted(set(labels), key=lambda label: (rank.get(label.split(" ")[0], 9), label))
+    def rank(label: str) -> tuple[int, str]:
+        method = method_by_name(label.split(" ")[0])
+        return (PLUGIN_ORDER if method is None else method.order), label
+
+    return sorted(set(labels), key=rank)

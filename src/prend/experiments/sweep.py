@@ -49,7 +49,8 @@ from prend.config import TrainConfig, config_from_dict, config_to_dict, read_con
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.experiments.evaluate import eval_complete, eval_in_subprocess
-from prend.intrinsic.prend import backbone_weights_file
+from prend.intrinsic.methods import resolve_method
+from prend.intrinsic.pretrained import backbone_weights_file
 from prend.rundir import BOOKKEEPING_FIELDS, RunDir, flatten, write_sweep_manifest
 from prend.train import parse_train_args
 
@@ -67,7 +68,8 @@ class SweepConfig:
         "none; required here or as `out` in the sweep file"))] = None
     """Sweep directory; each run gets a subdirectory."""
     methods: str = "rnd,rnd-lr,prend"
-    """Comma-separated methods."""
+    """Comma-separated methods: built-in ones, installed plug-ins' names, or ``module.path:attribute`` (as
+    ``prend train --method`` takes them)."""
     games: str = "Boxing,Riverraid"
     """Comma-separated games."""
     seeds: str = "1,2"
@@ -80,7 +82,7 @@ class SweepConfig:
     grid_mode: Literal["product", "each"] = "product"
     """``product``: a run for every combination of the ``--grid`` values; ``each``: one run per ``--grid`` value
     with every other field as given, plus the run with no ``--grid`` value (one factor at a time, an ablation);
-    a value that the run's method ignores (``IntrinsicConfig.unused_fields``) is then not run."""
+    a value that the run's method ignores (``IntrinsicMethod.unused_fields``) is then not run."""
     backend: Literal["local", "ray"] = "local"
     """``local``: a process pool on this machine; ``ray``: tasks on a Ray cluster."""
     ray_address: str | None = None
@@ -280,6 +282,7 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
             raise PrendError(f"{flag} cannot be given to a sweep's runs",
                              "use --methods, --games, --seeds and --out; finished runs are resumed by themselves")
     methods, games = _split(cfg.methods, "methods"), _split(cfg.games, "games")
+    names = {method: resolve_method(method).name for method in methods}  # an unknown one: one line, here
     seeds = []
     for seed in _split(cfg.seeds, "seeds"):
         if not seed.lstrip("-").isdigit():
@@ -309,7 +312,7 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
     specs = []
     for game, method, combo, seed in itertools.product(games, methods, combos, seeds):
         suffix = "".join(f"-{axis.name}{value}" for axis, value in combo)
-        name = _safe(f"{game}-{method}{suffix}-s{seed}")
+        name = _safe(f"{game}-{names[method]}{suffix}-s{seed}")
         run_dir = out / name
         fields = _merged(shared, {"intrinsic": {"method": method}, "env": {"game": game},
                                   "run": {"seed": seed, "out": str(run_dir)}})
@@ -321,7 +324,7 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
             raise PrendError(f"the train flags of run '{name}' do not parse (tyro's message is above)",
                              "fix the flags after the sweep's own; see `prend train --help`") from None
         if cfg.grid_mode == "each" and combo and combo[0][0].field.startswith("intrinsic.") and \
-                combo[0][0].field.split(".")[-1] in config.intrinsic.unused_fields():
+                not resolve_method(method).reads(combo[0][0].field.split(".")[-1], config.intrinsic):
             continue  # the same run as the one without this --grid value
         spec = RunSpec(name, run_dir, flags, config.run.total_steps, config_to_dict(config), fields=fields)
         classify(spec)
@@ -373,17 +376,18 @@ def classify(spec: RunSpec) -> None:
 
 
 def _backbone_change(spec: RunSpec) -> str | None:
-    """For a PreND run, 'sha256 <recorded> != <current>' when its backbone weights file has changed since.
+    """For a run that reads a backbone (PreND), 'sha256 <recorded> != <current>' when its weights file has changed.
 
     The config names the backbone (e.g. ``compact``), not its weights; the run's ``run_info.json`` records
     their sha256, so a sweep re-run after the shipped backbone is replaced does not mix the two.
     """
-    if spec.config.get("intrinsic", {}).get("method") != "prend":
+    intrinsic = config_from_dict(spec.config).intrinsic
+    if not resolve_method(intrinsic.method).reads("backbone", intrinsic):
         return None
     recorded = RunDir(spec.run_dir).backbone()
     if recorded is None:
         return None  # a run from before run_info.json: nothing to compare
-    weights = backbone_weights_file(config_from_dict(spec.config).intrinsic)
+    weights = backbone_weights_file(intrinsic)
     current = None
     if weights is not None and weights.is_file():
         stat = weights.stat()

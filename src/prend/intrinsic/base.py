@@ -24,8 +24,9 @@ the update never runs the target or an expensive encoder again.
 
 Example (one's own training loop, with a tiny fake batch):
     >>> import torch
+    >>> from prend.config import IntrinsicConfig
     >>> from prend.intrinsic import make_rnd
-    >>> rnd = make_rnd(num_envs=2)
+    >>> rnd = make_rnd(IntrinsicConfig(), num_envs=2, gamma=0.99, rom=None)
     >>> obs = torch.randint(0, 256, (6, 4, 84, 84), dtype=torch.uint8)   # (time*envs, stack, 84, 84)
     >>> rnd.observe(obs)                               # update observation statistics
     >>> out = rnd.reward(obs)                          # raw novelty of each next-observation

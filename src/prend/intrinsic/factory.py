@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from prend.config import IntrinsicConfig
+from prend.errors import PrendError
 from prend.intrinsic.base import DistillationReward
-from prend.intrinsic.prend import make_prend
-from prend.intrinsic.rnd import make_rnd
+from prend.intrinsic.methods import resolve_method
 
 
 def make_intrinsic(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None) -> DistillationReward | None:
-    """The reward module of ``cfg.method`` (``None`` for plain PPO).
+    """The reward module of ``cfg.method`` (``None`` for plain PPO), checked to be a :class:`DistillationReward`.
 
-    RND and RND+LR build the same module; they differ only in the predictor's optimizer, which the
-    trainer sets up from :meth:`IntrinsicConfig.uses_separate_optimizer`.
+    The method's builder (:mod:`prend.intrinsic.methods`) makes it; a plug-in's that returns anything else is
+    reported in one line here, before training starts.
     """
-    if cfg.method == "none":
+    method = resolve_method(cfg.method)
+    if method.build is None:
         return None
-    if cfg.method == "prend":
-        return make_prend(cfg, num_envs=num_envs, gamma=gamma, rom=rom)
-    return make_rnd(num_envs=num_envs, gamma=gamma, feature_dim=cfg.feature_dim)
+    module = method.build(cfg, num_envs, gamma, rom)
+    if not isinstance(module, DistillationReward):
+        raise PrendError(f"--method {cfg.method}: its builder returned a {type(module).__name__}, not a "
+                         "DistillationReward", "return prend.intrinsic.DistillationReward(encoder, target, "
+                         "predictor, num_envs=num_envs, gamma=gamma)")
+    return module

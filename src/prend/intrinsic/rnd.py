@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from prend.config import IntrinsicConfig
 from prend.intrinsic.base import DistillationReward, Encoder
 from prend.intrinsic.normalizers import RunningMeanStd
 from prend.nets.rnd import rnd_predictor, rnd_target
@@ -39,11 +40,13 @@ class LastFrameNormalizer(Encoder):
         self.obs_rms.update(obs[:, -1:])
 
 
-def make_rnd(num_envs: int, gamma: float = 0.99, feature_dim: int = 512) -> DistillationReward:
+def make_rnd(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None) -> DistillationReward:
     """The original RND reward module: :class:`LastFrameNormalizer` -> random CNN target / CNN predictor.
 
+    The builder of methods ``rnd`` and ``rnd-lr`` (:mod:`prend.intrinsic.methods`), which differ only in the
+    predictor's optimizer; of ``cfg`` it reads ``feature_dim``, and it is the same for every game (``rom``).
     The networks use channels-last weights: oneDNN's convolutions run about 1.8x faster so on a CPU.
     """
-    target = rnd_target(1, feature_dim).to(memory_format=torch.channels_last)
-    predictor = rnd_predictor(1, feature_dim).to(memory_format=torch.channels_last)
+    target = rnd_target(1, cfg.feature_dim).to(memory_format=torch.channels_last)
+    predictor = rnd_predictor(1, cfg.feature_dim).to(memory_format=torch.channels_last)
     return DistillationReward(LastFrameNormalizer(), target, predictor, num_envs=num_envs, gamma=gamma)

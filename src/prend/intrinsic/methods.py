@@ -1,0 +1,223 @@
+"""The intrinsic-reward methods, each declared once, and how a ``--method`` value finds its declaration.
+
+A method is an :class:`IntrinsicMethod`: its name, the builder of its reward module, and every fact the rest
+of prend asks about it: whether the predictor has its own optimizer, whether the policy gets an intrinsic
+value head, which config fields it reads, where it sorts in reports. The trainer, ``prend train``, sweeps,
+reports and ``prend diagnose`` ask these questions here and check no method's name themselves.
+
+``IntrinsicConfig.method`` (``--method``, a config file's, a sweep's ``--methods``) is one of
+
+- a built-in name: ``rnd``, ``rnd-lr``, ``prend``, ``none`` (:data:`BUILTIN_METHODS`);
+- the name of an installed plug-in: an entry point in the :data:`ENTRY_POINT_GROUP` group naming one of
+  the next;
+- ``module.path:attribute``, as ``--backbone`` takes one: an :class:`IntrinsicMethod`, or a builder
+  function alone (then declared with the defaults below, under that string as its name).
+
+The config, and so every checkpoint, records that string, so a resumed run finds the same method. Every
+problem finding it is one line (:class:`~prend.errors.PrendError`); an error inside a user's builder keeps
+its traceback, as it is a bug in the code being written. docs/architecture.md ("Adding an intrinsic
+reward") has a complete plug-in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Protocol
+
+from prend.config import PREND_VARIANT_FIELDS, IntrinsicConfig
+from prend.errors import PrendError
+from prend.intrinsic.base import DistillationReward
+from prend.intrinsic.pretrained import ignored_fields, make_prend
+from prend.intrinsic.rnd import make_rnd
+
+ENTRY_POINT_GROUP = "prend.methods"
+"""The entry-point group installed packages declare their methods in (``name = "module:attribute"``)."""
+
+SHARED_FIELDS = ("update_proportion", "separate_optimizer", "predictor_lr_scale")
+"""``IntrinsicConfig`` fields of the predictor's training, which the trainer reads for every reward."""
+
+PLUGIN_ORDER = 50
+"""Where a method that declares no order sorts: after the built-in rewards, before plain PPO."""
+
+
+class RewardBuilder(Protocol):
+    """The one signature of every method's builder: ``build(cfg, num_envs, gamma, rom)``."""
+
+    def __call__(self, cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None) -> DistillationReward:
+        """The reward module for ``num_envs`` environments.
+
+        Args:
+            cfg: The run's intrinsic config (``feature_dim``, and any other field the method reads).
+            num_envs: Environments whose discounted intrinsic returns the reward normalises by.
+            gamma: Discount of the intrinsic stream (``ppo.gamma_int``).
+            rom: The game's ALE ROM name (``boxing``), ``None`` for a non-Atari game.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class IntrinsicMethod:
+    """One intrinsic reward: how to build it, and what the trainer and the reports need to know of it."""
+
+    name: str
+    """What labels, plots and sweep run directories call it (``<game>-<name>-s<seed>``)."""
+    build: RewardBuilder | None
+    """Makes its reward module (a :class:`~prend.intrinsic.base.DistillationReward`); ``None``: no intrinsic
+    reward and no intrinsic value head (plain PPO), which no other method has."""
+    own_optimizer: bool = False
+    """Whether the predictor gets its own Adam at ``predictor_lr_scale`` x the policy's learning rate (RND+LR,
+    PreND) rather than being stepped by the policy's (RND); ``--separate-optimizer`` overrides it."""
+    fields: tuple[str, ...] | None = None
+    """The ``IntrinsicConfig`` fields the builder reads besides :data:`SHARED_FIELDS`; run labels, one-factor
+    sweeps and the backbone record leave out the others. ``None``: any of them may matter."""
+    ignored: Callable[[IntrinsicConfig], Iterable[str]] | None = None
+    """Those of :attr:`fields` that a given config leaves without effect (PreND: a user's backbone takes no
+    weights file)."""
+    order: int = PLUGIN_ORDER
+    """Rank in reports and plots, lowest first (labels of one rank sort alphabetically)."""
+
+    @property
+    def intrinsic_head(self) -> bool:
+        """Whether the policy has an intrinsic value head: exactly when there is an intrinsic reward."""
+        return self.build is not None
+
+    def uses_own_optimizer(self, cfg: IntrinsicConfig) -> bool:
+        """Whether the predictor gets its own optimizer with ``cfg`` (its ``separate_optimizer`` overrides)."""
+        return self.own_optimizer if cfg.separate_optimizer is None else cfg.separate_optimizer
+
+    def unused_fields(self, cfg: IntrinsicConfig) -> frozenset[str]:
+        """The ``IntrinsicConfig`` fields that have no effect on a run of this method with ``cfg``.
+
+        Example:
+            >>> sorted(PREND.unused_fields(IntrinsicConfig(method="prend", backbone="compact")))
+            ['backbone_width', 'obs_norm_init_iters']
+            >>> sorted(RND.unused_fields(IntrinsicConfig()))[:3]
+            ['backbone', 'backbone_bf16', 'backbone_weights']
+            >>> "predictor_lr_scale" in RND_LR.unused_fields(IntrinsicConfig(method="rnd-lr"))
+            False
+        """
+        every = {f.name for f in dataclasses.fields(IntrinsicConfig)} - {"method"}
+        if self.build is None:
+            return frozenset(every)
+        used = set(SHARED_FIELDS) | (every if self.fields is None else set(self.fields))
+        unused = every - used
+        if not self.uses_own_optimizer(cfg):
+            unused.add("predictor_lr_scale")
+        if self.ignored is not None:
+            unused |= set(self.ignored(cfg))
+        return frozenset(unused)
+
+    def reads(self, field: str, cfg: IntrinsicConfig) -> bool:
+        """Whether ``IntrinsicConfig.<field>`` has an effect on a run of this method with ``cfg``."""
+        return field not in self.unused_fields(cfg)
+
+
+RND = IntrinsicMethod("rnd", make_rnd, own_optimizer=False, fields=("feature_dim", "obs_norm_init_iters"), order=0)
+"""RND (Burda et al. 2019): the predictor steps with the policy's Adam, as in the original."""
+RND_LR = dataclasses.replace(RND, name="rnd-lr", own_optimizer=True, order=1)
+"""RND+LR: RND's networks, the predictor on its own Adam at ``predictor_lr_scale`` (0.01)."""
+PREND = IntrinsicMethod("prend", make_prend, own_optimizer=True, order=2,
+                        fields=("feature_dim", "obs_norm_init_iters", "backbone", "backbone_weights",
+                                "backbone_width", "backbone_bf16", "game_id", *PREND_VARIANT_FIELDS),
+                        ignored=ignored_fields)
+"""PreND (Davoodabadi et al. 2024): a frozen backbone's features, a random neck as target; own Adam at 0.01."""
+NONE = IntrinsicMethod("none", None, order=90)
+"""Plain PPO: no intrinsic reward."""
+
+BUILTIN_METHODS: dict[str, IntrinsicMethod] = {m.name: m for m in (RND, RND_LR, PREND, NONE)}
+"""prend's own methods by name, in report order."""
+
+_plugins: dict[str, IntrinsicMethod] = {}
+"""The plug-ins resolved in this process by their names, so labels that name one sort by its order."""
+
+
+def resolve_method(spec: str, strict: bool = True) -> IntrinsicMethod:
+    """The declaration a ``method`` value names (see the module docstring for what it may be).
+
+    Args:
+        spec: The config's ``intrinsic.method``.
+        strict: Raise a one-line :class:`PrendError` when it names nothing that can be found; ``False``
+            (reading finished runs, whose plug-in may not be installed here) gives a stand-in instead: named
+            ``spec``, reading any field, sorted with the plug-ins, and raising that error if built.
+
+    Example:
+        >>> resolve_method("rnd-lr").own_optimizer, resolve_method("none").intrinsic_head
+        (True, False)
+        >>> resolve_method("rnb")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        prend.errors.PrendError: unknown method 'rnb': choose rnd, rnd-lr, prend or none, or name your own as ...
+    """
+    if spec in BUILTIN_METHODS:
+        return BUILTIN_METHODS[spec]
+    try:
+        method = _load_plugin(spec)
+    except PrendError as err:
+        if strict:
+            raise
+        return IntrinsicMethod(spec, _unavailable(err))
+    _plugins[method.name] = method
+    return method
+
+
+def method_by_name(name: str) -> IntrinsicMethod | None:
+    """A built-in method, or a plug-in resolved in this process, by its :attr:`IntrinsicMethod.name`."""
+    return BUILTIN_METHODS.get(name) or _plugins.get(name)
+
+
+def _load_plugin(spec: str) -> IntrinsicMethod:
+    """The plug-in ``spec`` names: ``module.path:attribute``, or an entry point of :data:`ENTRY_POINT_GROUP`."""
+    if ":" not in spec:
+        found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
+        if not found:
+            raise _unknown(spec)
+        try:
+            target = found[0].load()
+        except Exception as err:  # noqa: BLE001 - a plug-in's import can fail in any way; report it in one line
+            raise PrendError(f"--method {spec}: the plug-in '{found[0].value}' cannot be loaded "
+                             f"({type(err).__name__}: {err})", "reinstall the package that declares it") from None
+        return _declaration(spec, target)
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - ImportError, or any error the module raises while importing
+        raise PrendError(f"--method {spec}: cannot import '{module_name}' ({type(err).__name__}: {err})",
+                         "install it, or put its directory on PYTHONPATH") from None
+    if not hasattr(module, attr):
+        raise PrendError(f"--method {spec}: module '{module_name}' has no '{attr}'",
+                         "name an IntrinsicMethod or a builder function of that module after the colon")
+    return _declaration(spec, getattr(module, attr))
+
+
+def _declaration(spec: str, target: object) -> IntrinsicMethod:
+    """``target`` as a declaration: itself, or a builder function declared with the defaults under ``spec``."""
+    if isinstance(target, IntrinsicMethod):
+        if target.name in BUILTIN_METHODS:
+            raise PrendError(f"--method {spec}: the plug-in is named '{target.name}', as a built-in method",
+                             "give its IntrinsicMethod another name")
+        return target
+    if callable(target):
+        return IntrinsicMethod(spec, target)
+    raise PrendError(f"--method {spec}: it is a {type(target).__name__}, not an IntrinsicMethod or a builder",
+                     "name a prend.intrinsic.IntrinsicMethod, or a function (cfg, num_envs, gamma, rom) -> "
+                     "DistillationReward")
+
+
+def _unknown(spec: str) -> PrendError:
+    names = list(BUILTIN_METHODS)
+    installed = sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+    known = f"{', '.join(names[:-1])} or {names[-1]}" + (f", installed: {', '.join(installed)}" if installed else "")
+    return PrendError(f"unknown method '{spec}'", f"choose {known}, or name your own as module.path:attribute "
+                      "(docs/architecture.md, \"Adding an intrinsic reward\")")
+
+
+def _unavailable(err: PrendError) -> RewardBuilder:
+    def build(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None) -> DistillationReward:
+        raise err
+
+    return build
+
