@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 # The tests of `prend sweep --backend ray` need Ray (the `ray` extra), the cross-check of the IQM bootstrap needs
 # rliable (the `rliable` extra); PREND_EXTRAS= installs neither (those tests then skip).
 PREND_EXTRAS=${PREND_EXTRAS-ray,rliable} bash scripts/setup_env.sh
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks examples
 .venv/bin/python -m pytest -n "${PREND_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -202,7 +202,9 @@ def _declaration(spec: str, target: object) -> IntrinsicMethod:
         return target
     if callable(target):
         return IntrinsicMethod(spec, target)
-    raise PrendError(f"--method {spec}: it is a {type(target).__name__}, not an IntrinsicMethod or a builder",
+    attr = spec.rpartition(":")[2] or spec
+    raise PrendError(f"--method {spec}: '{attr}' is of type {type(target).__name__}, not an IntrinsicMethod or a "
+                     "builder",
                      "name a prend.intrinsic.IntrinsicMethod, or a function (cfg, num_envs, gamma, rom) -> "
                      "DistillationReward")
 

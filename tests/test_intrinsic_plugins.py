@@ -1,0 +1,237 @@
+"""Intrinsic-reward methods: the registry's declarations, and a user's own reward plugged in from outside prend.
+
+The plug-in is the worked example of docs/architecture.md ("Adding an intrinsic reward"),
+examples/pixel_bonus/pixel_bonus.py: RND with a fixed random projection of 21x21 pixels as the target. It is
+imported as a user's package would be, from its own folder on the path, never from ``src/prend``.
+"""
+
+import ast
+import json
+import math
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from prend.agent.trainer import Trainer
+from prend.checkpoint import checkpoint_config, load_checkpoint
+from prend.cli import main
+from prend.config import IntrinsicConfig
+from prend.experiments.diagnose import diagnose
+from prend.experiments.runs import find_runs
+from prend.experiments.sweep import SweepConfig, plan, run_sweep
+from prend.intrinsic.factory import make_intrinsic
+from prend.intrinsic.methods import BUILTIN_METHODS, NONE, PREND, RND, RND_LR, resolve_method
+from prend.rundir import RunDir
+from prend.train import parse_train_args
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "pixel_bonus"
+TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--probe-size", "8",
+        "--probe-every", "1", "--no-tensorboard", "--no-progress"]
+PIXEL = "pixel_bonus:PIXEL_RND"
+
+
+@pytest.fixture
+def on_path(monkeypatch):
+    """The example's folder on this process's path and on its children's (a sweep's runs), as a user would."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
+    import pixel_bonus
+
+    return pixel_bonus
+
+
+# ------------------------------------------------------------------------------------------- built-ins
+def test_the_builtin_declarations_say_what_the_name_checks_said():
+    """Before the registry: own optimizer for rnd-lr and prend, no value head for none, and these unused fields."""
+    assert list(BUILTIN_METHODS) == ["rnd", "rnd-lr", "prend", "none"]
+    assert [m.uses_own_optimizer(IntrinsicConfig()) for m in (RND, RND_LR, PREND)] == [False, True, True]
+    assert RND.uses_own_optimizer(IntrinsicConfig(separate_optimizer=True))
+    assert [m.intrinsic_head for m in (RND, RND_LR, PREND, NONE)] == [True, True, True, False]
+    prend_only = {"backbone", "backbone_weights", "backbone_width", "backbone_bf16", "game_id", "feature_norm",
+                  "target_norm", "predictor_init", "predictor_layers", "predictor_spectral_norm"}
+    assert RND.unused_fields(IntrinsicConfig()) == prend_only | {"predictor_lr_scale"}
+    assert RND_LR.unused_fields(IntrinsicConfig(method="rnd-lr")) == prend_only
+    assert PREND.unused_fields(IntrinsicConfig(method="prend")) == {"backbone_width", "obs_norm_init_iters"}
+    assert PREND.unused_fields(IntrinsicConfig(method="prend", backbone="resnet18", feature_norm=True)) == set()
+
+
+def test_no_module_checks_a_method_by_its_name():
+    """Every comparison of a ``method`` with a string literal is gone from prend (but the registry's own lookup)."""
+    found = []
+    for path in sorted((ROOT / "src" / "prend").rglob("*.py")):
+        if "pretrain" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            names_method = any(isinstance(s, ast.Attribute | ast.Name) and getattr(s, "attr", getattr(s, "id", ""))
+                               == "method" for s in sides)
+            literal = any(isinstance(s, ast.Constant) and isinstance(s.value, str) or
+                          isinstance(s, ast.Tuple | ast.List | ast.Set) for s in sides)
+            if names_method and literal:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
+
+
+# ----------------------------------------------------------------------------------------- the example
+def test_the_documented_example_is_the_tested_file():
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    section = doc[doc.index("## Adding an intrinsic reward"):]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, re.S)
+    assert ("python", (EXAMPLE / "pixel_bonus.py").read_text()) in blocks
+    pyproject = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
+    entry = pyproject["project"]["entry-points"]["prend.methods"]
+    assert entry == {"pixel-rnd": PIXEL}
+    assert ("toml", '[project.entry-points."prend.methods"]\npixel-rnd = "pixel_bonus:PIXEL_RND"\n') in blocks
+
+
+def test_the_pixel_target_is_a_fixed_projection_of_the_pooled_whitened_frame(on_path):
+    torch.manual_seed(0)
+    module = make_intrinsic(IntrinsicConfig(method=PIXEL, feature_dim=16), num_envs=2, gamma=0.99, rom=None)
+    assert isinstance(module, on_path.DistillationReward)
+    assert [name for name, _ in module.target.named_buffers()] == ["projection"]
+    assert not list(module.target.parameters())  # nothing of the target is trained
+    obs = torch.randint(0, 256, (6, 4, 84, 84), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    module.observe(obs)
+    out = module.reward(obs)
+    # By hand: the last frame whitened by the running statistics, clipped, then 4x4 blocks averaged.
+    rms = module.encoder.obs_rms
+    frame = ((obs[:, -1:].double() - rms.mean) / rms.var.sqrt()).clamp(-5, 5)
+    pooled = frame.reshape(6, 21, 4, 21, 4).mean(dim=(2, 4)).reshape(6, 441)
+    target = pooled @ module.target.projection.double()
+    assert torch.allclose(out.target.double(), target, atol=1e-5)
+    prediction = module.predictor(frame.float()).double()
+    assert torch.allclose(out.raw.double(), (target - prediction).square().mean(-1), rtol=1e-4)
+
+
+def test_a_plugin_trains_checkpoints_resumes_sweeps_reports_and_diagnoses_like_a_builtin(on_path, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    cfg = SweepConfig(out=out, methods=f"rnd,{PIXEL}", games="Boxing", seeds="1", workers=2, threads_per_run=1)
+    results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lambda line: None)
+    assert [(r["name"], r["state"]) for r in results] == [("Boxing-rnd-s1", "finished"),
+                                                          ("Boxing-pixel-rnd-s1", "finished")]
+    run = RunDir(out / "Boxing-pixel-rnd-s1")
+    first = load_checkpoint(run.checkpoint_path)
+    assert checkpoint_config(first, run.checkpoint_path)["intrinsic"]["method"] == PIXEL  # what a resume imports
+    cfg.methods = PIXEL
+    results = run_sweep(cfg, [*TINY, "--total-steps", "64"], echo=lambda line: None)  # it resumes
+    assert [(r["name"], r["state"]) for r in results] == [("Boxing-pixel-rnd-s1", "finished")]
+    assert f"--resume {run.path} --total-steps 64" in run.train_log_path.read_text()
+    records = run.metrics()
+    assert [r["iteration"] for r in records] == [1, 2]
+    losses = [r["losses/predictor"] for r in records]
+    assert all(math.isfinite(x) and x > 0 for x in losses)
+    last = load_checkpoint(run.checkpoint_path)
+    # The target is fixed across the resume; the predictor (on the policy's Adam, as declared) trained on.
+    assert torch.equal(last["intrinsic"]["target.projection"], first["intrinsic"]["target.projection"])
+    assert not torch.equal(last["intrinsic"]["predictor.0.0.weight"], first["intrinsic"]["predictor.0.0.weight"])
+    assert len(last["optimizers"]) == 1 and run.backbone() is None  # reads no backbone: none recorded
+
+    assert main(["report", str(out), "--reps", "100"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["run"], r["label"]) for r in report["runs"]] == [("Boxing-rnd-s1", "rnd"),
+                                                                ("Boxing-pixel-rnd-s1", "pixel-rnd")]
+    summary = diagnose([out], tmp_path / "diagnose")
+    rows = {r["run"]: r for r in summary["runs"]}
+    assert rows["Boxing-pixel-rnd-s1"]["method"] == PIXEL and rows["Boxing-pixel-rnd-s1"]["iterations"] == 2
+    capsys.readouterr()
+
+    # Without the package the runs still report (labelled by the string); training on needs it, in one line.
+    sys.modules.pop("pixel_bonus")
+    sys.path.remove(str(EXAMPLE))
+    assert [r.label for r in find_runs([out])] == ["rnd", PIXEL]
+    assert main(["train", "--resume", str(run.path), "--total-steps", "96"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot import 'pixel_bonus'" in err[0] and "PYTHONPATH" in err[0]
+
+
+def test_a_builder_alone_is_a_method_with_the_defaults(on_path, tmp_path):
+    method = resolve_method("pixel_bonus:make_pixel_rnd")
+    assert (method.name, method.own_optimizer, method.intrinsic_head) == ("pixel_bonus:make_pixel_rnd", False, True)
+    assert method.unused_fields(IntrinsicConfig()) == {"predictor_lr_scale"}  # any other field may matter
+    cfg, _ = parse_train_args([*TINY, "--method", "pixel_bonus:make_pixel_rnd", "--separate-optimizer", "True",
+                               "--predictor-lr-scale", "0.1", "--learning-rate", "3e-4", "--policy", "nature",
+                               "--out", str(tmp_path / "run")])
+    trainer = Trainer(cfg)
+    try:
+        policy_opt, predictor_opt = trainer.optimizers
+        assert predictor_opt.param_groups[0]["lr"] == pytest.approx(3e-5)
+        assert {id(p) for g in predictor_opt.param_groups for p in g["params"]} == \
+            {id(p) for p in trainer.intrinsic.predictor.parameters()}
+        assert trainer.policy.heads.value_int is not None  # the Nature-CNN policy's intrinsic value head
+    finally:
+        trainer.close()
+
+
+def test_an_installed_plugin_is_found_by_its_entry_point(on_path, tmp_path, monkeypatch, capsys):
+    """As ``pip install examples/pixel_bonus`` would leave it: a dist-info with the pyproject's entry points."""
+    dist = tmp_path / "site" / "pixel_bonus-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pixel-bonus\nVersion: 0.1\n")
+    entries = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["entry-points"]
+    (dist / "entry_points.txt").write_text("".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
+                                                   for group, eps in entries.items()))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert resolve_method("pixel-rnd") is on_path.PIXEL_RND
+    cfg, _ = parse_train_args(["--method", "pixel-rnd"])
+    assert cfg.intrinsic.method == "pixel-rnd"
+    assert main(["train", "--method", "pixel-rmd"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown method 'pixel-rmd'" in err[0] and "installed: pixel-rnd" in err[0]
+
+
+# ----------------------------------------------------------------------------------------------- errors
+@pytest.fixture
+def bad_bonuses(on_path, tmp_path, monkeypatch):
+    """A user's module of mistakes, and one that fails to import."""
+    (tmp_path / "bad_bonuses.py").write_text(
+        "from torch import nn\nfrom prend.intrinsic import IntrinsicMethod\n"
+        "from pixel_bonus import make_pixel_rnd\n\n"
+        "NOT_A_METHOD = 3\nTAKES_RND = IntrinsicMethod('rnd', make_pixel_rnd)\n\n"
+        "def returns_a_layer(cfg, num_envs, gamma, rom):\n    return nn.Linear(1, 1)\n")
+    (tmp_path / "broken_bonuses.py").write_text("raise RuntimeError('no GPU here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+@pytest.mark.parametrize("method, message", [
+    ("rnd_lr", "unknown method 'rnd_lr': choose rnd, rnd-lr, prend or none, or name your own as "
+               "module.path:attribute"),
+    ("no_such_package:make", "--method no_such_package:make: cannot import 'no_such_package' "
+                             "(ModuleNotFoundError"),
+    ("broken_bonuses:make", "cannot import 'broken_bonuses' (RuntimeError: no GPU here)"),
+    ("pixel_bonus:PIXEL", "module 'pixel_bonus' has no 'PIXEL'"),
+    ("bad_bonuses:NOT_A_METHOD", "'NOT_A_METHOD' is of type int, not an IntrinsicMethod or a builder"),
+    ("bad_bonuses:TAKES_RND", "the plug-in is named 'rnd', as a built-in method"),
+    ("bad_bonuses:returns_a_layer", "its builder returned a Linear, not a DistillationReward"),
+])
+def test_a_bad_method_is_one_line_and_exit_code_2(bad_bonuses, tmp_path, capsys, method, message):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--method", method, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()  # nothing left on disk
+
+
+def test_an_unknown_method_fails_the_same_from_a_config_file_and_a_sweep(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('[intrinsic]\nmethod = "rnd2"\n')
+    assert main(["train", "--config", str(config)]) == 2
+    assert main(["sweep", "--out", str(tmp_path / "s"), "--methods", "rnd,rnd2", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("unknown method 'rnd2': choose rnd, rnd-lr, prend or none" in e for e in err)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_one_factor_sweep_skips_the_fields_a_plugin_does_not_read(on_path, tmp_path):
+    cfg = SweepConfig(out=tmp_path / "s", methods=f"{PIXEL},prend", games="Boxing", seeds="1", grid_mode="each",
+                      grid=("backbone-width=0.5", "feature-dim=64"))
+    specs = plan(cfg, [*TINY, "--total-steps", "64", "--backbone", "resnet18"])
+    assert [s.name for s in specs] == [
+        "Boxing-pixel-rnd-s1", "Boxing-pixel-rnd-feature-dim64-s1",  # it reads feature_dim, not the backbone's
+        "Boxing-prend-s1", "Boxing-prend-backbone-width0.5-s1", "Boxing-prend-feature-dim64-s1"]
