@@ -193,7 +193,9 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
     (tmp_path / "bad_bonuses.py").write_text(
         "from torch import nn\nfrom prend.intrinsic import IntrinsicMethod\n"
         "from pixel_bonus import make_pixel_rnd\n\n"
-        "NOT_A_METHOD = 3\nTAKES_RND = IntrinsicMethod('rnd', make_pixel_rnd)\n\n"
+        "NOT_A_METHOD = 3\nTAKES_RND = IntrinsicMethod('rnd', make_pixel_rnd)\n"
+        "SPACED = IntrinsicMethod('pixel rnd', make_pixel_rnd)\n"
+        "MISSPELT = IntrinsicMethod('pixel-rnd', make_pixel_rnd, fields=('feature_dims',))\n\n"
         "def returns_a_layer(cfg, num_envs, gamma, rom):\n    return nn.Linear(1, 1)\n")
     (tmp_path / "broken_bonuses.py").write_text("raise RuntimeError('no GPU here')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -208,6 +210,8 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
     ("pixel_bonus:PIXEL", "module 'pixel_bonus' has no 'PIXEL'"),
     ("bad_bonuses:NOT_A_METHOD", "'NOT_A_METHOD' is of type int, not an IntrinsicMethod or a builder"),
     ("bad_bonuses:TAKES_RND", "the plug-in is named 'rnd', as a built-in method"),
+    ("bad_bonuses:SPACED", "the plug-in's name 'pixel rnd' is empty or has spaces"),
+    ("bad_bonuses:MISSPELT", "its fields name no IntrinsicConfig field: feature_dims: valid fields: backbone"),
     ("bad_bonuses:returns_a_layer", "its builder returned a Linear, not a DistillationReward"),
 ])
 def test_a_bad_method_is_one_line_and_exit_code_2(bad_bonuses, tmp_path, capsys, method, message):

@@ -199,6 +199,14 @@ def _declaration(spec: str, target: object) -> IntrinsicMethod:
         if target.name in BUILTIN_METHODS:
             raise PrendError(f"--method {spec}: the plug-in is named '{target.name}', as a built-in method",
                              "give its IntrinsicMethod another name")
+        if not target.name or target.name.split() != [target.name]:  # a label's first word is its method's name
+            raise PrendError(f"--method {spec}: the plug-in's name {target.name!r} is empty or has spaces",
+                             "name it like pixel-rnd")
+        valid = {f.name for f in dataclasses.fields(IntrinsicConfig)}
+        unknown = sorted(set(target.fields or ()) - valid)
+        if unknown:
+            raise PrendError(f"--method {spec}: its fields name no IntrinsicConfig field: {', '.join(unknown)}",
+                             f"valid fields: {', '.join(sorted(valid))}")
         return target
     if callable(target):
         return IntrinsicMethod(spec, target)
