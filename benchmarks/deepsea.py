@@ -165,7 +165,8 @@ def plot_first_run(runs: list[dict], path: Path) -> None:
         group = [r for r in runs if r["method"] == method]
         finds = [r["first_reward_episodes"] for r in group]
         when = ", ".join(f"{f:,}" for f in finds if f is not None)
-        headline.append(f"{NAMES.get(method, method)} found it in {sum(f is not None for f in finds)}/{len(group)} "
+        name = "plain PPO" if method == "none" else NAMES.get(method, method)
+        headline.append(f"{name} found it in {sum(f is not None for f in finds)}/{len(group)} "
                         f"seeds" + (f" (by episode {when})" if when else ""))
         for i, r in enumerate(group):
             records = RunDir(r["path"]).metrics()
