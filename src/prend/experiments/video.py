@@ -31,6 +31,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from prend.envs.vector import make_env
 from prend.errors import PrendError
@@ -107,7 +108,7 @@ def draw_strip(trace: Trace, width: int, title: str) -> tuple[Figure, dict[str, 
     height = 40 + 105 * rows
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     axes = fig.subplots(rows, 1, sharex=True)
-    fig.subplots_adjust(left=0.13, right=0.87, top=1 - 24 / height, bottom=34 / height, hspace=0.25)
+    fig.subplots_adjust(left=0.17, right=0.84, top=1 - 24 / height, bottom=34 / height, hspace=0.25)
     fig.suptitle(title, fontsize=7)
     t = np.arange(len(trace.actions))
     lines: dict[str, Line2D] = {}
@@ -133,6 +134,7 @@ def draw_strip(trace: Trace, width: int, title: str) -> tuple[Figure, dict[str, 
     for ax in axes:
         ax.tick_params(labelsize=6)
         ax.set_xlim(0, max(1, len(t) - 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.grid(alpha=0.3)
         for end in np.flatnonzero(trace.episode_end):  # where a game ended (the screen shows the next one)
             ax.axvline(end, color="grey", linewidth=0.6, linestyle=":")
