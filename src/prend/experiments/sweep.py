@@ -25,12 +25,14 @@ Backends:
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
 import itertools
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -93,6 +95,10 @@ class SweepConfig:
     """CPU threads (and, on Ray, reserved CPUs) per run (0: cores / workers)."""
     gpus_per_run: float = 0.0
     """GPUs each Ray task reserves (the ray backend only)."""
+    max_retries: int = 3
+    """Ray backend: times a run whose node or worker died is resubmitted (from its checkpoint if it has one)."""
+    progress_every: float = 30.0
+    """Ray backend: seconds between progress lines (runs done, running, failed, retried; agent steps/s)."""
     dry_run: bool = False
     """Print what would run and exit."""
 
@@ -277,6 +283,8 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
     """
     if cfg.out is None:
         raise PrendError("prend sweep needs --out", "pass the sweep directory, e.g. --out sweeps/paper")
+    if cfg.max_retries < 0 or not cfg.progress_every > 0:
+        raise PrendError("--max-retries must be >= 0 and --progress-every > 0", "pass e.g. --max-retries 3")
     for flag in SWEEP_OWNED_FLAGS:
         if _has_flag(train_args, flag):
             raise PrendError(f"{flag} cannot be given to a sweep's runs",
@@ -405,11 +413,15 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
 
 # ---------------------------------------------------------------------------------------- execution
 def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: int,
-                cwd: str | None = None, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+                cwd: str | None = None, fields: dict[str, Any] | None = None, node: str | None = None,
+                die_with_parent: bool = False) -> dict[str, Any]:
     """Run one ``prend train`` process to completion, logging to ``run_dir/train.log``; never raises.
 
     This is what a pool worker or a Ray task runs. ``fields`` (a fresh start's) are written to the run's
-    ``sweep_config.json`` first, where its ``--config`` reads them. Returns the run's final status.
+    ``sweep_config.json`` first, where its ``--config`` reads them. ``node`` names where it runs in the
+    status (default: the host name). With ``die_with_parent`` (Linux; the Ray backend) the training process
+    gets SIGTERM when this process dies, so a task lost with its worker leaves no orphan training on, and
+    holding the lock of, its run directory. Returns the run's final status.
     """
     run = RunDir(run_dir)
     # Another sweep (or a hand-started run) may have taken the run since this one was planned: leave its files
@@ -422,14 +434,16 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     command = [sys.executable, "-m", "prend.cli", "train", *train_args]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
     started = time.time()
-    run.write_sweep_status({"state": "running", "total_steps": total_steps, "started": started,
-                            "host": os.uname().nodename, "command": command})
+    where = {"host": os.uname().nodename, **({"node": node} if node else {})}
+    run.write_sweep_status({"state": "running", "total_steps": total_steps, "started": started, **where,
+                            "command": command})
     with run.train_log_path.open("a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} on {os.uname().nodename}: {shlex.join(command)}\n")
         log.flush()
         try:
             returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
-                                        cwd=cwd if cwd and Path(cwd).is_dir() else None).returncode
+                                        cwd=cwd if cwd and Path(cwd).is_dir() else None,
+                                        preexec_fn=_die_with_parent if die_with_parent else None).returncode
         except OSError as err:
             log.write(f"could not start prend train: {err}\n")
             returncode = 127
@@ -437,10 +451,16 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
         return _busy(run_dir, held)
     status = {"state": "finished" if returncode == 0 else "failed", "returncode": returncode,
               "total_steps": total_steps, "global_step": total_steps if returncode == 0 else 0,
-              "started": started, "seconds": round(time.time() - started, 1), "host": os.uname().nodename,
-              "command": command}
+              "started": started, "seconds": round(time.time() - started, 1), **where, "command": command}
     run.write_sweep_status(status)
     return status
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: PR_SET_PDEATHSIG (1) makes the kernel send it SIGTERM when
+    # the parent dies; prend train checkpoints and exits on SIGTERM. Linux only; elsewhere a no-op.
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 def _busy(run_dir: str, held: str) -> dict[str, Any]:
@@ -473,41 +493,6 @@ def _run_local(specs: list[RunSpec], workers: int, threads: int, on_done: Done) 
         futures = {pool.submit(execute_run, *_task(s, threads, cwd)): s for s in specs}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
-
-
-def _run_ray(specs: list[RunSpec], address: str | None, threads: int, gpus: float, on_done: Done) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise PrendError("the ray backend needs Ray installed",
-                         "pip install -c constraints.txt 'prend[ray]', or use --backend local") from None
-    started = False
-    if not ray.is_initialized():
-        cores = len(os.sched_getaffinity(0))
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise PrendError(f"cannot connect to Ray at '{address}' ({err})",
-                             "start the cluster (`ray start --head`) or pass the right --ray-address") from None
-        started = True
-    try:
-        task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(execute_run)
-        cwd = os.getcwd()
-        pending = {task.remote(*_task(s, threads, cwd)): s for s in specs}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(done[0])
-            try:
-                result = ray.get(done[0])
-            except Exception as err:  # noqa: BLE001 - a lost node or worker must not stop the other runs
-                result = {"state": "failed", "returncode": None, "error": f"{type(err).__name__}: {err}"}
-            on_done(spec, result)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
@@ -561,7 +546,17 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
 
     if todo:
         if cfg.backend == "ray":
-            _run_ray(todo, cfg.ray_address, threads, cfg.gpus_per_run, on_done)
+            from prend.experiments import ray_backend
+
+            started = ray_backend.connect(cfg.ray_address)
+            try:
+                ray_backend.run_ray(todo, threads, cfg.gpus_per_run, on_done, out=out, max_retries=cfg.max_retries,
+                                    progress_every=cfg.progress_every, echo=echo)
+            finally:
+                if started:
+                    import ray
+
+                    ray.shutdown()
         else:
             _run_local(todo, workers, threads, on_done)
     for s in specs:  # finished before this sweep: evaluated if not yet (an interrupted prend eval continues)
@@ -576,6 +571,11 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
         result = results.get(s.name, {})
         echo(f"  {s.name}: " + (s.message if s.state in ("conflict", "busy") else
                                 result["error"] if result.get("state") == "busy" else f"log {s.log}"))
+    for s in specs:
+        for lost in results.get(s.name, {}).get("retries", []):
+            echo(f"  retried {s.name}: lost {lost['node']} ({lost['error']}) at step {lost['at_step']:,}, then "
+                 f"{lost.get('then', 'not retried')}" + (f"; finished on {results[s.name]['node']}"
+                                                         if results[s.name].get("node") else ""))
     echo(f"report: prend report {cfg.out}")
     return [{"name": s.name, "run_dir": str(s.run_dir), "log": str(s.log), **results.get(s.name, {})} for s in specs]
 
