@@ -57,7 +57,7 @@ from prend.clihelp import default_hint
 from prend.config import IntrinsicConfig
 from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
-from prend.intrinsic.prend import make_backbone
+from prend.intrinsic.pretrained import make_backbone
 from prend.nets.atari_pb import ARCHS, ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
 from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone_path
 from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's statistics)
