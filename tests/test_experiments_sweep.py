@@ -174,7 +174,7 @@ def test_rerun_skips_finished_runs_and_resumes_to_a_larger_budget(local_sweep):
 @pytest.mark.slow
 def test_ray_backend_runs_two_tiny_runs(tmp_path):
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not another test's
     try:
         cfg = SweepConfig(out=tmp_path / "ray", methods="rnd,rnd-lr", games="Boxing", seeds="1", backend="ray")
         results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lambda line: None)

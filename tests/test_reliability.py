@@ -22,8 +22,9 @@ from prend.agent.ppo import first_nonfinite
 from prend.checkpoint import load_checkpoint
 from prend.cli import main
 from prend.errors import PrendError
+from prend.experiments.execution import execute_run
 from prend.experiments.runs import load_run
-from prend.experiments.sweep import RunSpec, SweepConfig, _task, classify, execute_run, plan
+from prend.experiments.sweep import RunSpec, SweepConfig, _task, classify, plan
 from prend.metrics import read_metrics, truncate_metrics
 from prend.rundir import RunDir, RunLock, config_differences, holder
 

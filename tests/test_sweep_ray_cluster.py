@@ -47,7 +47,7 @@ def test_a_run_on_a_lost_node_resumes_from_its_checkpoint_on_another_node(tmp_pa
     sweep = threading.Thread(target=lambda: results.update(r=run_sweep(cfg, args, echo=lines.append)))
     try:
         sweep.start()
-        victim, deadline = None, time.monotonic() + 240
+        victim, deadline = None, time.monotonic() + 600
         while victim is None and time.monotonic() < deadline and sweep.is_alive():
             for run_dir in sorted(out.glob("Boxing-*")):
                 node = _node_of(run_dir)

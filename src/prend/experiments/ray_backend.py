@@ -8,7 +8,7 @@ What a cluster adds over one machine, and how each is handled:
   joins later is checked by each task before it trains (the sweep's ``sweep.json`` must be visible).
 - **Node loss.** A task whose node or worker dies (a preempted instance, a crashed host) comes back from
   ``ray.get`` as a system error, not as a result. The driver then waits for the run's lock to be released
-  (the training process dies with its task: :func:`prend.experiments.sweep.execute_run` asks the kernel to
+  (the training process dies with its task: :func:`prend.experiments.execution.execute_run` asks the kernel to
   send it SIGTERM when its parent goes), classifies the run again and resubmits it: a run with a
   checkpoint resumes from it on another node (``prend train --resume`` truncates the metrics written after
   the checkpoint, so no iteration is logged twice), one without starts afresh. Each retry is echoed and
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from prend.errors import PrendError
+from prend.experiments.execution import execute_run
 from prend.metrics import GLOBAL_STEP
 from prend.rundir import RunDir, read_sweep_manifest
 
@@ -60,7 +61,9 @@ def connect(address: str | None) -> bool:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False)
+            # "local": a new instance even when another Ray runs on this machine (unset, ray.init would join it)
+            ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False,
+                     log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise PrendError(f"cannot connect to Ray at '{address}' ({err})",
                          "start the cluster (`ray start --head`) or pass the right --ray-address") from None
@@ -117,10 +120,8 @@ def check_shared_storage(out: Path, min_cpus: float,
 
 
 def _execute_on_node(*args: Any) -> dict[str, Any]:
-    """The Ray task: :func:`~prend.experiments.sweep.execute_run` on this node, if it sees the sweep's directory."""
+    """The Ray task: :func:`~prend.experiments.execution.execute_run` on this node, if it sees the sweep's directory."""
     import ray
-
-    from prend.experiments.sweep import execute_run
 
     node = f"{socket.gethostname()} node {ray.get_runtime_context().get_node_id()[:8]}"
     run_dir = Path(args[1])
@@ -156,17 +157,19 @@ def _wait_for_release(run_dir: Path, timeout_s: float) -> bool:
 
 
 def run_ray(specs: list[Any], threads: int, gpus: float, on_done: Callable[[Any, dict[str, Any]], None], *,
-            out: Path, max_retries: int = 3, progress_every: float = 30.0,
-            echo: Callable[[str], None] = print, lock_wait_s: float = LOCK_WAIT_S) -> None:
-    """Run ``specs`` (planned :class:`~prend.experiments.sweep.RunSpec` s) as Ray tasks on the connected cluster."""
-    import ray
+            out: Path, task_args: Callable[[Any], tuple[Any, ...]], reclassify: Callable[[Any], None],
+            max_retries: int = 3, progress_every: float = 30.0, echo: Callable[[str], None] = print,
+            lock_wait_s: float = LOCK_WAIT_S) -> None:
+    """Run ``specs`` (planned :class:`~prend.experiments.sweep.RunSpec` s) as Ray tasks on the connected cluster.
 
-    from prend.experiments.sweep import _task, classify
+    ``task_args(spec)`` gives :func:`~prend.experiments.execution.execute_run`'s arguments for a spec in its
+    current state; ``reclassify(spec)`` sets that state again from its directory (the sweep's ``classify``).
+    """
+    import ray
 
     check_shared_storage(out, threads)
     task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(_execute_on_node)
-    cwd = os.getcwd()
-    pending = {task.remote(*_task(s, threads, cwd)): s for s in specs}
+    pending = {task.remote(*task_args(s)): s for s in specs}
     retries: dict[str, list[dict[str, Any]]] = {}
     counts = {"done": 0, "failed": 0}
     last = (time.monotonic(), sum(_steps_done(s.run_dir) for s in specs))
@@ -191,13 +194,13 @@ def run_ray(specs: list[Any], threads: int, gpus: float, on_done: Callable[[Any,
                     "at_step": _steps_done(spec.run_dir), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
             retries.setdefault(spec.name, []).append(lost)
             if len(retries[spec.name]) <= max_retries and _wait_for_release(spec.run_dir, lock_wait_s):
-                classify(spec)
+                reclassify(spec)
                 if spec.state in ("start", "resume"):
                     lost["then"] = spec.state
                     how = "resumes from its checkpoint" if spec.state == "resume" else "starts afresh (no checkpoint)"
                     echo(f"  RETRY {spec.name}: lost {lost['node']} ({lost['error']}) at step {lost['at_step']:,}; "
                          f"it {how} on another node (retry {len(retries[spec.name])} of {max_retries})")
-                    pending[task.remote(*_task(spec, threads, cwd))] = spec
+                    pending[task.remote(*task_args(spec))] = spec
                     continue
                 result = {"state": "finished" if spec.state == "finished" else "failed",
                           "error": spec.message or None}
