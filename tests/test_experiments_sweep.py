@@ -171,23 +171,6 @@ def test_rerun_skips_finished_runs_and_resumes_to_a_larger_budget(local_sweep):
     assert results[0]["state"] == "conflict" and "ppo.learning_rate" in results[0]["error"]
 
 
-@pytest.mark.slow
-def test_ray_backend_runs_two_tiny_runs(tmp_path):
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not another test's
-    try:
-        cfg = SweepConfig(out=tmp_path / "ray", methods="rnd,rnd-lr", games="Boxing", seeds="1", backend="ray")
-        results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lambda line: None)
-    finally:
-        ray.shutdown()
-    assert [(r["name"], r["state"]) for r in results] == [("Boxing-rnd-s1", "finished"),
-                                                           ("Boxing-rnd-lr-s1", "finished")]
-    for r in results:
-        status = json.loads((tmp_path / "ray" / r["name"] / "sweep_status.json").read_text())
-        assert status["state"] == "finished" and status["returncode"] == 0
-        assert (tmp_path / "ray" / r["name"] / "checkpoint.pt").exists()
-
-
 def test_grid_mode_each_varies_one_field_at_a_time_and_skips_fields_a_method_ignores(tmp_path):
     cfg = SweepConfig(out=tmp_path / "s", methods="rnd,prend", games="Boxing", seeds="1", grid_mode="each",
                       grid=("feature-norm=true", "target-norm=center,whiten", "predictor-lr-scale=1"))

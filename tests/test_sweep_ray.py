@@ -1,6 +1,9 @@
-"""``prend sweep --backend ray`` on a real multi-node Ray cluster (``ray.cluster_utils.Cluster`` on 127.0.0.1):
-a run whose node dies goes on from its checkpoint on another node, and a cluster whose nodes cannot see the
-sweep's directory is refused before any run starts."""
+"""``prend sweep --backend ray``: on a local Ray instance, and on a real multi-node Ray cluster
+(``ray.cluster_utils.Cluster`` on 127.0.0.1) where a run whose node dies goes on from its checkpoint on another
+node; a cluster whose nodes cannot see the sweep's directory is refused before any run starts.
+
+Every Ray test lives in this file so that pytest-xdist (``--dist loadfile``) runs them one after another: two Ray
+instances starting at once on a 2-core machine took minutes instead of seconds."""
 
 from __future__ import annotations
 
@@ -17,6 +20,23 @@ from prend.experiments.sweep import SweepConfig, run_sweep
 TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--probe-size", "8",
         "--probe-every", "1", "--no-tensorboard", "--checkpoint-every", "2"]
 ITERATIONS = 6
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_two_tiny_runs(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not another test's
+    try:
+        cfg = SweepConfig(out=tmp_path / "ray", methods="rnd,rnd-lr", games="Boxing", seeds="1", backend="ray")
+        results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lambda line: None)
+    finally:
+        ray.shutdown()
+    assert [(r["name"], r["state"]) for r in results] == [("Boxing-rnd-s1", "finished"),
+                                                           ("Boxing-rnd-lr-s1", "finished")]
+    for r in results:
+        status = json.loads((tmp_path / "ray" / r["name"] / "sweep_status.json").read_text())
+        assert status["state"] == "finished" and status["returncode"] == 0
+        assert (tmp_path / "ray" / r["name"] / "checkpoint.pt").exists()
 
 
 def _node_of(run_dir) -> str:
