@@ -2,8 +2,8 @@
 # The first run: set up, then show what an intrinsic reward is for. On Deep Sea (N = 10: a random policy finds
 # the treasure once in 1,024 episodes) it trains RND and plain PPO, 2 seeds each, 24 iterations of 8 envs x 128
 # steps per run, evaluates each final policy over 30 games and writes a figure of who found the treasure, in
-# which episode, a report and a short video of each agent with its intrinsic reward. About 5 minutes on a
-# 2-core CPU after set-up (measured: README.md). Run it again to resume an interrupted run.
+# which episode, a report and a short video of each agent with its intrinsic reward. About 2.5 minutes on an
+# idle 2-core CPU after set-up (measured: README.md). Run it again to resume an interrupted run.
 #
 #   bash scripts/main.sh                  # the Deep Sea first run, into runs/main-<date>-<time>/
 #   OUT=runs/mine bash scripts/main.sh    # ... into runs/mine/
