@@ -58,6 +58,19 @@ def test_linear_decoder_draws_each_cells_own_patch():
     assert out[0, 1, 4 * 14 + 3, 1 * 14 + 5].item() == 7.0 and out.abs().sum().item() == 7.0
 
 
+def fit_fixed_batch(model, obs, fut, lr, steps=15):
+    """AdamW steps of an objective on one batch: the losses seen and the last step's second output."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss, out = model(obs, fut, torch.zeros(len(obs), dtype=torch.long))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, out
+
+
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     backbone = ResNetGN("resnet18", 0.125)
@@ -67,14 +80,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     for i in range(8):  # a bright square whose place is in the input: the map has to carry it
         obs[i, :, 10 * i:10 * i + 7, 20:27] = 1.0
         fut[i, :, 10 * i:10 * i + 7, 21:28] = 1.0
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(15):
-        loss, pred = model(obs, fut, torch.zeros(8, dtype=torch.long))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses, pred = fit_fixed_batch(model, obs, fut, lr=3e-3)
     assert pred.shape == (8, 4, 84, 84)
     assert losses[-1] < 0.7 * losses[0], losses
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_pretrain_pixelpred import frames  # noqa: F401  (the module-scoped frame directory fixture)
+from test_pretrain_pixelpred import fit_fixed_batch, frames  # noqa: F401  (frames: the module-scoped fixture)
 from test_pretrain_siammae import _StopAfter
 
 from prend.errors import PrendError
@@ -55,14 +55,7 @@ def test_a_few_steps_teach_the_map_to_tell_the_stacks_apart():
     # sparse random dots that move one pixel right: every cell of every stack differs from the others'
     obs = (torch.rand(8, 4, 84, 84, generator=torch.Generator().manual_seed(1)) > 0.9).float()
     fut = torch.roll(obs, 1, dims=3)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    losses = []
-    for _ in range(15):
-        loss, _ = model(obs, fut, torch.zeros(8, dtype=torch.long))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses, _ = fit_fixed_batch(model, obs, fut, lr=3e-4)
     # the scaled scores start at chance (log 8 = 2.08); the positives must then be found well above it
     # (0.55 measured on a Zen 4 after 15 steps)
     assert abs(losses[0] - math.log(8)) < 0.2 and losses[-1] < 0.5 * math.log(8), losses

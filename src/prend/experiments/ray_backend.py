@@ -176,8 +176,9 @@ def run_ray(specs: list[Any], threads: int, gpus: float, on_done: Callable[[Any,
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1, timeout=progress_every)
         if not done:
-            now, steps = time.monotonic(), sum(_steps_done(s.run_dir) for s in pending.values())
-            steps_all = sum(_steps_done(s.run_dir) for s in specs)
+            done_steps = {s.name: _steps_done(s.run_dir) for s in specs}  # each metrics file read once
+            now, steps = time.monotonic(), sum(done_steps[s.name] for s in pending.values())
+            steps_all = sum(done_steps.values())
             rate = max(0, steps_all - last[1]) / max(now - last[0], 1e-9)
             last = (now, steps_all)
             echo(f"  ray: {counts['done']}/{len(specs)} done, {len(pending)} running, {counts['failed']} failed, "
