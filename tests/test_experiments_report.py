@@ -7,7 +7,8 @@ import pytest
 from prend.cli import main
 from prend.config import config_to_dict
 from prend.errors import PrendError
-from prend.experiments.diagnose import diagnose, plot_fig1_summary
+from prend.experiments.diagnose import diagnose
+from prend.experiments.figures import plot_fig1_summary
 from prend.experiments.report import plot_scores, write_report
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,16 +36,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib import colormaps
-from matplotlib.figure import Figure  # the object-oriented API (no pyplot): no global backend state
 from scipy.ndimage import uniform_filter1d
 from scipy.spatial.distance import pdist, squareform
 
 from prend.errors import PrendError
-from prend.experiments.runs import Run, find_runs, group_runs, method_order
-from prend.experiments.stats import align_curves, upper_triangle_correlation
+from prend.experiments.figures import plot_fig1, plot_fig1_summary, plot_fig3, plot_fig3_summary
+from prend.experiments.runs import Run, find_runs
+from prend.experiments.stats import upper_triangle_correlation
 from prend.nets.rnd import rnd_target
-from prend.rundir import FRAMES, OFFSET_SHARE, RAW_MEAN, RAW_STD, TARGET_SPREAD
+from prend.rundir import OFFSET_SHARE, RAW_MEAN, RAW_STD, TARGET_SPREAD
 
 REFERENCE_SEED = 20240601
 """Torch seed of the reference embedding network (fixed forever, so numbers stay comparable)."""
@@ -266,182 +264,23 @@ def fig3_analysis(run: Run, max_points: int = 400, skip_first: int = 0) -> Fig3 
                 probe_distances, probe_correlations)
 
 
-# -------------------------------------------------------------------------------------------- plots
-def _colors(labels: list[str]) -> dict[str, Any]:
-    cmap = colormaps["tab10"]
-    return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
-
-
-def _legend(ax, fontsize: int = 8) -> None:
-    """A legend only where something is labelled (matplotlib warns otherwise)."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=fontsize)
-
-
-def _figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    return fig, axes
-
-
-def plot_fig1(runs: list[Run], path: Path) -> None:
-    """Rollout-mean and probe-set-mean raw intrinsic reward against frames; one line per group (seed mean)."""
-    groups = group_runs(runs)
-    games = sorted({game for game, _ in groups})
-    colors = _colors([label for _, label in groups])
-    fig, axes = _figure(len(games), 2)
-    for row, game in enumerate(games):
-        for (g, label), members in groups.items():
-            if g != game:
-                continue
-            xs = [r.series(FRAMES) for r in members]
-            ys = [r.series(RAW_MEAN) for r in members]
-            _plot_group(axes[row, 0], xs, ys, label, colors[label])
-            probes = [None if r.diagnostics is None else r.diagnostics.probe_rewards for r in members]
-            if all(p is not None and p.size for p in probes):
-                batch = [r.config["env"]["num_envs"] * r.config["ppo"]["num_steps"] * r.config["env"]["frame_skip"]
-                         for r in members]
-                pxs = [r.diagnostics.probe_iteration * b for r, b in zip(members, batch, strict=True)]
-                _plot_group(axes[row, 1], pxs, [p.mean(axis=1) for p in probes], label, colors[label])
-        axes[row, 0].set_title(f"{game}: raw intrinsic reward, rollout mean")
-        axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
-        for ax in axes[row]:
-            ax.set_xlabel("frames")
-            ax.set_yscale("log")
-            ax.grid(alpha=0.3)
-            _legend(ax, fontsize=8)
-    fig.savefig(path, dpi=110)
-
-
-def _plot_group(ax, xs, ys, label, color) -> None:
-    for x, y in zip(xs, ys, strict=True):
-        ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
-    grid, values = align_curves(xs, ys)
-    with np.errstate(all="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(values, axis=0)
-    ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label} (n={len(xs)})")
-
-
-def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> Figure:
-    """Bars of decay, oscillation and spread per game and group (bar: seed mean; dots: seeds); returns the figure."""
-    metrics = [("decay", "decay (late/early mean reward)", True), ("oscillation", "oscillation (detrended CV)", False),
-               ("spread", "spread (within-rollout CV)", False)]
-    games = sorted({r["game"] for r in rows})
-    labels = method_order([r["label"] for r in rows])
-    colors = _colors(labels)
-    fig, axes = _figure(1, len(metrics), width=4.6)
-    width = 0.8 / max(1, len(labels))
-    for ax, (key, title, log) in zip(axes[0], metrics, strict=True):
-        for j, label in enumerate(labels):
-            for i, game in enumerate(games):
-                values = [r[key] for r in rows if r["game"] == game and r["label"] == label and np.isfinite(r[key])]
-                if not values:
-                    continue
-                x = i + (j - (len(labels) - 1) / 2) * width
-                ax.bar(x, np.mean(values), width, color=colors[label], label=label if i == 0 else None)
-                ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
-        ax.set_xticks(range(len(games)), games)
-        ax.set_title(title)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3, axis="y")
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    if handles:  # below the panels: with many groups a legend inside one covers its bars
-        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), fontsize=8)
-    fig.savefig(path, dpi=110)
-    return fig
-
-
-def plot_fig3(run: Run, result: Fig3, path: Path) -> None:
-    """Heatmaps of one run: over training iterations (top) and over probe states (bottom)."""
-    rows = 2 if result.probe_reward_diff is not None else 1
-    fig, axes = _figure(rows, 3, width=4.2, height=3.8)
-    it = result.iterations.astype(np.float64)
-    half = (it[-1] - it[0]) / (len(it) - 1) / 2 if len(it) > 1 else 0.5  # cell centres on the iterations
-    extent = [it[0] - half, it[-1] + half, it[-1] + half, it[0] - half]
-    panels = [("|r_int(i) - r_int(j)|", result.reward_diff, None),
-              ("pixel distance", result.distances["pixels"], result.correlations["pixels"]),
-              ("reference-embedding distance", result.distances["reference"], result.correlations["reference"])]
-    for ax, (title, matrix, corr) in zip(axes[0], panels, strict=True):
-        image = ax.imshow(matrix, extent=extent, cmap="viridis", interpolation="nearest")
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        ax.set_title(title + (f"\nPearson r = {corr['pearson']:.2f}" if corr else "\n(training iterations)"),
-                     fontsize=9)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("iteration")
-    if rows == 2:
-        last = int(result.probe_iterations[-1])
-        probe_panels = [(f"probe |r_i - r_j| at iteration {last}", result.probe_reward_diff, None),
-                        ("probe pixel distance", result.probe_distances["pixels"],
-                         result.probe_correlations["pixels"][-1]),
-                        ("probe reference distance", result.probe_distances["reference"],
-                         result.probe_correlations["reference"][-1])]
-        for ax, (title, matrix, corr) in zip(axes[1], probe_panels, strict=True):
-            image = ax.imshow(matrix, cmap="viridis", interpolation="nearest")
-            fig.colorbar(image, ax=ax, shrink=0.8)
-            ax.set_title(title + (f"\nPearson r = {corr:.2f}" if corr is not None else ""), fontsize=9)
-            ax.set_xlabel("probe state")
-            ax.set_ylabel("probe state")
-    fig.suptitle(f"{run.game} {run.label} seed {run.seed}", fontsize=10)
-    fig.savefig(path, dpi=100)
-
-
-def plot_fig3_summary(runs: list[Run], results: dict[str, Fig3], rows: list[dict[str, Any]], path: Path) -> None:
-    """Fig. 3 correlations of every group (left) and the probe-set correlation over training (right)."""
-    games = sorted({r["game"] for r in rows})
-    labels = method_order([r["label"] for r in rows])
-    colors = _colors(labels)
-    fig, axes = _figure(1, 2, width=5.5)
-    ax = axes[0, 0]
-    names = ["fig3_pearson_pixels", "fig3_pearson_reference"]
-    width = 0.8 / max(1, len(labels))
-    ticks = []
-    for i, (game, name) in enumerate((g, n) for g in games for n in names):
-        ticks.append(f"{game}\n{name.rsplit('_', 1)[-1]}")
-        for j, label in enumerate(labels):
-            values = [r[name] for r in rows if r["game"] == game and r["label"] == label and np.isfinite(r[name])]
-            if values:
-                x = i + (j - (len(labels) - 1) / 2) * width
-                ax.bar(x, np.mean(values), width, color=colors[label], label=label if i == 0 else None)
-                ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
-    ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_ylim(-1, 1)
-    ax.set_title("Pearson r of |delta r_int| vs observation distance\n(pairs of training iterations)", fontsize=9)
-    _legend(ax, fontsize=8)
-    ax = axes[0, 1]
-    for run in runs:
-        result = results.get(run.name)
-        if result is None or "reference" not in result.probe_correlations:
-            continue
-        ax.plot(result.probe_iterations, result.probe_correlations["reference"], color=colors[run.label],
-                alpha=0.8, linewidth=1, label=f"{run.game_key} {run.label} s{run.seed}")
-    ax.set_ylim(-1, 1)
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xlabel("iteration")
-    ax.set_title("probe set: Pearson r of |delta r_int| vs reference distance", fontsize=9)
-    _legend(ax, fontsize=7)
-    fig.savefig(path, dpi=110)
-
-
 # ----------------------------------------------------------------------------------------- summary
-def _nan_to_none(value: Any) -> Any:
+def nan_to_none(value: Any) -> Any:
+    """``value`` with every non-finite float (nested in dicts and lists too) as None, which JSON can hold."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
+        return {k: nan_to_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
+        return [nan_to_none(v) for v in value]
     return value
 
 
-def _fmt(value: float, digits: int = 3) -> str:
+def fmt(value: float, digits: int = 3) -> str:
     """``digits`` significant digits, without scientific notation for large numbers (game scores).
 
     Example:
-        >>> _fmt(1291.4), _fmt(0.002851), _fmt(300.2, 2), _fmt(float("nan"))
+        >>> fmt(1291.4), fmt(0.002851), fmt(300.2, 2), fmt(float("nan"))
         ('1,291', '0.00285', '300', '–')
     """
     if value is None or not np.isfinite(value):
@@ -494,7 +333,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
         plot_fig3_summary(runs, results, rows, out / "fig3_correlations.png")
     summary = {"runs": rows, "groups": _group_rows(rows), "early_fraction": early_fraction,
                "max_points": max_points, "skip_first": skip_first, "reference_seed": REFERENCE_SEED}
-    (out / "summary.json").write_text(json.dumps(_nan_to_none(summary), indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps(nan_to_none(summary), indent=2) + "\n")
     (out / "summary.md").write_text(summary_markdown(summary, sorted(p.name for p in out.glob("*.png"))))
     return summary
 
@@ -534,9 +373,9 @@ def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
     for g in summary["groups"]:
         def cell(key: str, g: dict[str, Any] = g) -> str:
             sd = g.get(key + "_sd")
-            return _fmt(g[key]) + (f" ± {_fmt(sd, 2)}" if sd is not None and np.isfinite(sd) else "")
+            return fmt(g[key]) + (f" ± {fmt(sd, 2)}" if sd is not None and np.isfinite(sd) else "")
         lines.append(f"| {g['game']} | {g['label']} | {len(g['seeds'])} | {cell('decay')} | {cell('oscillation')} "
-                     f"| {cell('spread')} | {_fmt(g['offset_share_first'])} → {cell('offset_share')} "
+                     f"| {cell('spread')} | {fmt(g['offset_share_first'])} → {cell('offset_share')} "
                      f"| {cell('target_spread')} | {cell('probe_decay')} | {cell('fig3_pearson_pixels')} "
                      f"| {cell('fig3_pearson_reference')} | {cell('probe_pearson_reference_last')} |")
     lines += ["", "## Runs", "",
@@ -545,12 +384,12 @@ def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["runs"]:
         lines.append(
-            f"| {r['run']} | {r['iterations']} | {r['frames']} | {_fmt(r['raw_first'])} | {_fmt(r['raw_last'])} "
-            f"| {_fmt(r['decay'])} | {_fmt(r['oscillation'])} | {_fmt(r['spread'])} "
-            f"| {_fmt(r['offset_share_first'])} → {_fmt(r['offset_share'])} "
-            f"| {_fmt(r['fig3_pearson_pixels'], 2)} ({_fmt(r['fig3_spearman_pixels'], 2)}) "
-            f"| {_fmt(r['fig3_pearson_reference'], 2)} ({_fmt(r['fig3_spearman_reference'], 2)}) "
-            f"| {_fmt(r['probe_pearson_pixels_last'], 2)} / {_fmt(r['probe_pearson_reference_last'], 2)} |")
+            f"| {r['run']} | {r['iterations']} | {r['frames']} | {fmt(r['raw_first'])} | {fmt(r['raw_last'])} "
+            f"| {fmt(r['decay'])} | {fmt(r['oscillation'])} | {fmt(r['spread'])} "
+            f"| {fmt(r['offset_share_first'])} → {fmt(r['offset_share'])} "
+            f"| {fmt(r['fig3_pearson_pixels'], 2)} ({fmt(r['fig3_spearman_pixels'], 2)}) "
+            f"| {fmt(r['fig3_pearson_reference'], 2)} ({fmt(r['fig3_spearman_reference'], 2)}) "
+            f"| {fmt(r['probe_pearson_pixels_last'], 2)} / {fmt(r['probe_pearson_reference_last'], 2)} |")
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 

@@ -30,8 +30,9 @@ from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from prend.config import EnvConfig, RunConfig
 from prend.errors import PrendError
-from prend.experiments.diagnose import _colors, _figure, _fmt, _legend, _nan_to_none, fig1_metrics, plot_fig1
+from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
 from prend.experiments.evaluate import EVAL_FILES, read_eval
+from prend.experiments.figures import add_legend, method_colors, new_figure, plot_fig1
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, iqm, normalized_auc, seed_interval
@@ -191,12 +192,12 @@ def _eval_markdown(rows: list[dict[str, Any]], reps: int) -> list[str]:
              "", "| setting | game | group | seeds | games per seed | score (mean ± sd) | IQM [95% CI] | per seed "
              "| HNS IQM [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        per_seed = ", ".join(f"s{seed}: {_fmt(v)}" for seed, v in zip(row["seeds"], row["scores"], strict=True))
+        per_seed = ", ".join(f"s{seed}: {fmt(v)}" for seed, v in zip(row["seeds"], row["scores"], strict=True))
         iq, hq = row["iqm"], row["hns_iqm"]
-        hns = f"{_fmt(hq['value'])} [{_fmt(hq['low'])}, {_fmt(hq['high'])}]" if np.isfinite(hq["value"]) else "–"
+        hns = f"{fmt(hq['value'])} [{fmt(hq['low'])}, {fmt(hq['high'])}]" if np.isfinite(hq["value"]) else "–"
         lines.append(f"| {row['setting']} | {row['game']} | {row['label']} | {len(row['seeds'])} "
                      f"| {min(row['games'])} | {_mean_sd(row['scores'])} "
-                     f"| {_fmt(iq['value'])} [{_fmt(iq['low'])}, {_fmt(iq['high'])}] | {per_seed} | {hns} |")
+                     f"| {fmt(iq['value'])} [{fmt(iq['low'])}, {fmt(iq['high'])}] | {per_seed} | {hns} |")
     return lines
 
 
@@ -209,10 +210,10 @@ def plot_scores(runs: list[Run], path: Path) -> Figure:
     """
     groups = group_runs(runs)
     games = sorted({g for g, _ in groups})
-    colors = _colors([label for _, label in groups])
+    colors = method_colors([label for _, label in groups])
     cols = min(len(games), 3)
     rows = -(-len(games) // cols)
-    fig, axes = _figure(rows, cols, width=5.2, height=3.8)
+    fig, axes = new_figure(rows, cols, width=5.2, height=3.8)
     for i, game in enumerate(games):
         ax = axes[i // cols, i % cols]
         banded = False
@@ -238,7 +239,7 @@ def plot_scores(runs: list[Run], path: Path) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
-        _legend(ax, fontsize=8)
+        add_legend(ax, fontsize=8)
     for j in range(len(games), rows * cols):
         axes[j // cols, j % cols].set_visible(False)
     # ~13 characters of 9-point text per inch: wrapped to the figure, the caption is never cut off at its sides.
@@ -271,8 +272,8 @@ def fig2_caption(runs: list[Run]) -> str:
 
 def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
     """rliable-style interval plot: one panel per aggregate, a bar per group from CI low to high."""
-    colors = _colors([r["label"] for r in rows])
-    fig, axes = _figure(1, len(AGGREGATES), width=3.6, height=0.5 + 0.45 * max(2, len(rows)))
+    colors = method_colors([r["label"] for r in rows])
+    fig, axes = new_figure(1, len(AGGREGATES), width=3.6, height=0.5 + 0.45 * max(2, len(rows)))
     for ax, name in zip(axes[0], AGGREGATES, strict=True):
         for i, row in enumerate(rows):
             est = row[name]
@@ -293,12 +294,12 @@ def _mean_sd(values: list[float], digits: int = 3) -> str:
     v = v[np.isfinite(v)]
     if not len(v):
         return "–"
-    return _fmt(float(v.mean()), digits) + (f" ± {_fmt(float(v.std(ddof=1)), 2)}" if len(v) > 1 else "")
+    return fmt(float(v.mean()), digits) + (f" ± {fmt(float(v.std(ddof=1)), 2)}" if len(v) > 1 else "")
 
 
 def _ci(values: list[float]) -> str:
     mean, half = seed_interval(np.array(values, dtype=np.float64)[:, None])
-    return "–" if not np.isfinite(half[0]) else f"[{_fmt(mean[0] - half[0])}, {_fmt(mean[0] + half[0])}]"
+    return "–" if not np.isfinite(half[0]) else f"[{fmt(mean[0] - half[0])}, {fmt(mean[0] + half[0])}]"
 
 
 def _status(run: Run) -> str:
@@ -350,7 +351,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
         "evaluation": evaluation_scores(runs, reps=reps, seed=seed),
     }
-    (sweep_dir / "report.json").write_text(json.dumps(_nan_to_none(data), indent=2) + "\n")
+    (sweep_dir / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
     path = sweep_dir / "report.md"
     path.write_text(_markdown(data, scores, agg, fig1, figures))
     return path
@@ -375,7 +376,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
               "| game | group | seeds | frames | final score | 95% CI | per seed | AUC (mean score over training) |",
               "|---|---|---|---|---|---|---|---|"]
     for s in scores:
-        per_seed = ", ".join(f"s{seed}: {_fmt(v)}" for seed, v in zip(s.seeds, s.final, strict=True))
+        per_seed = ", ".join(f"s{seed}: {fmt(v)}" for seed, v in zip(s.seeds, s.final, strict=True))
         lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {_mean_sd(s.final)} "
                      f"| {_ci(s.final)} | {per_seed} | {_mean_sd(s.auc)} |")
     lines += ["", "## Score at fixed frame budgets (mean ± sd over seeds)", "",
@@ -403,7 +404,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
     lines += ["", f"## Aggregates across games (final HNS; 95% stratified-bootstrap CI, {data['bootstrap_reps']} "
               "resamples)", "", "| group | games | runs | IQM | mean | median |", "|---|---|---|---|---|---|"]
     for row in agg:
-        cells = [f"{_fmt(row[n]['value'])} [{_fmt(row[n]['low'])}, {_fmt(row[n]['high'])}]" for n in AGGREGATES]
+        cells = [f"{fmt(row[n]['value'])} [{fmt(row[n]['low'])}, {fmt(row[n]['high'])}]" for n in AGGREGATES]
         note = "".join(f" ({what}: {', '.join(row[key])})" for key, what in
                        (("no_reference", "no reference scores"), ("no_score", "no finished game yet")) if row[key])
         lines.append(f"| {row['label']} | {', '.join(row['games']) or '–'}{note} | {row['runs']} | " + " | ".join(cells)
@@ -419,8 +420,8 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
     lines += _eval_markdown(data["evaluation"], data["bootstrap_reps"])
     lines += ["", "## Runs", "", "| run | status | frames | final score | AUC | HNS |", "|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['run']} | {r['status']} | {r['frames']} | {_fmt(r['final'])} | {_fmt(r['auc'])} "
-                     f"| {_fmt(r['hns'])} |")
+        lines.append(f"| {r['run']} | {r['status']} | {r['frames']} | {fmt(r['final'])} | {fmt(r['auc'])} "
+                     f"| {fmt(r['hns'])} |")
     for f in data["failed"]:
         lines.append(f"| {f['name']} | {f['state']} (log: `{f['log']}`) | – | – | – | – |")
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]

@@ -42,20 +42,24 @@ import tyro
 
 from prend.checkpoint import sha256_file
 from prend.clihelp import default_hint, pop_flag
-from prend.config import TrainConfig, config_from_dict, config_to_dict, read_config_file
+from prend.config import config_from_dict, config_to_dict, read_config_file
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.experiments.evaluate import eval_complete, eval_in_subprocess
 from prend.experiments.execution import execute_run
+from prend.experiments.grid import (
+    SWEEP_OWNED_FLAGS,
+    GridAxis,
+    field_value,
+    flag_name,
+    merged_fields,
+    nested_field,
+    parse_grid,
+)
 from prend.intrinsic.methods import resolve_method
 from prend.intrinsic.pretrained import backbone_weights_file
 from prend.rundir import BOOKKEEPING_FIELDS, RunDir, flatten, write_sweep_manifest
 from prend.train import parse_train_args
-
-SWEEP_OWNED_FLAGS = ("--method", "--game", "--seed", "--out", "--resume")
-"""Train flags the sweep sets itself for every run (as config fields)."""
-SWEEP_OWNED_FIELDS = ("intrinsic.method", "env.game", "run.seed", "run.out")
-"""The config fields of :data:`SWEEP_OWNED_FLAGS`."""
 
 
 @dataclass
@@ -140,112 +144,6 @@ def _split(text: str | list | tuple, what: str) -> list[str]:
     return items
 
 
-def _flag_name(key: str) -> str:
-    """The train flag of a field (tyro's name for it): ``intrinsic.predictor_lr_scale`` -> ``--predictor-lr-scale``."""
-    return "--" + key.split(".")[-1].strip().lstrip("-").replace("_", "-")
-
-
-def field_path(key: str) -> str:
-    """The dotted :class:`~prend.config.TrainConfig` field a ``--grid`` key names (by flag, field or dotted name).
-
-    Example:
-        >>> field_path("predictor-lr-scale"), field_path("ppo.norm_adv"), field_path("--num-envs")
-        ('intrinsic.predictor_lr_scale', 'ppo.norm_adv', 'env.num_envs')
-    """
-    name = key.strip().lstrip("-").replace("-", "_")
-    default = TrainConfig()
-    sections = {f.name: {g.name for g in dataclasses.fields(getattr(default, f.name))}
-                for f in dataclasses.fields(default) if dataclasses.is_dataclass(getattr(default, f.name))}
-    section, dot, leaf = name.rpartition(".")
-    found = [f"{s}.{leaf}" for s, names in sections.items() if leaf in names and (not dot or s == section)]
-    if len(found) != 1:
-        raise PrendError(f"--grid names no config field '{key}'",
-                         "name a `prend train` flag, e.g. --grid predictor-lr-scale=0.01,0.1")
-    return found[0]
-
-
-def _nested(path: str, value: Any) -> dict[str, Any]:
-    section, _, leaf = path.partition(".")
-    return {section: {leaf: value}}
-
-
-def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Nested tables of config fields, ``over``'s winning."""
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def field_value(path: str, text: str) -> Any:
-    """The value of config field ``path`` that ``text`` (as typed on a command line) stands for.
-
-    Example:
-        >>> [field_value(*args) for args in [("ppo.norm_adv", "True"), ("intrinsic.predictor_lr_scale", "1"),
-        ...                                  ("intrinsic.target_norm", "none"), ("ppo.max_grad_norm", "None")]]
-        [True, 1, 'none', None]
-    """
-    low = text.strip().lower()
-    candidates: list[Any] = [low == "true"] if low in ("true", "false") else []
-    candidates += [None] if low in ("none", "null") else []
-    for convert in (int, float):
-        try:
-            candidates.append(convert(text))
-        except ValueError:
-            pass
-    candidates.append(text.strip())
-    for value in candidates:  # the first the field's type takes (config_from_dict checks it as a file's value)
-        try:
-            config_from_dict(_nested(path, value))
-            return value
-        except PrendError as err:
-            error = err
-    problem = str(error).removesuffix(": fix its value in the config file")
-    raise PrendError(f"bad --grid value: {problem}", "pass a value of the field's type")
-
-
-@dataclass(frozen=True)
-class GridAxis:
-    """One ``--grid`` entry: a config field and the values the sweep gives it."""
-
-    field: str
-    """The dotted config field, e.g. ``intrinsic.predictor_lr_scale``."""
-    values: tuple[str, ...]
-    """The values as given (they name the runs)."""
-    name: str
-    """The field as runs are named after it, e.g. ``predictor-lr-scale``."""
-
-    @property
-    def flag(self) -> str:
-        """The ``prend train`` flag of the field (a train flag must not set it too)."""
-        return "--" + self.name
-
-
-def parse_grid(entries: tuple[str, ...] | list[str]) -> list[GridAxis]:
-    """``["predictor-lr-scale=0.01,0.1"]`` -> one :class:`GridAxis` per entry.
-
-    Example:
-        >>> for axis in parse_grid(["intrinsic.predictor_lr_scale=0.01,0.1", "norm-adv=true,false"]):
-        ...     print(axis.field, axis.values, axis.flag)
-        intrinsic.predictor_lr_scale ('0.01', '0.1') --predictor-lr-scale
-        ppo.norm_adv ('true', 'false') --norm-adv
-    """
-    grid = []
-    for entry in entries:
-        key, sep, values = entry.partition("=")
-        if not sep or not key.strip() or not values.strip():
-            raise PrendError(f"bad --grid entry '{entry}'",
-                             "write FIELD=V1,V2, e.g. --grid predictor-lr-scale=0.01,0.1")
-        flag = _flag_name(key)
-        if flag in SWEEP_OWNED_FLAGS:
-            raise PrendError(f"--grid cannot vary {flag[2:]}", "use --methods, --games and --seeds")
-        path = field_path(key)
-        if path in SWEEP_OWNED_FIELDS:
-            raise PrendError(f"--grid cannot vary {path}", "use --methods, --games and --seeds")
-        grid.append(GridAxis(path, tuple(v.strip() for v in values.split(",") if v.strip()), flag[2:]))
-    return grid
-
-
 def _has_flag(args: list[str], flag: str) -> bool:
     negated = "--no-" + flag[2:]
     return any(a == flag or a.startswith(flag + "=") or a == negated for a in args)
@@ -307,10 +205,10 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
     flags = list(train_args)
     config_file = pop_flag(flags, "--config")
     shared = read_config_file(config_file) if config_file else {}
-    shared = _merged(shared, {"run": {"progress": False}})
+    shared = merged_fields(shared, {"run": {"progress": False}})
     for flag, path in (("--torch-threads", "run.torch_threads"), ("--env-threads", "env.env_threads")):
         if not _has_flag(flags, flag):
-            shared = _merged(shared, _nested(path, threads))
+            shared = merged_fields(shared, nested_field(path, threads))
     values = {(axis, v): field_value(axis.field, v) for axis in grid for v in axis.values}
     out = Path(cfg.out).resolve()
     specs = []
@@ -318,10 +216,10 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
         suffix = "".join(f"-{axis.name}{value}" for axis, value in combo)
         name = _safe(f"{game}-{names[method]}{suffix}-s{seed}")
         run_dir = out / name
-        fields = _merged(shared, {"intrinsic": {"method": method}, "env": {"game": game},
+        fields = merged_fields(shared, {"intrinsic": {"method": method}, "env": {"game": game},
                                   "run": {"seed": seed, "out": str(run_dir)}})
         for axis, value in combo:
-            fields = _merged(fields, _nested(axis.field, values[axis, value]))
+            fields = merged_fields(fields, nested_field(axis.field, values[axis, value]))
         try:
             config, _ = parse_train_args(flags, prog="prend train", fields=fields)
         except SystemExit:
@@ -563,7 +461,7 @@ def load_sweep_file(path: str | Path) -> tuple[SweepConfig, list[str]]:
     if isinstance(train, dict):
         train_args = []
         for key, value in train.items():
-            flag = _flag_name(key)
+            flag = flag_name(key)
             if isinstance(value, bool):
                 train_args.append(flag if value else "--no-" + flag[2:])
             else:
