@@ -96,3 +96,20 @@ def test_resume_rejects_other_flags(finished_run, capsys):
     assert main(["train", "--resume", str(finished_run), "--num-envs", "4"]) == 2
     assert "only --total-steps" in _one_line_error(capsys)
     assert os.path.exists(finished_run / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["report", "SWEEP", "--published", "atari-pb"],
+     "prend report: error: invalid choice 'atari-pb' for argument '--published'. Expected one of ('none', "
+     "'dopamine'): see `prend report --help`"),
+    (["report", "SWEEP", "--rep", "4"],
+     "prend report: error: Unrecognized options: --rep, 4: did you mean --reps? see `prend report --help`"),
+    (["train", "--num-envs", "eight"],
+     "prend train: error: Error parsing --num-envs: invalid literal for int() with base 10: 'eight': "
+     "see `prend train --help`"),
+])
+def test_flags_tyro_cannot_parse_are_one_line_exit_2(argv, expected, tmp_path, capsys):
+    argv = [str(tmp_path) if a == "SWEEP" else a for a in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == expected and not captured.out

@@ -9,6 +9,7 @@ from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.experiments.diagnose import diagnose
 from prend.experiments.figures import plot_fig1_summary
+from prend.experiments.published import published_curves
 from prend.experiments.report import plot_scores, write_report
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
@@ -258,3 +259,41 @@ def test_diagnose_reports_the_offset_share_first_and_late(tmp_path):
     assert rows["prend"]["target_spread"] == pytest.approx(0.3)
     assert math.isnan(rows["rnd"]["offset_share"])
     assert "| 0.99 → 0.3 |" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_published_dopamine_curves_match_the_figures_quoted_in_the_reference_notes():
+    # google/dopamine's Boxing and Riverraid means of 5 seeds per 1M-frame iteration, as tabulated (rounded) in
+    # shared/reference/state_probes_and_budgets.md, read there from the same JSON files by hand.
+    quoted = {("Boxing", "DQN"): {0: -3.4, 1: -14.8, 9: 37.3}, ("Boxing", "Rainbow"): {0: -6.0, 1: -31.2, 9: 68.4},
+              ("Boxing", "IQN"): {0: 0.2, 1: 10.0, 9: 89.5}, ("Riverraid", "DQN"): {0: 1137, 1: 1634, 9: 3199},
+              ("Riverraid", "Rainbow"): {0: 895, 1: 1638, 9: 4273}, ("Riverraid", "IQN"): {0: 1799, 1: 2748, 9: 6632}}
+    for (game, agent), values in quoted.items():
+        (curve,) = [c for c in published_curves(game) if c.agent == f"Dopamine {agent}"]
+        assert curve.seeds == 5 and len(curve.scores) == 50 and curve.frames[9] == 10_000_000
+        for iteration, value in values.items():
+            assert curve.scores[iteration] == pytest.approx(value, abs=0.051 if abs(value) < 100 else 0.51)
+    assert published_curves("MontezumaRevenge") and not published_curves("DeepSea-10")
+
+
+def test_report_draws_and_tabulates_published_curves_on_request(tmp_path, capsys):
+    frames = {"charts/frames": [1_000_000, 2_000_000, 3_000_000]}
+    make_run(tmp_path, "Boxing", "none", 1, [1.0, 2.0, 3.0], series=frames)
+    write_report(tmp_path, reps=200)  # off by default: nothing published in the table
+    assert json.loads((tmp_path / "report.json").read_text())["at_frames"][0]["published"] == []
+    assert main(["report", str(tmp_path), "--reps", "200", "--published", "dopamine"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert "google/dopamine" in data["published"]
+    (table,) = data["at_frames"]
+    # Budgets 10/25/50/100% of 3M frames; the first iteration ending at or past each: 1st, 1st, 2nd, 3rd.
+    assert table["frames"] == [300_000, 750_000, 1_500_000, 3_000_000]
+    dqn = next(p for p in table["published"] if p["agent"] == "Dopamine DQN")
+    scores = published_curves("Boxing")[0].scores
+    assert dqn["seeds"] == 5 and dqn["scores"] == [scores[0], scores[0], scores[1], scores[2]]
+    assert "| Dopamine DQN (published, mean of seeds) | 5 | -3.35 | -3.35 | -14.8 | -4.6 |" in (
+        tmp_path / "report.md").read_text()
+    fig = plot_scores(find_runs([tmp_path]), tmp_path / "fig2.png", published="dopamine")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines["Dopamine IQN (published, 5 seeds)"].get_xdata()) == [1_000_000, 2_000_000, 3_000_000]
+    capsys.readouterr()
+    assert main(["report", str(tmp_path), "--published", "atari-pb"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

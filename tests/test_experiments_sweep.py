@@ -88,7 +88,8 @@ def test_plan_rejects_bad_input_before_running_anything(tmp_path):
         plan(SweepConfig(), [])
     with pytest.raises(PrendError, match="bad --grid entry"):
         parse_grid(["predictor-lr-scale"])
-    with pytest.raises(PrendError, match="do not parse"):
+    with pytest.raises(PrendError, match="^the train flags of run 'Boxing-rnd-s1': Unrecognized options: "
+                                         "--num-envz, 2: did you mean --num-envs"):
         plan(SweepConfig(out=tmp_path / "s", games="Boxing", methods="rnd", seeds="1"), ["--num-envz", "2"])
     assert not (tmp_path / "s").exists()
 

@@ -9,13 +9,18 @@ tyro renders each field's docstring as that flag's help. Two habits of tyro woul
 :func:`cli` is ``tyro.cli`` with the field docstrings first made plain: paragraphs reflowed onto one line
 each, double backticks turned into single ones and Sphinx roles (``:class:`x```) into ```x```. Flags whose
 default needs words rather than a value (``--out``: ``runs/<game>-<method>-s<seed>``) say so through
-:func:`default_hint` instead of repeating ``(default: ...)`` in their docstring.
+:func:`default_hint` instead of repeating ``(default: ...)`` in their docstring. A flag tyro cannot parse (an
+unknown flag, a value outside a flag's choices, a missing argument) becomes one :class:`PrendError` line, as
+every other bad input does, instead of tyro's framed box (:func:`parse_error_line`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -67,9 +72,64 @@ def default_hint(words: str) -> Callable[[str], str]:
 
 
 def cli(config_type: type[T], args: list[str], prog: str, **kwargs: Any) -> T:
-    """``tyro.cli(config_type, args=args, prog=prog, **kwargs)`` with plain help text."""
+    """``tyro.cli(config_type, args=args, prog=prog, **kwargs)`` with plain help text and one-line parse errors.
+
+    Raises:
+        PrendError: tyro could not parse ``args``: its message as one line (:func:`parse_error_line`).
+    """
     _install_plain_docstrings()
-    return tyro.cli(config_type, args=args, prog=prog, **kwargs)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(config_type, args=args, prog=prog, **kwargs)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            message, similar = parse_error_line(captured.getvalue())
+            fix = f"did you mean {' or '.join(similar)}? " if similar else ""
+            raise PrendError(message, f"{fix}see `{prog} --help`") from None
+        raise
+    finally:
+        sys.stderr.write(captured.getvalue() if not sys.exc_info()[0] else "")
+
+
+_FRAME = "│╭╮╰╯┃|"
+_RULE = re.compile("^[─━-]{3,}$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SUGGESTS = ("Perhaps you meant", "Arguments similar to")
+
+
+def parse_error_line(text: str) -> tuple[str, list[str]]:
+    r"""The framed parse-error message tyro prints, as one line, and the flags it suggests instead.
+
+    tyro prints a title, then sections between rules: the message, perhaps the flags it takes the mistyped
+    one for, a flag's help text, and a pointer to ``--help``. Its frame is box-drawing characters on a
+    terminal and plain dashes where rich falls back to ASCII; both read the same here.
+
+    Example:
+        >>> frame = ["╭─ Unrecognized options ─╮", "│ Unrecognized options: --rep, 4 │", "│ ────── │",
+        ...          "│ Perhaps you meant: │", "│     --reps INT │", "│         Bootstrap resamples. │",
+        ...          "│ ────── │", "│ For full helptext, run prend report --help │", "╰────╯"]
+        >>> parse_error_line("\n".join(frame))
+        ('Unrecognized options: --rep, 4', ['--reps'])
+        >>> parse_error_line("\n".join([" Invalid choice ", " ------ ", " invalid choice 'x' for '--y'. ",
+        ...                             " Expected one of ('a', ", " 'b'). ", " ------ ", " For full helptext "]))
+        ("invalid choice 'x' for '--y'. Expected one of ('a', 'b')", [])
+    """
+    sections: list[list[str]] = [[]]
+    for raw in _ANSI.sub("", text).splitlines():
+        line = " ".join(raw.translate({ord(c): " " for c in _FRAME}).split())
+        if _RULE.match(line.replace(" ", "")):
+            sections.append([])
+        elif line.strip("─━- "):
+            sections[-1].append(line.strip("─━ "))
+    sections = [section for section in sections if section]
+    if sections:
+        sections[0] = sections[0][1:]  # the title: what kind of error, which the message says again
+    sections = [section for section in sections if section]
+    message = " ".join(sections[0]).rstrip(". ") if sections else "the arguments do not parse"
+    similar = [line.split()[0] for section in sections[1:] if section[0].startswith(_SUGGESTS)
+               for line in section[1:] if line.startswith("--")]
+    return message, list(dict.fromkeys(similar))
 
 
 def pop_flag(argv: list[str], flag: str) -> str | None:

@@ -93,6 +93,9 @@ class ReportArgs:
         metavar="FRAMES ...", help_behavior_hint=default_hint("10%, 25%, 50% and 100% of each game's shortest run"))
     ] = None
     """Emulator-frame budgets of the "score at fixed frame budgets" table."""
+    published: Literal["none", "dopamine"] = "none"
+    """``dopamine``: draw Dopamine's published DQN, Rainbow and IQN training curves (60 games, sticky actions) in
+    Fig. 2 and add them to the budget table, for the games that have them."""
 
 
 def report_command(argv: list[str], prog: str = "prend report") -> int:
@@ -101,7 +104,7 @@ def report_command(argv: list[str], prog: str = "prend report") -> int:
 
     args = cli(ReportArgs, argv, prog)
     path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed,
-                        at_frames=list(args.at_frames) if args.at_frames else None)
+                        at_frames=list(args.at_frames) if args.at_frames else None, published=args.published)
     print(f"written: {path} (and its PNG figures)")
     return 0
 

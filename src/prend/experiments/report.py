@@ -33,6 +33,7 @@ from prend.errors import PrendError
 from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
 from prend.experiments.evaluate import EVAL_FILES, read_eval
 from prend.experiments.figures import add_legend, method_colors, new_figure, plot_fig1
+from prend.experiments.published import PUBLISHED_CHOICES, published_at, published_curves, published_source
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, iqm, normalized_auc, seed_interval
@@ -110,10 +111,13 @@ def budget_marks(final_frames: list[int], fractions: tuple[float, ...] = BUDGET_
     return sorted(set(marks))
 
 
-def budget_scores(runs: list[Run], at_frames: list[int] | None = None) -> list[dict[str, Any]]:
+def budget_scores(runs: list[Run], at_frames: list[int] | None = None,
+                  published: str = "none") -> list[dict[str, Any]]:
     """Per game: the frame budgets, and per group the seeds' scores at each (the table "score at budgets").
 
     ``at_frames`` fixes the budgets for every game; by default they are :func:`budget_marks` of the game's runs.
+    ``published="dopamine"`` adds Dopamine's published agents at the same budgets
+    (:func:`~prend.experiments.published.published_at`).
     """
     out = []
     groups = group_runs(runs)
@@ -124,7 +128,9 @@ def budget_scores(runs: list[Run], at_frames: list[int] | None = None) -> list[d
         out.append({"game": game, "frames": marks, "groups": [
             {"label": label, "seeds": [r.seed for r in members],
              "scores": [[score_at(r, mark) for r in members] for mark in marks]}
-            for label, members in members_by_label.items()]})
+            for label, members in members_by_label.items()],
+            "published": [{"agent": c.agent, "seeds": c.seeds, "scores": [published_at(c, mark) for mark in marks]}
+                          for c in (published_curves(game) if published == "dopamine" else [])]})
     return out
 
 
@@ -202,8 +208,15 @@ def _eval_markdown(rows: list[dict[str, Any]], reps: int) -> list[str]:
 
 
 # -------------------------------------------------------------------------------------------- plots
-def plot_scores(runs: list[Run], path: Path) -> Figure:
+PUBLISHED_STYLES = ("--", "-.", (0, (4, 1, 1, 1, 1, 1)))
+"""Line styles of the published agents' curves (grey, so prend's groups keep the colours)."""
+
+
+def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
     """Fig. 2: score against frames per game; seed mean with a 95% t-interval band per group.
+
+    ``published="dopamine"`` draws Dopamine's published agents on the same axes, in grey, at the iterations
+    that end within the longest run's frames.
 
     The figure says on itself what the band is and, when the runs are shorter than the default budget, that
     they are short (with their frame budget), so a copied PNG still explains itself.
@@ -227,6 +240,13 @@ def plot_scores(runs: list[Run], path: Path) -> Figure:
             if np.isfinite(half).any():
                 ax.fill_between(grid, mean - half, mean + half, color=colors[label], alpha=0.18, linewidth=0)
                 banded = True
+        longest = max(r.frames for (g, _), members in groups.items() if g == game for r in members)
+        for style, curve in zip(PUBLISHED_STYLES, published_curves(game) if published == "dopamine" else [],
+                                strict=False):
+            shown = [i for i, end in enumerate(curve.frames) if end <= 1.05 * longest]  # within the runs' span
+            ax.plot([curve.frames[i] for i in shown], [curve.scores[i] for i in shown], color="dimgrey",
+                    linestyle=style, marker=".", markersize=4, linewidth=1.1,
+                    label=f"{curve.agent} (published, {curve.seeds} seeds)")
         ref = reference_scores(game)
         if ref is not None:
             ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
@@ -309,11 +329,13 @@ def _status(run: Run) -> str:
     return {"running": "running", "failed": "failed (partial)"}.get(state, "partial")
 
 
-def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None) -> Path:
+def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None,
+                 published: str = "none") -> Path:
     """Write ``report.md``, ``report.json`` and the PNGs into ``sweep_dir``; returns the markdown's path.
 
     ``at_frames``: the frame budgets of the "score at budgets" table (default: :data:`BUDGET_FRACTIONS` of each
-    game's shortest run).
+    game's shortest run). ``published``: ``dopamine`` adds Dopamine's published learning curves to Fig. 2 and
+    the budget table (:mod:`prend.experiments.published`).
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -323,10 +345,13 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
     if at_frames is not None and any(f <= 0 for f in at_frames):
         raise PrendError(f"--at-frames must be positive frame counts, got {list(at_frames)}",
                          "pass e.g. --at-frames 400000 2000000")
+    if published not in PUBLISHED_CHOICES:
+        raise PrendError(f"--published must be one of {', '.join(PUBLISHED_CHOICES)}, got '{published}'",
+                         "pass --published dopamine")
     runs = find_runs([sweep_dir], allow_empty=True)
     scores = group_scores(runs)
     agg = aggregates(scores, reps=reps, seed=seed)
-    plot_scores(runs, sweep_dir / "fig2_scores.png")
+    plot_scores(runs, sweep_dir / "fig2_scores.png", published)
     figures = ["fig2_scores.png"]
     if any(np.isfinite(r[name]["value"]) for r in agg for name in AGGREGATES):
         plot_aggregates(agg, sweep_dir / "hns_aggregates.png")
@@ -347,7 +372,8 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
                   "frames": r.frames, "status": _status(r),
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
                  for r in runs],
-        "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames),
+        "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames, published),
+        "published": published_source() if published == "dopamine" else None,
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
         "evaluation": evaluation_scores(runs, reps=reps, seed=seed),
     }
@@ -388,7 +414,13 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
         for group in table["groups"]:
             lines.append(f"| {group['label']} | {len(group['seeds'])} | "
                          + " | ".join(_mean_sd(values) for values in group["scores"]) + " |")
+        for curve in table.get("published", []):
+            lines.append(f"| {curve['agent']} (published, mean of seeds) | {curve['seeds']} | "
+                         + " | ".join(fmt(value) for value in curve["scores"]) + " |")
         lines.append("")
+    if data.get("published"):
+        lines += [f"Published rows: {data['published']}; each is the mean training return of the 1M-frame "
+                  "iteration that ends at or past the budget (sticky actions 0.25; value-based agents).", ""]
     lines += ["## Human-normalised final score", "",
               f"HNS = (score - random) / (human - random); reference scores: {SCORE_SOURCE}.", "",
               "| game | random | human | " + " | ".join(method_order([s.label for s in scores])) + " |",

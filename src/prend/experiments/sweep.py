@@ -222,9 +222,8 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
             fields = merged_fields(fields, nested_field(axis.field, values[axis, value]))
         try:
             config, _ = parse_train_args(flags, prog="prend train", fields=fields)
-        except SystemExit:
-            raise PrendError(f"the train flags of run '{name}' do not parse (tyro's message is above)",
-                             "fix the flags after the sweep's own; see `prend train --help`") from None
+        except PrendError as err:
+            raise PrendError(f"the train flags of run '{name}': {err}") from None
         if cfg.grid_mode == "each" and combo and combo[0][0].field.startswith("intrinsic.") and \
                 not resolve_method(method).reads(combo[0][0].field.split(".")[-1], config.intrinsic):
             continue  # the same run as the one without this --grid value
