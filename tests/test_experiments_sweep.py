@@ -220,3 +220,39 @@ def test_a_sweeps_run_trains_with_the_config_file_it_was_handed(local_sweep):
     assert run.config_file()["run"]["seed"] == fields["run"]["seed"] == 1
     started = next(line for line in run.train_log_path.read_text().splitlines() if line.startswith("==="))
     assert f"prend.cli train --config {run.sweep_config_path} " in started  # the start (a rerun may resume it)
+
+
+@pytest.mark.slow
+def test_a_killed_local_sweep_stops_its_runs_which_checkpoint_and_resume(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "s"
+    run = RunDir(out / "prend_DeepSea-v0-none-s1")
+    command = [sys.executable, "-m", "prend.cli", "sweep", "--out", str(out), "--methods", "none",
+               "--games", "prend/DeepSea-v0", "--seeds", "1", "--workers", "1", "--threads-per-run", "1",
+               "--num-envs", "2", "--num-steps", "16", "--checkpoint-every", "1", "--probe-every", "0",
+               "--no-tensorboard", "--total-steps", "10000000"]
+    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (run.path / "checkpoint.pt").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert run.holder() is not None, "the run never started"
+        os.kill(sweep.pid, signal.SIGTERM)  # the sweep alone, as `kill PID` does; not its process group
+        sweep.wait(timeout=30)
+        deadline = time.time() + 60
+        while run.holder() is not None and time.time() < deadline:
+            time.sleep(0.2)
+        assert run.holder() is None, "the run trained on after its sweep was killed"
+    finally:
+        sweep.kill()
+    log = run.train_log_path.read_text()
+    assert "stopping after this iteration (checkpointing)" in log and "continue with: prend train --resume" in log
+    stopped_at = len(run.path.joinpath("metrics.jsonl").read_text().splitlines())
+    assert main(["sweep", *command[4:-1], str(32 * (stopped_at + 1))]) == 0  # resumes it, one iteration more
+    records = [json.loads(line) for line in run.path.joinpath("metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == list(range(1, stopped_at + 2))

@@ -25,9 +25,9 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
 
     This is what a pool worker or a Ray task runs. ``fields`` (a fresh start's) are written to the run's
     ``sweep_config.json`` first, where its ``--config`` reads them. ``node`` names where it runs in the
-    status (default: the host name). With ``die_with_parent`` (Linux; the Ray backend) the training process
-    gets SIGTERM when this process dies, so a task lost with its worker leaves no orphan training on, and
-    holding the lock of, its run directory. Returns the run's final status.
+    status (default: the host name). With ``die_with_parent`` (Linux; both backends) the training process
+    gets SIGTERM when this process dies, so a killed sweep or a task lost with its worker leaves no orphan
+    training on, and holding the lock of, its run directory. Returns the run's final status.
     """
     run = RunDir(run_dir)
     # Another sweep (or a hand-started run) may have taken the run since this one was planned: leave its files
