@@ -400,8 +400,9 @@ def infer_arch(state_dict: Mapping[str, Any]) -> tuple[Arch, float]:
     """Recognise the architecture and width multiplier of an Atari-PB backbone state_dict.
 
     The block type comes from the key names (``conv3`` only exists in bottlenecks), the depth from the
-    number of blocks per stage, and the width from the stages' channel counts; among the widths that
-    ``int()``-truncate to those counts, the one with the fewest decimals is returned.
+    number of blocks per stage, and the width from the stages' channel counts. Of the widths that
+    ``int()``-truncate to those counts, the smallest is returned when it has at most four decimals (every
+    power-of-two width down to 1/16: ``0.0625``, not ``0.063``), else the one with the fewest decimals.
 
     Args:
         state_dict: Backbone parameters, prefixed or not.
@@ -414,8 +415,8 @@ def infer_arch(state_dict: Mapping[str, Any]) -> tuple[Arch, float]:
         ValueError: If the keys do not describe a ResNet-18/34/50.
 
     Example:
-        >>> infer_arch(ResNetGN("resnet18", width=0.5).state_dict())
-        ('resnet18', 0.5)
+        >>> [infer_arch(ResNetGN("resnet18", width).state_dict()) for width in (0.5, 0.0625)]
+        [('resnet18', 0.5), ('resnet18', 0.0625)]
     """
     sd = strip_prefixes(state_dict)
     counts = [0, 0, 0, 0]
@@ -439,6 +440,8 @@ def infer_arch(state_dict: Mapping[str, Any]) -> tuple[Arch, float]:
     hi = min((p + 1) / b for p, b in zip(planes, _STAGE_PLANES, strict=True))
     if lo >= hi:
         raise ValueError(f"stage channels {planes} match no single width multiplier")
+    if lo * 10**4 == round(lo * 10**4):  # an exact short decimal: the width as it was most likely written
+        return arch, lo  # type: ignore[return-value]
     for digits in range(1, 7):
         candidate = math.ceil(lo * 10**digits) / 10**digits
         if lo <= candidate < hi and stage_planes(candidate) == planes:
