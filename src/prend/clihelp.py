@@ -81,15 +81,16 @@ def cli(config_type: type[T], args: list[str], prog: str, **kwargs: Any) -> T:
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return tyro.cli(config_type, args=args, prog=prog, **kwargs)
+            parsed = tyro.cli(config_type, args=args, prog=prog, **kwargs)
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             message, similar = parse_error_line(captured.getvalue())
             fix = f"did you mean {' or '.join(similar)}? " if similar else ""
             raise PrendError(message, f"{fix}see `{prog} --help`") from None
+        sys.stderr.write(captured.getvalue())
         raise
-    finally:
-        sys.stderr.write(captured.getvalue() if not sys.exc_info()[0] else "")
+    sys.stderr.write(captured.getvalue())  # whatever tyro warned about on the way
+    return parsed
 
 
 _FRAME = "│╭╮╰╯┃|"

@@ -18,16 +18,15 @@ from typing import Any
 from prend.rundir import RunDir
 
 
-def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: int,
-                cwd: str | None = None, fields: dict[str, Any] | None = None, node: str | None = None,
-                die_with_parent: bool = False) -> dict[str, Any]:
+def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: int, cwd: str | None = None,
+                fields: dict[str, Any] | None = None, node: str | None = None) -> dict[str, Any]:
     """Run one ``prend train`` process to completion, logging to ``run_dir/train.log``; never raises.
 
     This is what a pool worker or a Ray task runs. ``fields`` (a fresh start's) are written to the run's
     ``sweep_config.json`` first, where its ``--config`` reads them. ``node`` names where it runs in the
-    status (default: the host name). With ``die_with_parent`` (Linux; both backends) the training process
-    gets SIGTERM when this process dies, so a killed sweep or a task lost with its worker leaves no orphan
-    training on, and holding the lock of, its run directory. Returns the run's final status.
+    status (default: the host name). The training process gets SIGTERM when this process dies (Linux), so a
+    killed sweep or a task lost with its worker leaves no orphan training on, and holding the lock of, its run
+    directory. Returns the run's final status.
     """
     run = RunDir(run_dir)
     # Another sweep (or a hand-started run) may have taken the run since this one was planned: leave its files
@@ -49,7 +48,7 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
         try:
             returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
                                         cwd=cwd if cwd and Path(cwd).is_dir() else None,
-                                        preexec_fn=_die_with_parent if die_with_parent else None).returncode
+                                        preexec_fn=_die_with_parent).returncode
         except OSError as err:
             log.write(f"could not start prend train: {err}\n")
             returncode = 127

@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 from prend.envs.games import resolve_atari_game
+from prend.errors import PrendError
 
 PUBLISHED_CHOICES = ("none", "dopamine")
 """Values of ``prend report --published``."""
@@ -45,13 +46,22 @@ def _table() -> dict[str, Any]:
     return json.loads(resources.files("prend.experiments").joinpath("data/dopamine_atari.json").read_text())
 
 
-def published_source() -> str:
-    """One-line citation of the table, written into reports."""
-    return _table()["source"]
+def published_source(source: str = "dopamine") -> str | None:
+    """One-line citation of ``source``'s table, written into reports; ``None`` for ``"none"``.
+
+    Raises:
+        PrendError: ``source`` is not one of :data:`PUBLISHED_CHOICES`.
+    """
+    if source not in PUBLISHED_CHOICES:
+        raise PrendError(f"--published must be one of {', '.join(PUBLISHED_CHOICES)}, got '{source}'",
+                         "pass --published dopamine")
+    return None if source == "none" else _table()["source"]
 
 
-def published_curves(game: str) -> list[PublishedCurve]:
-    """Dopamine's curves of a game given in any form ``prend train`` accepts; empty for a game it lacks.
+def published_curves(game: str, source: str = "dopamine") -> list[PublishedCurve]:
+    """``source``'s curves of a game given in any form ``prend train`` accepts; empty for a game it lacks.
+
+    ``source="none"`` gives none, so callers pass ``prend report --published`` through unchanged.
 
     Example:
         >>> [(c.agent, c.seeds, c.frames[:2], c.scores[:2]) for c in published_curves("ALE/Boxing-v5")][0]
@@ -59,6 +69,8 @@ def published_curves(game: str) -> list[PublishedCurve]:
         >>> published_curves("DeepSea-10")
         []
     """
+    if published_source(source) is None:
+        return []
     rom = resolve_atari_game(game)
     table = _table()
     step = int(table["frames_per_iteration"])

@@ -128,7 +128,7 @@ def _execute_on_node(*args: Any) -> dict[str, Any]:
     if read_sweep_manifest(run_dir.parent) is None:  # a node that joined after the storage check
         return {"state": "failed", "returncode": None, "node": node,
                 "error": f"{node} cannot see the sweep directory '{run_dir.parent}' (no sweep.json there)"}
-    return execute_run(*args, node=node, die_with_parent=True)
+    return execute_run(*args, node=node)
 
 
 def _steps_done(run_dir: Path) -> int:

@@ -33,7 +33,7 @@ from prend.errors import PrendError
 from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
 from prend.experiments.evaluate import EVAL_FILES, read_eval
 from prend.experiments.figures import add_legend, method_colors, new_figure, plot_fig1
-from prend.experiments.published import PUBLISHED_CHOICES, published_at, published_curves, published_source
+from prend.experiments.published import published_at, published_curves, published_source
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, iqm, normalized_auc, seed_interval
@@ -130,7 +130,7 @@ def budget_scores(runs: list[Run], at_frames: list[int] | None = None,
              "scores": [[score_at(r, mark) for r in members] for mark in marks]}
             for label, members in members_by_label.items()],
             "published": [{"agent": c.agent, "seeds": c.seeds, "scores": [published_at(c, mark) for mark in marks]}
-                          for c in (published_curves(game) if published == "dopamine" else [])]})
+                          for c in published_curves(game, published)]})
     return out
 
 
@@ -241,8 +241,7 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
                 ax.fill_between(grid, mean - half, mean + half, color=colors[label], alpha=0.18, linewidth=0)
                 banded = True
         longest = max(r.frames for (g, _), members in groups.items() if g == game for r in members)
-        for style, curve in zip(PUBLISHED_STYLES, published_curves(game) if published == "dopamine" else [],
-                                strict=False):
+        for style, curve in zip(PUBLISHED_STYLES, published_curves(game, published), strict=False):
             shown = [i for i, end in enumerate(curve.frames) if end <= 1.05 * longest]  # within the runs' span
             ax.plot([curve.frames[i] for i in shown], [curve.scores[i] for i in shown], color="dimgrey",
                     linestyle=style, marker=".", markersize=4, linewidth=1.1,
@@ -345,9 +344,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
     if at_frames is not None and any(f <= 0 for f in at_frames):
         raise PrendError(f"--at-frames must be positive frame counts, got {list(at_frames)}",
                          "pass e.g. --at-frames 400000 2000000")
-    if published not in PUBLISHED_CHOICES:
-        raise PrendError(f"--published must be one of {', '.join(PUBLISHED_CHOICES)}, got '{published}'",
-                         "pass --published dopamine")
+    citation = published_source(published)  # checks the value before any work
     runs = find_runs([sweep_dir], allow_empty=True)
     scores = group_scores(runs)
     agg = aggregates(scores, reps=reps, seed=seed)
@@ -373,7 +370,7 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
                  for r in runs],
         "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames, published),
-        "published": published_source() if published == "dopamine" else None,
+        "published": citation,
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
         "evaluation": evaluation_scores(runs, reps=reps, seed=seed),
     }

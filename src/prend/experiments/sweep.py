@@ -324,12 +324,10 @@ Done = Callable[[RunSpec, dict[str, Any]], None]
 
 def _run_local(specs: list[RunSpec], workers: int, threads: int, on_done: Done) -> None:
     # Threads only wait on child processes, so a thread pool is a process pool here without pickling. A sweep
-    # that is killed takes its runs with it (each checkpoints on the SIGTERM the kernel sends), rather than
-    # leaving them training on, unseen, holding their run directories' locks.
+    # that is killed takes its runs with it (execute_run: each checkpoints on the SIGTERM the kernel sends).
     cwd = os.getcwd()
-    run = functools.partial(execute_run, die_with_parent=True)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run, *_task(s, threads, cwd)): s for s in specs}
+        futures = {pool.submit(execute_run, *_task(s, threads, cwd)): s for s in specs}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
 
