@@ -239,3 +239,65 @@ def test_deepsea_benchmark_tables_prend_variants_apart_and_passes_train_flags(tm
                         type("Done", (), {"returncode": 0})())
     assert deepsea.main(["--out", str(tmp_path), "--sizes", "10", "--methods", "prend", "--", "--feature-norm"]) == 0
     assert commands[0][-1] == "--feature-norm" and "--methods" in commands[0]
+
+
+def _novelty():
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    return importlib.import_module("deepsea_novelty")
+
+
+def test_novelty_doctests():
+    import doctest
+
+    assert doctest.testmod(_novelty()).failed == 0
+
+
+def test_novelty_frames_are_the_frames_prends_env_makes_of_each_cell():
+    env = make_env(EnvConfig(game="prend/DeepSea-v0", game_kwargs={"size": 7}, num_envs=1, frame_skip=1,
+                             sticky_action_prob=0.0, frame_stack=1))
+    cells, frames = _novelty().cell_frames(7)
+    assert len(cells) == 28 and frames.dtype == torch.uint8
+    for (row, column), frame in zip(cells, frames, strict=True):
+        assert np.array_equal(frame.numpy(), _preprocessed_cell(env, row, column)), (row, column)
+    env.close()
+
+
+def test_novelty_map_scores_each_cell_with_the_checkpoints_reward_and_skips_runs_without_one(tmp_path, capsys):
+    from prend.train import load_agent
+
+    novelty, size = _novelty(), 6
+    common = ["--game", "prend/DeepSea-v0", "--game-kwargs", "size", str(size), "--num-envs", "2", "--num-steps",
+              "24", "--total-steps", "96", "--obs-norm-init-iters", "1", "--probe-size", "0", "--no-progress",
+              "--no-tensorboard"]
+    assert main(["train", *common, "--method", "rnd", "--seed", "3", "--out", str(tmp_path / "sweep" / "rnd")]) == 0
+    assert main(["train", *common, "--method", "none", "--out", str(tmp_path / "sweep" / "ppo")]) == 0
+
+    grid, facts = novelty.novelty_map(tmp_path / "sweep" / "rnd")
+    assert facts == {"method": "rnd", "seed": 3, "size": size, "iteration": 2, "agent_steps": 96}
+    assert np.isnan(grid[np.triu_indices(size, k=1)]).all() and np.isfinite(grid[np.tril_indices(size)]).all()
+    # Cell by cell: the loaded reward module on the frame the env's own wrappers make, stacked four times.
+    agent = load_agent(tmp_path / "sweep" / "rnd", intrinsic=True)
+    env = make_env(EnvConfig(game="prend/DeepSea-v0", game_kwargs={"size": size}, num_envs=1, frame_skip=1,
+                             sticky_action_prob=0.0, frame_stack=1))
+    for row, column in [(0, 0), (3, 1), (5, 5), (5, 0)]:
+        stack = torch.from_numpy(np.stack([_preprocessed_cell(env, row, column)] * 4))[None]
+        assert grid[row, column] == pytest.approx(agent.intrinsic.reward(stack).raw.item(), rel=1e-5)
+    env.close()
+    # Distinct cells get distinct rewards (a map of one repeated value would mean the frames were not fed).
+    assert len(np.unique(np.round(grid[np.tril_indices(size)], 12))) == size * (size + 1) // 2
+
+    out = tmp_path / "maps"
+    assert novelty.main([str(tmp_path / "sweep"), "--out", str(out)]) == 0  # the PPO run is passed over
+    records = json.loads((out / "novelty.json").read_text())
+    assert [r["method"] for r in records] == ["rnd"]
+    assert records[0]["map"][0][1] is None and records[0]["map"][5][5] == pytest.approx(grid[5, 5])
+    assert records[0]["rare_over_common"] == pytest.approx(novelty.summarize_map(grid)["rare_over_common"])
+    assert "| RND seed 3 | 2 |" in (out / "novelty.md").read_text() and (out / "novelty.png").stat().st_size > 0
+    capsys.readouterr()
+    assert novelty.main([str(tmp_path / "sweep" / "ppo"), "--out", str(tmp_path / "none")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: no run with an intrinsic reward")
