@@ -18,7 +18,12 @@ scores the agent standing in each reachable cell ``(row, column <= row)``. It wr
 
 A predictor that generalises from the visited cells to the unvisited ones leaves *rare / common* near 1, and the
 bonus has nothing to point at; a large ratio means the bonus still marks the unexplored corner, so whatever
-stops the agent lies in following it, not in the bonus.
+stops the agent lies in following it, not in the bonus. Where it stops, the table's last columns say: the run's
+policy walks two fixed paths in the run's own environment (its frame stacks, its action mapping), the
+treasure's diagonal (always right) and the left wall (always left), and at each step it records the policy's
+probability of the right move and both value heads. *P(right) on the diagonal* (min-max) shows whether the
+policy leans toward the corner; *v_int* (the diagonal's largest against the left wall's mean) shows whether
+the intrinsic value head has learned that the diagonal leads to novelty.
 
 RND and RND+LR read only the last frame of the stack, so their map is exact. PreND's encoder reads the whole
 stack; there four copies of the cell's frame stand in for the path that led to it, an approximation.
@@ -29,6 +34,7 @@ block on black unchanged (``tests/test_deep_sea.py`` checks that against the env
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -38,11 +44,11 @@ import numpy as np
 import torch
 
 from prend.agent.perf import cpu_summary
-from prend.envs import DeepSeaEnv
+from prend.envs import DeepSeaEnv, make_env
 from prend.errors import PrendError
 from prend.intrinsic.methods import resolve_method
 from prend.rundir import RunDir
-from prend.train import load_agent
+from prend.train import TrainedAgent, load_agent
 
 NAMES = {"rnd": "RND", "rnd-lr": "RND+LR", "prend": "PreND"}
 
@@ -65,8 +71,8 @@ def cell_frames(size: int) -> tuple[list[tuple[int, int]], torch.Tensor]:
 
 def novelty_map(run_dir: str | Path) -> tuple[np.ndarray, dict]:
     """The raw intrinsic reward of every reachable cell of a run's Deep Sea (NaN above the diagonal) and facts
-    about the run (method, seed, size, iteration of the checkpoint); :class:`PrendError` for a run without a
-    checkpoint or without an intrinsic reward."""
+    about the run (method, seed, size, iteration of the checkpoint, and :func:`walk`'s two paths);
+    :class:`PrendError` for a run without a checkpoint or without an intrinsic reward."""
     agent = load_agent(run_dir, intrinsic=True)
     cfg = agent.config
     if agent.intrinsic is None:
@@ -81,7 +87,39 @@ def novelty_map(run_dir: str | Path) -> tuple[np.ndarray, dict]:
     for (row, column), value in zip(cells, raw, strict=True):
         grid[row, column] = value
     return grid, {"method": cfg.intrinsic.method, "seed": cfg.run.seed, "size": size, "iteration": agent.iteration,
-                  "agent_steps": agent.global_step}
+                  "agent_steps": agent.global_step,
+                  "walks": {"diagonal": walk(agent, right=True), "left": walk(agent, right=False)}}
+
+
+def walk(agent: TrainedAgent, right: bool) -> dict:
+    """One episode of the run's Deep Sea moving always right (the treasure's path) or always left: per step, the
+    policy's probability of the move that goes right, both values, and the episode's raw return.
+
+    The environment is the run's own (``num_envs`` 1, its protocol and ``--game-kwargs``), so the policy sees the
+    frame stacks it would see on that path; the moves come from the action mapping of a ``DeepSeaEnv`` made with
+    the same keyword arguments (the diagonal walk's return is 0.99 exactly when the two agree).
+    """
+    cfg = agent.config
+    mapping = DeepSeaEnv(**cfg.env.game_kwargs).right_action
+    env = make_env(dataclasses.replace(cfg.env, num_envs=1))
+    obs = torch.as_tensor(env.reset(cfg.run.seed))
+    state, first = agent.policy.initial_state(1), torch.ones(1, 1, dtype=torch.bool)
+    out: dict = {"p_right": [], "value_int": [], "value_ext": [], "return": 0.0}
+    column = 0
+    with torch.no_grad():
+        for row in range(len(mapping)):
+            right_action = int(mapping[row, column])
+            step_out = agent.policy(obs[None], state, first)
+            state, first = step_out.state, torch.zeros(1, 1, dtype=torch.bool)
+            out["p_right"].append(step_out.distribution().probs[0, 0, right_action].item())
+            out["value_int"].append(step_out.value_int.item())
+            out["value_ext"].append(step_out.value_ext.item())
+            step = env.step(np.array([right_action if right else 1 - right_action]))
+            out["return"] += float(step.raw_reward[0])
+            obs = torch.as_tensor(step.obs)
+            column = min(column + 1, len(mapping) - 1) if right else max(column - 1, 0)
+    env.close()
+    return out
 
 
 def summarize_map(grid: np.ndarray) -> dict[str, float]:
@@ -171,13 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     maps.sort(key=lambda m: (list(NAMES).index(m[1]["method"]) if m[1]["method"] in NAMES else 9, m[1]["seed"]))
     args.out.mkdir(parents=True, exist_ok=True)
     lines = ["| run | iteration | common (columns 0-1) | rare (deep half, at the diagonal) | deep diagonal | "
-             "rare / common |", "|---|---|---|---|---|---|"]
+             "rare / common | P(right) on the diagonal, min-max | v_int: diagonal max / left mean |",
+             "|---|---|---|---|---|---|---|---|"]
     records = []
     for grid, facts in maps:
         summary = summarize_map(grid)
+        diagonal, left = facts["walks"]["diagonal"], facts["walks"]["left"]
         lines.append(f"| {NAMES.get(facts['method'], facts['method'])} seed {facts['seed']} | {facts['iteration']} | "
                      f"{summary['common']:.2g} | {summary['rare']:.2g} | {summary['diagonal']:.2g} | "
-                     f"{summary['rare_over_common']:.3g} |")
+                     f"{summary['rare_over_common']:.3g} | {min(diagonal['p_right']):.2f}-"
+                     f"{max(diagonal['p_right']):.2f} | {max(diagonal['value_int']):.3f} / "
+                     f"{np.mean(left['value_int']):.3f} |")
         records.append({**facts, **summary, "map": [[None if math.isnan(v) else v for v in row] for row in grid]})
     (args.out / "novelty.md").write_text("\n".join(lines) + f"\n\nCPU: {cpu_summary()}\n")
     (args.out / "novelty.json").write_text(json.dumps(records, indent=1) + "\n")

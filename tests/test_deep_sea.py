@@ -277,7 +277,15 @@ def test_novelty_map_scores_each_cell_with_the_checkpoints_reward_and_skips_runs
     assert main(["train", *common, "--method", "none", "--out", str(tmp_path / "sweep" / "ppo")]) == 0
 
     grid, facts = novelty.novelty_map(tmp_path / "sweep" / "rnd")
+    walks = facts.pop("walks")
     assert facts == {"method": "rnd", "seed": 3, "size": size, "iteration": 2, "agent_steps": 96}
+    # The walks follow the env's own mapping: always right earns the treasure less N move costs, always left 0.
+    assert walks["diagonal"]["return"] == pytest.approx(0.99) and walks["left"]["return"] == 0.0
+    for path in walks.values():
+        assert len(path["p_right"]) == len(path["value_int"]) == len(path["value_ext"]) == size
+        assert all(0.0 < p < 1.0 for p in path["p_right"])
+    # Both walks start from the same first observation: same policy output in their first step.
+    assert walks["diagonal"]["value_int"][0] == walks["left"]["value_int"][0]
     assert np.isnan(grid[np.triu_indices(size, k=1)]).all() and np.isfinite(grid[np.tril_indices(size)]).all()
     # Cell by cell: the loaded reward module on the frame the env's own wrappers make, stacked four times.
     agent = load_agent(tmp_path / "sweep" / "rnd", intrinsic=True)
@@ -296,6 +304,7 @@ def test_novelty_map_scores_each_cell_with_the_checkpoints_reward_and_skips_runs
     assert [r["method"] for r in records] == ["rnd"]
     assert records[0]["map"][0][1] is None and records[0]["map"][5][5] == pytest.approx(grid[5, 5])
     assert records[0]["rare_over_common"] == pytest.approx(novelty.summarize_map(grid)["rare_over_common"])
+    assert records[0]["walks"]["diagonal"]["return"] == pytest.approx(0.99)
     assert "| RND seed 3 | 2 |" in (out / "novelty.md").read_text() and (out / "novelty.png").stat().st_size > 0
     capsys.readouterr()
     assert novelty.main([str(tmp_path / "sweep" / "ppo"), "--out", str(tmp_path / "none")]) == 2
