@@ -294,6 +294,11 @@ def test_report_draws_and_tabulates_published_curves_on_request(tmp_path, capsys
     fig = plot_scores(find_runs([tmp_path]), tmp_path / "fig2.png", published="dopamine")
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert list(lines["Dopamine IQN (published, 5 seeds)"].get_xdata()) == [1_000_000, 2_000_000, 3_000_000]
+    # With published curves the legend sits below the panel (and its x label), inside the figure, on no curve.
+    fig.draw_without_rendering()  # the constrained layout, as savefig ran it
+    legend, ax = fig.axes[0].get_legend().get_window_extent(), fig.axes[0]
+    assert legend.y1 < ax.xaxis.label.get_window_extent().y0 and legend.y0 >= 0
+    assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1
     capsys.readouterr()
     assert main(["report", str(tmp_path), "--published", "atari-pb"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

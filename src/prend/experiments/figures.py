@@ -30,9 +30,16 @@ def method_colors(labels: list[str]) -> dict[str, Any]:
     return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
 
 
-def add_legend(ax, fontsize: int = 8) -> None:
-    """A legend only where something is labelled (matplotlib warns otherwise)."""
-    if ax.get_legend_handles_labels()[0]:
+def add_legend(ax, fontsize: int = 8, below: bool = False) -> None:
+    """A legend only where something is labelled (matplotlib warns otherwise).
+
+    ``below`` puts it under the panel's x label, where it cannot cover a curve (the constrained layout makes room).
+    """
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    if below:
+        ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.2), borderaxespad=0)
+    else:
         ax.legend(fontsize=fontsize)
 
 

@@ -226,7 +226,7 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
     colors = method_colors([label for _, label in groups])
     cols = min(len(games), 3)
     rows = -(-len(games) // cols)
-    fig, axes = new_figure(rows, cols, width=5.2, height=3.8)
+    fig, axes = new_figure(rows, cols, width=5.2, height=3.8 if published == "none" else 5.0)  # room: legend below
     for i, game in enumerate(games):
         ax = axes[i // cols, i % cols]
         banded = False
@@ -241,7 +241,8 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
                 ax.fill_between(grid, mean - half, mean + half, color=colors[label], alpha=0.18, linewidth=0)
                 banded = True
         longest = max(r.frames for (g, _), members in groups.items() if g == game for r in members)
-        for style, curve in zip(PUBLISHED_STYLES, published_curves(game, published), strict=False):
+        curves = published_curves(game, published)
+        for style, curve in zip(PUBLISHED_STYLES, curves, strict=False):
             shown = [i for i, end in enumerate(curve.frames) if end <= 1.05 * longest]  # within the runs' span
             ax.plot([curve.frames[i] for i in shown], [curve.scores[i] for i in shown], color="dimgrey",
                     linestyle=style, marker=".", markersize=4, linewidth=1.1,
@@ -258,7 +259,7 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
-        add_legend(ax, fontsize=8)
+        add_legend(ax, fontsize=8, below=bool(curves))  # inside, a legend can sit on a published curve
     for j in range(len(games), rows * cols):
         axes[j // cols, j % cols].set_visible(False)
     # ~13 characters of 9-point text per inch: wrapped to the figure, the caption is never cut off at its sides.
