@@ -49,6 +49,11 @@ Usage:
     .venv/bin/python benchmarks/cleanrl_compare.py --cleanrl-script PATH --cleanrl-python PATH
     .venv/bin/python benchmarks/cleanrl_compare.py ... --configs 8x128 --iterations 2 --rounds 1  # smoke test
     .venv/bin/python benchmarks/cleanrl_compare.py ... --methods rnd prend     # also PreND (shipped backbone)
+    .venv/bin/python benchmarks/cleanrl_compare.py ... --methods rnd my_pkg.bonus:METHOD   # your own reward
+
+``--methods`` takes whatever ``prend train --method`` takes: a built-in, an installed plug-in's name, or
+``module.path:attribute`` (docs/architecture.md, "Adding an intrinsic reward"); each is timed with CleanRL's
+hyperparameters beside CleanRL's RND.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from prend.agent.perf import cpu_summary
 from prend.agent.trainer import Trainer
 from prend.config import TrainConfig
 from prend.errors import PrendError
+from prend.intrinsic.methods import resolve_method
 
 SHARED: tuple[tuple[str, float | int | bool, str, str], ...] = (
     ("learning-rate", 1e-4, "ppo", "learning_rate"),
@@ -317,8 +323,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=3, help="timed iterations per side and round")
     parser.add_argument("--rounds", type=int, default=2, help="prend, CleanRL, prend, CleanRL, ...")
     parser.add_argument("--game", default="Boxing", help="an Atari game name (CleanRL runs its '-v5' in envpool)")
-    parser.add_argument("--methods", nargs="+", default=["rnd"], choices=["rnd", "rnd-lr", "prend"],
-                        help="prend's methods to run in each round (prend: the shipped compact backbone)")
+    parser.add_argument("--methods", nargs="+", default=["rnd"],
+                        help="prend's methods to run in each round: rnd, rnd-lr, prend (the shipped compact "
+                             "backbone), an installed plug-in's name or module.path:attribute")
     parser.add_argument("--torch-threads", type=int, default=0,
                         help="threads for both sides (0: each its default: prend's start-up choice, torch's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -335,7 +342,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--iterations and --rounds must be >= 1, --torch-threads >= 0")
     if not args.game.isalnum():
         parser.error(f"--game: '{args.game}' is not a plain Atari game name such as Boxing")
+    for method in args.methods:
+        try:
+            declared = resolve_method(method)
+        except PrendError as err:
+            parser.error(f"--methods: {err}")
+        if not declared.intrinsic_head:
+            parser.error(f"--methods: '{method}' has no intrinsic reward to time against CleanRL's RND; "
+                         "choose rnd, rnd-lr, prend or your own reward")
     return args
+
+
+def side_label(method: str) -> str:
+    """The table label of one of prend's methods: a built-in's, or the declared name of the user's.
+
+    Example (a plug-in gets ``prend`` and its declared name, ``prend pixel-rnd`` say):
+        >>> side_label("rnd-lr")
+        'prend RND+LR'
+    """
+    name = resolve_method(method).name
+    return SIDES.get(name, f"prend {name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
                     cfg = prend_config(envs, steps, args.iterations, args.game, args.seed, args.device,
                                        args.torch_threads, method)
                     rates, used = run_prend(cfg, args.iterations)
-                    rows.append(Row(round_, config, SIDES[method], statistics.median(rates), str(used)))
-                    print(f"round {round_} {config} {SIDES[method]}: {rows[-1].steps_per_s:,.0f} agent steps/s "
+                    rows.append(Row(round_, config, side_label(method), statistics.median(rates), str(used)))
+                    print(f"round {round_} {config} {side_label(method)}: {rows[-1].steps_per_s:,.0f} agent steps/s "
                           f"(iterations: {', '.join(f'{r:.0f}' for r in rates)})", flush=True)
                 cmd = cleanrl_command(str(args.cleanrl_python), str(args.cleanrl_script), envs, steps,
                                       args.iterations, args.game, args.seed, args.device)

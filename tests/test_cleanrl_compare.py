@@ -76,6 +76,22 @@ def test_parse_args_defaults_and_bad_input(capsys):
         assert why in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cc.parse_args(["--cleanrl-python", "py"])  # the script is required
+    for bad, why in (("rnb", "unknown method 'rnb'"), ("none", "no intrinsic reward to time"),
+                     ("no_such_module:M", "no_such_module")):
+        with pytest.raises(SystemExit) as exit_info:
+            cc.parse_args(["--cleanrl-script", "s.py", "--cleanrl-python", "py", "--methods", "rnd", bad])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert why in err and "--methods" in err
+
+
+def test_methods_take_a_users_plugin_as_prend_train_does(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "pixel_bonus"))  # the documented example plug-in
+    args = cc.parse_args(["--cleanrl-script", "s.py", "--cleanrl-python", "py", "--methods", "rnd",
+                          "pixel_bonus:PIXEL_RND"])
+    assert [cc.side_label(m) for m in args.methods] == ["prend RND", "prend pixel-rnd"]
+    cfg = cc.prend_config(2, 8, 1, "Boxing", 1, "cpu", 1, "pixel_bonus:PIXEL_RND")
+    assert cfg.intrinsic.method == "pixel_bonus:PIXEL_RND" and cfg.env.num_envs == 2
 
 
 def test_missing_script_or_python_exit_2_with_one_line(tmp_path, capsys):
