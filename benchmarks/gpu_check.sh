@@ -9,12 +9,14 @@
 #   5. one Markdown table of all of it (also written to OUT/gpu_check.md); exit 1 if any check failed.
 #
 # Usage: bash benchmarks/gpu_check.sh [--out DIR] [--torch cuda|pinned|cpu] [--setup auto|yes|no]
-#                                     [--python PY] [--iterations N] [--budget S] [--skip-throughput]
+#                                     [--python PY] [--wheels DIR] [--iterations N] [--budget S] [--skip-throughput]
 #   --out DIR         where runs, records and the table go (default: gpu_check/<UTC time>)
 #   --torch KIND      the torch build setup_env.sh installs, passed as PREND_TORCH (default: cuda;
 #                     PREND_TORCH_INDEX in the environment picks the index, e.g. one CUDA version's)
 #   --setup MODE      auto: run setup_env.sh unless .venv's torch already sees the GPU (default); yes; no
 #   --python PY       use this interpreter (with torch, ale-py, gymnasium, tyro) and prend from src/; no setup
+#   --wheels DIR      with --python: install DIR/*.whl (no index, no deps) into OUT.work/site and put it on the
+#                     path first (the packages a bare GPU machine lacks: python benchmarks/pretrain_gpu.py wheels)
 #   --iterations N    timed iterations per throughput row (default 2, after one warm-up)
 #   --budget S        seconds for everything, set-up included (default 480); rows measured in time are kept
 # Details and what to do with the table: docs/reproduce.md ("The GPU check").
@@ -22,7 +24,7 @@ set -euo pipefail
 CALLER=$PWD
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '10,19p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '10,21p' "$0" | sed 's/^# \{0,1\}//' >&2; }
 die() { local code=$1; shift; echo "gpu_check: $*" >&2; exit "$code"; }
 
 OUT="gpu_check/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -30,6 +32,7 @@ OUT_GIVEN=0
 TORCH_KIND=cuda
 SETUP=auto
 PY=""
+WHEELS=""
 ITERATIONS=2
 THROUGHPUT=1
 BUDGET_S=480
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     --torch) [ $# -ge 2 ] || { usage; die 2 "--torch needs cuda, pinned or cpu"; }; TORCH_KIND=$2; shift 2 ;;
     --setup) [ $# -ge 2 ] || { usage; die 2 "--setup needs auto, yes or no"; }; SETUP=$2; shift 2 ;;
     --python) [ $# -ge 2 ] || { usage; die 2 "--python needs an interpreter"; }; PY=$2; SETUP=no; shift 2 ;;
+    --wheels) [ $# -ge 2 ] || { usage; die 2 "--wheels needs a directory of .whl files"; }; WHEELS=$2; shift 2 ;;
     --iterations) [ $# -ge 2 ] || { usage; die 2 "--iterations needs a number"; }; ITERATIONS=$2; shift 2 ;;
     --budget) [ $# -ge 2 ] || { usage; die 2 "--budget needs seconds"; }; BUDGET_S=$2; shift 2 ;;
     --skip-throughput) THROUGHPUT=0; shift ;;
@@ -53,6 +57,11 @@ case "$SETUP" in auto|yes|no) ;; *) die 2 "--setup must be auto, yes or no, not 
 # Paths given on the command line are relative to where the script was called from (it runs in the repo root).
 [ "$OUT_GIVEN" = 0 ] || [[ "$OUT" = /* ]] || OUT="$CALLER/$OUT"
 [[ -z "$PY" || "$PY" = /* || "$PY" != */* ]] || PY="$CALLER/$PY"
+if [ -n "$WHEELS" ]; then
+  [ -n "$PY" ] || die 2 "--wheels installs into the interpreter of --python; pass --python too (.venv is set up by pip)"
+  [[ "$WHEELS" = /* ]] || WHEELS="$CALLER/$WHEELS"
+  compgen -G "$WHEELS/*.whl" >/dev/null || die 2 "--wheels '$WHEELS' holds no .whl files"
+fi
 
 # 1. The GPU itself, before anything is installed or run.
 command -v nvidia-smi >/dev/null 2>&1 \
@@ -67,7 +76,15 @@ CUDA_PROBE='import sys, torch; print(f"torch {torch.__version__}, built for CUDA
 cuda_ok() { "$1" -c "$CUDA_PROBE" >/dev/null 2>&1; }
 if [ -n "$PY" ]; then
   command -v "$PY" >/dev/null 2>&1 || die 2 "--python '$PY' is not an executable"
-  export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+  SITE=""
+  if [ -n "$WHEELS" ]; then
+    SITE="$OUT.work/site"  # beside OUT, not in it: a device tool's OUT comes back, and the wheels need not
+    mkdir -p "$SITE"
+    echo "gpu_check: installing $(ls "$WHEELS"/*.whl | wc -l) wheels from $WHEELS into $SITE"
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+      "$WHEELS"/*.whl || die 4 "installing the wheels of $WHEELS failed (see above)"
+  fi
+  export PYTHONPATH="$PWD/src${SITE:+:$SITE}${PYTHONPATH:+:$PYTHONPATH}"
 else
   PY=.venv/bin/python
   if [ "$SETUP" = yes ] || { [ "$SETUP" = auto ] && ! { [ -x "$PY" ] && cuda_ok "$PY"; }; }; then
@@ -81,6 +98,14 @@ if ! TORCH_DESC=$("$PY" -c "$CUDA_PROBE" 2>&1); then
   die 4 "the GPU is there but torch cannot use it ($TORCH_DESC; torch.cuda.is_available() is False). Install a" \
         "CUDA build (rm -rf .venv; PREND_TORCH=cuda bash scripts/setup_env.sh: pip keeps an installed CPU build)" \
         "or pass --python with one; not running on the CPU."
+fi
+# Prints the modules prend needs that the interpreter cannot find; fails when there are any.
+DEPS_PROBE='import importlib.util as u, sys
+m = [n for n in ("ale_py", "gymnasium", "tyro", "tensorboard", "tqdm", "prend") if u.find_spec(n) is None]
+print(" ".join(m)); sys.exit(1 if m else 0)'
+if ! MISSING=$("$PY" -c "$DEPS_PROBE" 2>&1); then
+  die 4 "$PY lacks $(tail -n1 <<<"$MISSING"): make wheels here with 'python benchmarks/pretrain_gpu.py wheels" \
+        "--dest .whl' and pass --wheels .whl (docs/reproduce.md, The GPU check)"
 fi
 
 # 3-5. Training, throughput and the table (the steps are in Python: benchmarks/gpu_check.py).

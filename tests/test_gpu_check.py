@@ -39,6 +39,7 @@ def _fake_nvidia_smi(tmp_path, output, code=0):
     (["--setup", "maybe"], "--setup must be auto, yes or no"),
     (["--iterations", "0"], "--iterations must be a positive integer"),
     (["--out"], "--out needs a directory"),
+    (["--wheels", "/tmp"], "--wheels installs into the interpreter of --python"),
 ])
 def test_bad_arguments_exit_2_with_one_clear_line(args, message):
     proc = _run(*args)
@@ -188,3 +189,57 @@ def test_throughput_writes_one_record_per_row_naming_the_cpu_and_the_choices(tmp
     assert cpu in printed[0] and printed[-1].startswith("none") and printed[-1].endswith(cpu)
     assert throughput.main(["--table", str(jsonl)]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("| none | 2x8 | 1 | contiguous | 4 | off |")
+
+
+def _fake_python(bin_dir, deps_missing=""):
+    """An interpreter whose torch sees the GPU, lacking ``deps_missing``; it only shows anything else it is asked."""
+    tool = bin_dir / "fakepy"
+    tool.write_text(f"""#!/bin/sh
+case "$2" in
+  *cuda.is_available*) echo "torch 2.11.0+cu130, built for CUDA 13.0"; exit 0 ;;
+  *find_spec*) echo "{deps_missing}"; [ -z "{deps_missing}" ]; exit $? ;;
+esac
+if [ "$1" = "-m" ]; then echo "PIP $*"; exit 0; fi
+echo "PYTHONPATH $PYTHONPATH"
+echo "ARGS $*"
+""")
+    tool.chmod(0o755)
+    return tool
+
+
+def test_wheels_must_hold_wheels(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = _run("--python", sys.executable, "--wheels", str(tmp_path / "empty"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"gpu_check: --wheels '{tmp_path / 'empty'}' holds no .whl files"
+
+
+def test_missing_packages_are_named_with_the_wheels_remedy_before_anything_runs(tmp_path):
+    bin_dir = _fake_nvidia_smi(tmp_path, "GPU 0: NVIDIA H200 (UUID: GPU-fake)")
+    _fake_python(bin_dir, deps_missing="ale_py tyro")
+    proc = _run("--out", str(tmp_path / "out"), "--python", str(bin_dir / "fakepy"), path_dirs=[bin_dir])
+    assert proc.returncode == 4
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "lacks ale_py tyro" in line and "--wheels .whl" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_wheels_it_installs_them_beside_out_and_puts_them_on_the_path(tmp_path):
+    bin_dir = _fake_nvidia_smi(tmp_path, "GPU 0: NVIDIA H200 (UUID: GPU-fake)")
+    _fake_python(bin_dir)
+    wheels = tmp_path / "whl"
+    wheels.mkdir()
+    (wheels / "tyro-1.0.17-py3-none-any.whl").write_text("")
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])}
+    proc = subprocess.run(["bash", str(SCRIPT), "--out", "res", "--python", "bin/fakepy", "--wheels", "whl",
+                           "--skip-throughput"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    (pip,) = [line for line in lines if line.startswith("PIP ")]
+    site = tmp_path / "res.work" / "site"  # not under OUT: what comes back from a device is the results only
+    assert pip.split()[1:] == ["-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                               "--no-cache-dir", "--upgrade", "--target", str(site),
+                               str(wheels / "tyro-1.0.17-py3-none-any.whl")]
+    assert f"PYTHONPATH {ROOT / 'src'}:{site}" in lines
+    args = lines[-1].split()
+    assert args[:2] == ["ARGS", "benchmarks/gpu_check.py"] and args[args.index("--out") + 1] == str(tmp_path / "res")
