@@ -12,7 +12,7 @@ from prend.agent.trainer import Trainer
 from prend.checkpoint import load_checkpoint
 from prend.cli import main
 from prend.config import config_from_dict
-from prend.experiments.video import draw_strip, make_video
+from prend.experiments.video import draw_strip, make_video, write_video
 
 DEEP_SEA_PPO = ["--game", "prend/DeepSea-v0", "--game-kwargs", "size", "4", "--method", "none", "--num-envs", "2",
                 "--num-steps", "8", "--total-steps", "16", "--probe-every", "0", "--no-tensorboard", "--no-progress",
@@ -68,6 +68,25 @@ def test_plain_ppo_gif_has_no_bonus_strip(ppo_run, tmp_path, capsys):
     assert trace.reward_int_raw is None and trace.episode_end.sum() == 2  # Deep Sea N=4: a game per 4 steps
     fig, lines = draw_strip(trace, 480, "ppo")
     assert set(lines) == {"reward_ext", "value_ext"} and len(fig.axes) == 2
+
+
+def test_gif_keeps_the_frames_colours(tmp_path):
+    """Each GIF frame gets its own palette: colours come back within a few levels of the frame's.
+
+    Measured on these frames: mean absolute error 2.6 levels; ffmpeg's default fixed 3-3-2-bit palette gave 20.5.
+    """
+    rows, cols = np.mgrid[0:96, 0:128]
+    frames = []
+    for t in range(6):
+        frame = np.stack([(cols * 2 + t * 5) % 256, (rows * 2) % 256, np.full_like(cols, 120)], -1).astype(np.uint8)
+        frame[40:60, 40:90] = (31, 119, 180)  # matplotlib's tab10 blue, the strip's first line
+        frames.append(frame)
+    assert write_video(iter(frames), tmp_path / "a.gif", fps=10, gif=True) == 6
+    _, decoded = _decoded(tmp_path / "a.gif")
+    assert len(decoded) == 6
+    error = np.abs(np.stack(decoded).astype(int) - np.stack(frames)).mean(axis=(1, 2, 3))
+    assert error.max() < 6, error
+    assert np.abs(decoded[3][50, 60].astype(int) - (31, 119, 180)).max() <= 8  # a flat colour stays itself
 
 
 @pytest.mark.parametrize("args, problem", [
