@@ -302,3 +302,18 @@ def test_report_draws_and_tabulates_published_curves_on_request(tmp_path, capsys
     capsys.readouterr()
     assert main(["report", str(tmp_path), "--published", "atari-pb"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_report_says_which_partial_runs_still_train(tmp_path):
+    from prend.rundir import RunDir, RunLock
+
+    states = {1: None, 2: "running", 3: "running", 4: "interrupted", 5: "failed"}
+    for seed, state in states.items():
+        run_dir = make_run(tmp_path, "Boxing", "rnd", seed, [1.0, 2.0], extra=("--total-steps", "6400"))
+        if state:
+            RunDir(run_dir).write_sweep_status({"state": state})
+    with RunLock(next(tmp_path.glob("*-s3"))):  # seed 3's training is alive; seed 2's sweep was killed outright
+        write_report(tmp_path, reps=200)
+    runs = {r["seed"]: r["status"] for r in json.loads((tmp_path / "report.json").read_text())["runs"]}
+    assert runs == {1: "partial", 2: "stopped (partial)", 3: "running", 4: "interrupted (partial)",
+                    5: "failed (partial)"}

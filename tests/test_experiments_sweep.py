@@ -224,6 +224,7 @@ def test_a_sweeps_run_trains_with_the_config_file_it_was_handed(local_sweep):
 
 @pytest.mark.slow
 def test_a_killed_local_sweep_stops_its_runs_which_checkpoint_and_resume(tmp_path):
+    """SIGKILL to the sweep: its run gets SIGTERM from the kernel (PR_SET_PDEATHSIG), checkpoints and stops."""
     import os
     import signal
     import subprocess
@@ -242,7 +243,7 @@ def test_a_killed_local_sweep_stops_its_runs_which_checkpoint_and_resume(tmp_pat
         while not (run.path / "checkpoint.pt").exists() and time.time() < deadline:
             time.sleep(0.2)
         assert run.holder() is not None, "the run never started"
-        os.kill(sweep.pid, signal.SIGTERM)  # the sweep alone, as `kill PID` does; not its process group
+        os.kill(sweep.pid, signal.SIGKILL)  # killed outright: no handler runs, the kernel tells the run
         sweep.wait(timeout=30)
         deadline = time.time() + 60
         while run.holder() is not None and time.time() < deadline:
@@ -256,3 +257,57 @@ def test_a_killed_local_sweep_stops_its_runs_which_checkpoint_and_resume(tmp_pat
     assert main(["sweep", *command[4:-1], str(32 * (stopped_at + 1))]) == 0  # resumes it, one iteration more
     records = [json.loads(line) for line in run.path.joinpath("metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records] == list(range(1, stopped_at + 2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signalled_sweep_checkpoints_its_run_starts_no_other_and_records_them_interrupted(tmp_path, signum):
+    """Ctrl-C (SIGINT to the terminal's whole process group) or `kill` (SIGTERM to the sweep alone).
+
+    The run has its own process group, so it gets the signal once, from the sweep: one signal checkpoints, a
+    second would stop it without saving. Then the same command resumes both runs.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "s"
+    first, second = RunDir(out / "prend_DeepSea-v0-none-s1"), RunDir(out / "prend_DeepSea-v0-none-s2")
+    command = [sys.executable, "-m", "prend.cli", "sweep", "--out", str(out), "--methods", "none",
+               "--games", "prend/DeepSea-v0", "--seeds", "1,2", "--workers", "1", "--threads-per-run", "1",
+               "--num-envs", "2", "--num-steps", "16", "--checkpoint-every", "1", "--probe-every", "0",
+               "--no-tensorboard", "--total-steps", "10000000"]
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)  # its own group, as a terminal gives a command
+    try:
+        deadline = time.time() + 120
+        while not (first.path / "checkpoint.pt").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert first.holder() is not None, "the run never started"
+        if signum == "SIGINT":
+            os.killpg(sweep.pid, signal.SIGINT)  # what Ctrl-C does
+        else:
+            os.kill(sweep.pid, signal.SIGTERM)
+        output, _ = sweep.communicate(timeout=90)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 128 + signal.Signals[signum], output
+    log = first.train_log_path.read_text()
+    assert "stopping after this iteration (checkpointing)" in log and "stopped by" not in log  # once only
+    status = first.sweep_status()
+    steps = len(first.path.joinpath("metrics.jsonl").read_text().splitlines())
+    assert status["state"] == "interrupted" and status["signal"] == signum and status["global_step"] == 32 * steps
+    assert not second.path.exists() or not (second.path / "metrics.jsonl").exists(), "a run started while stopping"
+    assert f"INTERRUPTED prend_DeepSea-v0-none-s1 by {signum} at step" in output
+    assert "interrupted: prend_DeepSea-v0-none-s1, prend_DeepSea-v0-none-s2; run the same command again" in output
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert {r["name"]: r["state"] for r in manifest["runs"]} == {
+        "prend_DeepSea-v0-none-s1": "interrupted", "prend_DeepSea-v0-none-s2": "interrupted"}
+    if signum == "SIGTERM":
+        return  # resuming is the same after either signal
+    assert main(["sweep", *command[4:-1], str(32 * (steps + 1))]) == 0  # resumes one, starts the other
+    records = [json.loads(line) for line in first.path.joinpath("metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == list(range(1, steps + 2))
+    assert second.sweep_status()["state"] == "finished"

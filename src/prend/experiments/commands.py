@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,9 @@ Flags other than the ones below go to every `prend train` run, for example `--nu
 With `--file FILE` a TOML/JSON sweep file is read first; flags given override it.
 
 Running a sweep again skips finished runs and resumes unfinished ones. A failed run is reported with its
-log (OUT/<run>/train.log) and does not stop the others; the exit code is 1 if any run failed."""
+log (OUT/<run>/train.log) and does not stop the others; the exit code is 1 if any run failed. SIGINT or SIGTERM
+(Ctrl-C, kill) stops the sweep cleanly: its running runs checkpoint and stop, no other starts, and it exits with
+128 + the signal; run the same command again to resume."""
 
 
 def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
@@ -72,7 +75,10 @@ def sweep_command(argv: list[str], prog: str = "prend sweep") -> int:
     cfg, train_args = cli(SweepConfig, argv, prog, default=base, description=SWEEP_DESCRIPTION,
                           return_unknown_args=True)
     results = run_sweep(cfg, [*file_train_args, *train_args])
-    return 1 if any(r.get("state") in ("failed", "conflict") for r in results) else 0
+    if any(r.get("state") in ("failed", "conflict") for r in results):
+        return 1
+    stopped = [r["signal"] for r in results if r.get("state") == "interrupted"]
+    return 128 + signal.Signals[stopped[0]] if stopped else 0
 
 
 @dataclass

@@ -326,7 +326,10 @@ def _status(run: Run) -> str:
     if run.metrics[-1].get(GLOBAL_STEP, 0) >= run.total_steps:
         return "finished"
     state = (run.rundir.sweep_status() or {}).get("state")
-    return {"running": "running", "failed": "failed (partial)"}.get(state, "partial")
+    if state == "running" and run.rundir.holder() is None:
+        return "stopped (partial)"  # its sweep was killed outright (a machine's shutdown): nothing trains it
+    return {"running": "running", "failed": "failed (partial)", "interrupted": "interrupted (partial)"}.get(
+        state, "partial")
 
 
 def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None,

@@ -31,8 +31,8 @@ import itertools
 import json
 import os
 import shlex
+import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,7 +46,7 @@ from prend.config import config_from_dict, config_to_dict, read_config_file
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.experiments.evaluate import eval_complete, eval_in_subprocess
-from prend.experiments.execution import execute_run
+from prend.experiments.execution import run_local
 from prend.experiments.grid import (
     SWEEP_OWNED_FLAGS,
     GridAxis,
@@ -319,21 +319,14 @@ def _last_line(path: Path) -> str:
     return lines[-1][:200] if lines else ""
 
 
-Done = Callable[[RunSpec, dict[str, Any]], None]
-
-
-def _run_local(specs: list[RunSpec], workers: int, threads: int, on_done: Done) -> None:
-    # Threads only wait on child processes, so a thread pool is a process pool here without pickling. A sweep
-    # that is killed takes its runs with it (execute_run: each checkpoints on the SIGTERM the kernel sends).
-    cwd = os.getcwd()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(execute_run, *_task(s, threads, cwd)): s for s in specs}
-        for future in as_completed(futures):
-            on_done(futures[future], future.result())
 
 
 def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Plan and run a sweep; returns one result per run (``state``: finished, skipped, failed, conflict, busy)."""
+    """Plan and run a sweep; returns one result per run.
+
+    A result's ``state`` is finished, skipped, failed, conflict, busy, or interrupted (stopped by a signal to the
+    sweep, named in ``signal``; the same command resumes it).
+    """
     specs = plan(cfg, train_args)
     todo = [s for s in specs if s.state in ("start", "resume")]
     workers, threads = default_threads(max(1, len(todo)), cfg.workers, cfg.threads_per_run)
@@ -372,6 +365,10 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             echo(f"{head} done {spec.name} ({result.get('seconds', 0):.0f} s)")
         elif result.get("state") == "busy":
             echo(f"{head} BUSY {spec.name}: {result['error']}")
+        elif result.get("state") == "interrupted":
+            echo(f"{head} INTERRUPTED {spec.name} by {result['signal']}"
+                 + (f" at step {result['global_step']:,}" if result.get("global_step") else f" ({result['error']})")
+                 + "; the same command resumes it")
         else:
             reason = result.get("error") or f"exit code {result.get('returncode')}"
             echo(f"{head} FAILED {spec.name} ({reason}); log: {spec.log}"
@@ -396,14 +393,18 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
                     import ray
 
                     ray.shutdown()
-        else:
-            _run_local(todo, workers, threads, on_done)
+        elif (signum := run_local([(s, _task(s, threads, os.getcwd())) for s in todo], workers, on_done)) is not None:
+            for s in todo:  # their turn never came
+                results.setdefault(s.name, {"state": "interrupted", "signal": signal.Signals(signum).name,
+                                            "error": "not started: the sweep was stopping"})
+            _write_manifest(out, cfg, train_args, specs, results)
     for s in specs:  # finished before this sweep: evaluated if not yet (an interrupted prend eval continues)
         if cfg.eval_episodes > 0 and s.state == "finished" and not eval_complete(s.run_dir, cfg.eval_episodes):
             results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log)
             echo(f"  {results[s.name]['eval']} {s.name} ({cfg.eval_episodes} games; eval.json, log: {s.log})")
             _write_manifest(out, cfg, train_args, specs, results)
     failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict", "busy")]
+    interrupted = [s.name for s in specs if results.get(s.name, {}).get("state") == "interrupted"]
     echo(f"sweep {cfg.out}: {sum(r.get('state') in ('finished', 'skipped') for r in results.values())} of "
          f"{len(specs)} runs finished" + (f", {len(failed)} failed:" if failed else ""))
     for s in failed:
@@ -415,6 +416,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             echo(f"  retried {s.name}: lost {lost['node']} ({lost['error']}) at step {lost['at_step']:,}, then "
                  f"{lost.get('then', 'not retried')}" + (f"; finished on {results[s.name]['node']}"
                                                          if results[s.name].get("node") else ""))
+    if interrupted:
+        echo(f"  interrupted: {', '.join(interrupted)}; run the same command again to resume")
     echo(f"report: prend report {cfg.out}")
     return [{"name": s.name, "run_dir": str(s.run_dir), "log": str(s.log), **results.get(s.name, {})} for s in specs]
 
