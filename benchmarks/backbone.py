@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone
 
 MODES = ("fp32", "fp32+channels_last", "bf16", "bf16+channels_last")
 

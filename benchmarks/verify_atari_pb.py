@@ -14,8 +14,8 @@ weights both ways with ``load_state_dict(strict=True)``, and prints the max abs 
 map and of the neck's output on random frames. It then saves checkpoints the way Atari-PB's trainer does
 (``torch.save`` of ``{'backbone', 'neck', 'head', 'optimizer', 'lr_scheduler', 'scaler', 'epoch', 'step'}``),
 with plain, ``_orig_mod.`` (torch.compile) and ``_orig_mod.module.`` (DDP, then compile) keys, loads each with
-:func:`prend.nets.atari_pb.load_atari_pb_backbone` and compares outputs; and it loads a checkpoint written by
-:func:`prend.nets.atari_pb.save_atari_pb_checkpoint` into Atari-PB's model. Exit code 1 if any difference
+:func:`prend.nets.atari_pb_io.load_atari_pb_backbone` and compares outputs; and it loads a checkpoint written by
+:func:`prend.nets.atari_pb_io.save_atari_pb_checkpoint` into Atari-PB's model. Exit code 1 if any difference
 exceeds ``--tol``.
 """
 
@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from prend.nets.atari_pb import AtariPBNeck, ResNetGN, load_atari_pb_backbone, save_atari_pb_checkpoint
+from prend.nets.atari_pb import AtariPBNeck, ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone, save_atari_pb_checkpoint
 
 OBS_SHAPE = (4, 1, 84, 84)  # Atari-PB's configs/model/base.yaml: f=4 frames, c=1 grayscale
 

@@ -1,4 +1,4 @@
-"""Atari-PB backbone, neck and checkpoint I/O (prend.nets.atari_pb)."""
+"""Atari-PB backbone and neck (prend.nets.atari_pb) and their checkpoint I/O (prend.nets.atari_pb_io)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import torch
 
 import prend
 from prend.errors import PrendError
-from prend.nets.atari_pb import (
+from prend.nets.atari_pb import AtariPBNeck, ResNetGN
+from prend.nets.atari_pb_io import (
     CHECKPOINT_KEYS,
-    AtariPBNeck,
-    ResNetGN,
     infer_arch,
     load_atari_pb_backbone,
     read_atari_pb_checkpoint,

@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pretrain_gpu as pg  # noqa: E402
 
-from prend.nets.atari_pb import ResNetGN, save_atari_pb_checkpoint  # noqa: E402
+from prend.nets.atari_pb import ResNetGN  # noqa: E402
+from prend.nets.atari_pb_io import save_atari_pb_checkpoint  # noqa: E402
 from prend.pretrain.collect import FORMAT  # noqa: E402
 
 GPU_LINE = "GPU 0: NVIDIA H200 (UUID: GPU-fake)"
@@ -247,7 +248,7 @@ def test_finish_exports_a_stopped_runs_last_checkpoint_into_a_flat_folder(tmp_pa
     assert record["status"] == "stopped by the time budget at step 70 of 100 (the LR schedule did not finish)"
     assert record["arch"] == "resnet18" and record["width"] == 0.125 and record["gpu"] == GPU_LINE
     assert record["sha256"] == hashlib.sha256((out / "backbone.pt").read_bytes()).hexdigest()
-    from prend.nets.atari_pb import load_atari_pb_backbone
+    from prend.nets.atari_pb_io import load_atari_pb_backbone
 
     assert load_atari_pb_backbone(out / "backbone.pt", arch=None, width=None).width == 0.125
     _fake_run(run_dir, step=100, steps=100, complete=True)

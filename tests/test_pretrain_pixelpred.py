@@ -10,7 +10,8 @@ import torch
 from test_pretrain_siammae import _StopAfter  # the scripted stop flag of the SiamMAE resume test
 
 from prend.errors import PrendError
-from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint
 from prend.pretrain import trainer as trainer_mod
 from prend.pretrain.collect import CollectConfig, collect
 from prend.pretrain.pixelpred import LinearPatchDecoder, PixelDecoder, PixelPrediction, normalise_patches

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from prend.nets.atari_pb import ResNetGN, save_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import save_atari_pb_checkpoint
 from prend.pretrain.dataset import FrameData
 from prend.pretrain.probe import (
     ProbeConfig,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint, save_atari_pb_checkpoint
 from prend.pretrain import export_backbone, shipped_backbone, shipped_backbone_info, shipped_backbone_path
 from prend.pretrain.shipped import sha256_file
 

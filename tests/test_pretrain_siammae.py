@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint
 from prend.pretrain import trainer as trainer_mod
 from prend.pretrain.collect import CollectConfig, collect
 from prend.pretrain.siammae import (

@@ -12,7 +12,8 @@ from test_pretrain_pixelpred import fit_fixed_batch, frames  # noqa: F401  (fram
 from test_pretrain_siammae import _StopAfter
 
 from prend.errors import PrendError
-from prend.nets.atari_pb import ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint
 from prend.pretrain import trainer as trainer_mod
 from prend.pretrain.dataset import FrameData, FuturePairSampler
 from prend.pretrain.stdim import STDIM, STDIMHead, info_nce

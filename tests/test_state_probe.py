@@ -14,7 +14,8 @@ from prend.cli import main
 from prend.envs.games import atari_pb_game_id
 from prend.envs.ram import ram_vector_env, read_ram
 from prend.envs.vector import ale_vector_env
-from prend.nets.atari_pb import ResNetGN, save_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import save_atari_pb_checkpoint
 from prend.pretrain.collect import CallableActions, CollectConfig, collect
 from prend.pretrain.dataset import FrameData
 from prend.pretrain.state_probe import (

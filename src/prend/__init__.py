@@ -11,7 +11,7 @@ _LAZY_EXPORTS = {
     "AtariPBNeck": "prend.nets.atari_pb",
     "DeepSeaEnv": "prend.envs.deep_sea",
     "ResNetGN": "prend.nets.atari_pb",
-    "load_atari_pb_backbone": "prend.nets.atari_pb",
+    "load_atari_pb_backbone": "prend.nets.atari_pb_io",
 }
 
 

@@ -34,7 +34,8 @@ from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
 from prend.intrinsic.base import DistillationReward, Encoder, OutputBias
 from prend.intrinsic.normalizers import OutputNormalizer
-from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN, load_atari_pb_backbone
+from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone
 from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone
 
 

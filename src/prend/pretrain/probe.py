@@ -58,7 +58,8 @@ from prend.config import IntrinsicConfig
 from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
 from prend.intrinsic.pretrained import make_backbone
-from prend.nets.atari_pb import ARCHS, ResNetGN, load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.nets.atari_pb import ARCHS, ResNetGN
+from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint
 from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone_path
 from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's statistics)
     episode_coherences,

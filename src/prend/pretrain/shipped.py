@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prend.checkpoint import sha256_file
-from prend.nets.atari_pb import infer_arch, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.nets.atari_pb_io import infer_arch, read_atari_pb_checkpoint, save_atari_pb_checkpoint
 from prend.nets.weights import (
     SHIPPED_ARCH,
     SHIPPED_NAME,

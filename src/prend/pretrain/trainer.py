@@ -39,7 +39,8 @@ from prend.agent.perf import resolve_device
 from prend.clihelp import default_hint
 from prend.config import config_to_dict
 from prend.errors import PrendError
-from prend.nets.atari_pb import ResNetGN, read_atari_pb_checkpoint, save_atari_pb_checkpoint
+from prend.nets.atari_pb import ResNetGN
+from prend.nets.atari_pb_io import read_atari_pb_checkpoint, save_atari_pb_checkpoint
 from prend.pretrain.collect import has_ram, read_manifest
 from prend.pretrain.dataset import FrameData, FuturePairSampler
 from prend.pretrain.pixelpred import LinearPatchDecoder, PixelDecoder, PixelPrediction
