@@ -226,7 +226,7 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
     colors = method_colors([label for _, label in groups])
     cols = min(len(games), 3)
     rows = -(-len(games) // cols)
-    fig, axes = new_figure(rows, cols, width=5.2, height=3.8 if published == "none" else 5.0)  # room: legend below
+    fig, axes = new_figure(rows, cols, width=5.2, height=3.8 if published == "none" else 6.0)  # room: legend below
     for i, game in enumerate(games):
         ax = axes[i // cols, i % cols]
         banded = False
