@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python benchmarks/deepsea_novelty.py RUN_OR_SWEEP_DIR [...] --out DIR
 
-Every run directory given (or found one level below a given sweep folder, such as ``deepsea.py``'s
+Every run directory given (or found anywhere below a given folder, such as ``deepsea.py``'s
 ``OUT/size14``) whose method has an intrinsic reward and which still has its ``checkpoint.pt`` is loaded as the
 trainer left it (:func:`prend.train.load_agent`: predictor, target and normalisers), and its reward module
 scores the agent standing in each reachable cell ``(row, column <= row)``. It writes to ``--out``:
@@ -46,8 +46,8 @@ import torch
 from prend.agent.perf import cpu_summary
 from prend.envs import DeepSeaEnv, make_env
 from prend.errors import PrendError
+from prend.experiments.runs import find_runs
 from prend.intrinsic.methods import resolve_method
-from prend.rundir import RunDir
 from prend.train import TrainedAgent, load_agent
 
 NAMES = {"rnd": "RND", "rnd-lr": "RND+LR", "prend": "PreND"}
@@ -142,15 +142,6 @@ def summarize_map(grid: np.ndarray) -> dict[str, float]:
     return out
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
-    """The given run directories, and the run directories one level below the other given folders."""
-    runs = []
-    for path in paths:
-        candidates = [path] if RunDir(path).is_run() else sorted(p for p in path.iterdir() if p.is_dir())
-        runs += [p for p in candidates if RunDir(p).is_run()]
-    return runs
-
-
 def plot(maps: list[tuple[np.ndarray, dict]], path: Path) -> None:
     """One log-scale heatmap per run, in rows of five; the treasure's diagonal outlined."""
     import matplotlib
@@ -192,14 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     maps, skipped = [], []
-    for run_dir in find_runs(args.paths):
-        method = json.loads((run_dir / "config.json").read_text())["intrinsic"]["method"]
-        if not resolve_method(method).intrinsic_head:
+    try:
+        runs = find_runs(args.paths, allow_empty=True)
+    except PrendError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for run in runs:
+        if not resolve_method(run.config["intrinsic"]["method"], strict=False).intrinsic_head:
             continue
         try:
-            maps.append(novelty_map(run_dir))
+            maps.append(novelty_map(run.path))
         except PrendError as error:
-            skipped.append(f"{run_dir.name}: {error}")
+            skipped.append(f"{run.path.name}: {error}")
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
     if not maps:

@@ -43,8 +43,7 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     """
     run = RunDir(run_dir)
     if _stopping:  # the sweep is stopping: a run whose turn came just now does not start
-        return {"state": "interrupted", "returncode": None, "signal": signal.Signals(_stopping[0]).name,
-                "error": "not started: the sweep was stopping"}
+        return not_started(_stopping[0])
     # Another sweep (or a hand-started run) may have taken the run since this one was planned: leave its files
     # alone, and say busy rather than failed.
     if (held := run.holder()) is not None:
@@ -123,6 +122,12 @@ def reset_stop() -> None:
         _stopping.clear()
 
 
+def not_started(signum: int) -> dict[str, Any]:
+    """The result of a run whose turn came after the sweep got ``signum``: interrupted before it started."""
+    return {"state": "interrupted", "returncode": None, "signal": signal.Signals(signum).name,
+            "error": "not started: the sweep was stopping"}
+
+
 def _last_step(run: RunDir) -> int:
     records = run.metrics()
     return int(records[-1].get("charts/global_step", 0)) if records else 0
@@ -150,7 +155,8 @@ def run_local(tasks: list[tuple[Any, tuple[Any, ...]]], workers: int,
     """Run each ``(key, execute_run arguments)`` task, ``workers`` at a time; ``on_done(key, result)`` as each ends.
 
     Returns the signal that stopped it, or ``None``. SIGINT or SIGTERM to this process is passed on once to the
-    running runs, which checkpoint and stop (recorded as interrupted); tasks not yet started are not started.
+    running runs, which checkpoint and stop (recorded as interrupted); tasks not yet started are not started,
+    and ``on_done`` gets :func:`not_started` for them.
     A process killed outright takes its runs with it (each checkpoints on the SIGTERM the kernel sends).
     """
     # Threads only wait on child processes, so a thread pool is a process pool here without pickling.
@@ -161,8 +167,7 @@ def run_local(tasks: list[tuple[Any, tuple[Any, ...]]], workers: int,
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
-                if not future.cancelled():
-                    on_done(futures[future], future.result())
+                on_done(futures[future], not_started(stop.raised) if future.cancelled() else future.result())
             if stop.raised is not None and not stopping:
                 stopping = True
                 for future in pending:

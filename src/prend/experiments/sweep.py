@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import shlex
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,8 +318,6 @@ def _last_line(path: Path) -> str:
     return lines[-1][:200] if lines else ""
 
 
-
-
 def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Plan and run a sweep; returns one result per run.
 
@@ -393,11 +390,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
                     import ray
 
                     ray.shutdown()
-        elif (signum := run_local([(s, _task(s, threads, os.getcwd())) for s in todo], workers, on_done)) is not None:
-            for s in todo:  # their turn never came
-                results.setdefault(s.name, {"state": "interrupted", "signal": signal.Signals(signum).name,
-                                            "error": "not started: the sweep was stopping"})
-            _write_manifest(out, cfg, train_args, specs, results)
+        else:
+            run_local([(s, _task(s, threads, os.getcwd())) for s in todo], workers, on_done)
     for s in specs:  # finished before this sweep: evaluated if not yet (an interrupted prend eval continues)
         if cfg.eval_episodes > 0 and s.state == "finished" and not eval_complete(s.run_dir, cfg.eval_episodes):
             results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log)
