@@ -22,6 +22,7 @@ is the plain mean over a game's variables (AtariARI also averages within categor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,62 @@ ATARIARI_RAM: dict[str, dict[str, int]] = {
 }
 """AtariARI's state variables per game (ALE ROM names): variable name -> RAM byte index (0-127), as in
 :data:`ATARIARI_SOURCE`, list-valued variables split into ``name_0, name_1, ...`` as AtariARI does."""
+
+ATARIARI_CATEGORIES: tuple[str, ...] = ("agent_localization", "small_object_localization", "other_localization",
+                                         "score_clock_lives_display", "misc")
+"""AtariARI's five summary categories, in the order of their ``categorization.summary_key_dict``."""
+
+
+def atariari_categories(name: str) -> tuple[str, ...]:
+    """The AtariARI summary categories of variable ``name``, by AtariARI's rules on the name's words.
+
+    AtariARI (``atariari/benchmark/categorization.py``, commit cc87a29) files a variable by substrings of
+    its name: a localisation (``_x``, ``_y``, ``_z``, ``_column``) of the ``player``/``agent`` is agent
+    localisation unless it names a ``ball`` or ``missile`` (small-object localisation); other localisations
+    are other localisation; ``score``, ``clock``, ``lives``, ``meter`` and ``display`` are one category;
+    ``count``, ``bit_map``/``existence``, ``level``/``room``/``game_state`` and ``direction`` are misc. A
+    variable can fall in two categories or in none (then it counts only in the plain mean). prend's split
+    list-valued variables (``score_0``) are filed by their base name, as the suffix adds no word.
+
+    Example:
+        >>> [atariari_categories(n) for n in ("player_x", "missile_y", "enemy_x")]
+        [('agent_localization',), ('small_object_localization',), ('other_localization',)]
+    """
+    base = re.sub(r"_\d+$", "", name)
+    out = []
+    localization = any(k in base for k in ("_x", "_y", "_z", "_column"))
+    small = any(k in base for k in ("ball", "missile"))
+    if localization and small:
+        out.append("small_object_localization")
+    elif localization and any(k in base for k in ("agent", "player")):
+        out.append("agent_localization")
+    elif localization:
+        out.append("other_localization")
+    if any(k in base for k in ("score", "clock", "lives", "lifes", "meter", "display")):
+        out.append("score_clock_lives_display")
+    if any(k in base for k in ("count", "bit_map", "existence", "level", "room", "game_state", "direction")):
+        out.append("misc")
+    return tuple(out)
+
+
+def category_mean(f1: Mapping[str, float]) -> dict[str, float]:
+    """AtariARI's reported figure: the mean F1 within each category, then the mean over categories.
+
+    Returns ``{category: mean, ..., "across_categories": mean of those}`` over the categories that have a
+    variable in ``f1`` (AtariARI's ``compute_category_avgs`` skips empty ones too).
+
+    Example:
+        >>> category_mean({"player_x": 0.5, "player_y": 0.7, "clock": 0.9})["across_categories"]
+        0.75
+    """
+    groups: dict[str, list[float]] = {}
+    for name, value in f1.items():
+        for cat in atariari_categories(name):
+            groups.setdefault(cat, []).append(value)
+    out = {cat: float(np.mean(groups[cat])) for cat in ATARIARI_CATEGORIES if cat in groups}
+    out["across_categories"] = float(np.mean(list(out.values()))) if out else float("nan")
+    return out
+
 
 ENTROPY_THRESHOLD = 0.6
 """AtariARI's ``remove_low_entropy_labels`` threshold (nats): near-constant variables are dropped."""
