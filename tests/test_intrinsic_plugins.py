@@ -183,7 +183,8 @@ def test_an_installed_plugin_is_found_by_its_entry_point(on_path, tmp_path, monk
     assert cfg.intrinsic.method == "pixel-rnd"
     assert main(["train", "--method", "pixel-rmd"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown method 'pixel-rmd'" in err[0] and "installed: pixel-rnd" in err[0]
+    assert len(err) == 1 and "unknown method 'pixel-rmd': did you mean pixel-rnd?" in err[0]
+    assert "installed: pixel-rnd" in err[0]
 
 
 # ----------------------------------------------------------------------------------------------- errors
@@ -202,8 +203,9 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("method, message", [
-    ("rnd_lr", "unknown method 'rnd_lr': choose rnd, rnd-lr, prend or none, or name your own as "
-               "module.path:attribute"),
+    ("rnd_lr", "unknown method 'rnd_lr': did you mean rnd-lr? choose rnd, rnd-lr, prend or none, or name your "
+               "own as module.path:attribute"),
+    ("xyz", "unknown method 'xyz': choose rnd"),  # nothing close: no guess
     ("no_such_package:make", "--method no_such_package:make: cannot import 'no_such_package' "
                              "(ModuleNotFoundError"),
     ("broken_bonuses:make", "cannot import 'broken_bonuses' (RuntimeError: no GPU here)"),
@@ -228,7 +230,8 @@ def test_an_unknown_method_fails_the_same_from_a_config_file_and_a_sweep(tmp_pat
     assert main(["train", "--config", str(config)]) == 2
     assert main(["sweep", "--out", str(tmp_path / "s"), "--methods", "rnd,rnd2", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all("unknown method 'rnd2': choose rnd, rnd-lr, prend or none" in e for e in err)
+    assert len(err) == 2 and all("unknown method 'rnd2': did you mean rnd? choose rnd, rnd-lr, prend or none" in e
+                                 for e in err)
     assert not (tmp_path / "s").exists()
 
 

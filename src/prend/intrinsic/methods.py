@@ -22,6 +22,7 @@ reward") has a complete plug-in.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def resolve_method(spec: str, strict: bool = True) -> IntrinsicMethod:
         >>> resolve_method("rnb")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        prend.errors.PrendError: unknown method 'rnb': choose rnd, rnd-lr, prend or none, or name your own as ...
+        prend.errors.PrendError: unknown method 'rnb': did you mean rnd? choose rnd, rnd-lr, prend or none, or ...
     """
     if spec in BUILTIN_METHODS:
         return BUILTIN_METHODS[spec]
@@ -221,7 +222,9 @@ def _unknown(spec: str) -> PrendError:
     names = list(BUILTIN_METHODS)
     installed = sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
     known = f"{', '.join(names[:-1])} or {names[-1]}" + (f", installed: {', '.join(installed)}" if installed else "")
-    return PrendError(f"unknown method '{spec}'", f"choose {known}, or name your own as module.path:attribute "
+    close = difflib.get_close_matches(spec, names + installed, n=1)
+    guess = f"did you mean {close[0]}? " if close else ""
+    return PrendError(f"unknown method '{spec}'", f"{guess}choose {known}, or name your own as module.path:attribute "
                       "(docs/architecture.md, \"Adding an intrinsic reward\")")
 
 
