@@ -199,6 +199,8 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
         "MISSPELT = IntrinsicMethod('pixel-rnd', make_pixel_rnd, fields=('feature_dims',))\n\n"
         "def returns_a_layer(cfg, num_envs, gamma, rom):\n    return nn.Linear(1, 1)\n")
     (tmp_path / "broken_bonuses.py").write_text("raise RuntimeError('no GPU here')\n")
+    (tmp_path / "needs_missing.py").write_text("import torch\nimport numpy_does_not_exist\n")
+    (tmp_path / "typo_bonuses.py").write_text("def make(cfg, num_envs, gamma, rom)\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
 
 
@@ -208,7 +210,11 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
     ("xyz", "unknown method 'xyz': choose rnd"),  # nothing close: no guess
     ("no_such_package:make", "--method no_such_package:make: cannot import 'no_such_package' "
                              "(ModuleNotFoundError"),
-    ("broken_bonuses:make", "cannot import 'broken_bonuses' (RuntimeError: no GPU here)"),
+    # A module that is there but fails on import is not "missing": the line that failed, and the error.
+    ("broken_bonuses:make", "the plug-in module 'broken_bonuses' was found but fails to import at "),
+    ("broken_bonuses:make", "broken_bonuses.py, line 1 (RuntimeError: no GPU here): fix it there"),
+    ("needs_missing:make", "needs_missing.py, line 2 (ModuleNotFoundError: No module named 'numpy_does_not_exist')"),
+    ("typo_bonuses:make", "typo_bonuses.py, line 1 (SyntaxError: expected ':'"),
     ("pixel_bonus:PIXEL", "module 'pixel_bonus' has no 'PIXEL'"),
     ("bad_bonuses:NOT_A_METHOD", "'NOT_A_METHOD' is of type int, not an IntrinsicMethod or a builder"),
     ("bad_bonuses:TAKES_RND", "the plug-in is named 'rnd', as a built-in method"),
@@ -221,6 +227,7 @@ def test_a_bad_method_is_one_line_and_exit_code_2(bad_bonuses, tmp_path, capsys,
     assert main(["train", *TINY, "--method", method, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+    assert ("PYTHONPATH" in err[0]) == method.startswith("no_such_package")  # only a missing one is "missing"
     assert not out.exists()  # nothing left on disk
 
 

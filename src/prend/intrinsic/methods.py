@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import sys
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -176,22 +178,69 @@ def _load_plugin(spec: str) -> IntrinsicMethod:
         found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
         if not found:
             raise _unknown(spec)
-        try:
-            target = found[0].load()
-        except Exception as err:  # noqa: BLE001 - a plug-in's import can fail in any way; report it in one line
-            raise PrendError(f"--method {spec}: the plug-in '{found[0].value}' cannot be loaded "
-                             f"({type(err).__name__}: {err})", "reinstall the package that declares it") from None
+        entry = found[0]
+        target = _import_plugin(spec, entry.module, "reinstall the package that declares it")
+        for part in entry.attr.split(".") if entry.attr else ():
+            if not hasattr(target, part):
+                raise PrendError(f"--method {spec}: its entry point names '{entry.value}', but module "
+                                 f"'{entry.module}' has no '{entry.attr}' (imported from {_origin(entry.module)})",
+                                 "reinstall the package that declares it; a folder of that name in the working "
+                                 "directory shadows the installed package")
+            target = getattr(target, part)
         return _declaration(spec, target)
     module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as err:  # noqa: BLE001 - ImportError, or any error the module raises while importing
-        raise PrendError(f"--method {spec}: cannot import '{module_name}' ({type(err).__name__}: {err})",
-                         "install it, or put its directory on PYTHONPATH") from None
+    module = _import_plugin(spec, module_name, "install it, or put its directory on PYTHONPATH")
     if not hasattr(module, attr):
-        raise PrendError(f"--method {spec}: module '{module_name}' has no '{attr}'",
+        raise PrendError(f"--method {spec}: module '{module_name}' has no '{attr}' (imported from "
+                         f"{_origin(module_name)})",
                          "name an IntrinsicMethod or a builder function of that module after the colon")
     return _declaration(spec, getattr(module, attr))
+
+
+def _import_plugin(spec: str, module_name: str, fix_missing: str) -> object:
+    """Import a plug-in's module; one line when it is missing, another when it is there but fails to import.
+
+    The two need different fixes: a missing module is installed or put on the path, while a module that raises
+    while importing (a missing dependency of its own, a syntax error, any exception at its top level) is fixed
+    at the line named, which the user should not have to find by importing it by hand.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - ImportError, or any error the module raises while importing
+        missing = isinstance(err, ModuleNotFoundError) and err.name is not None and \
+            (module_name == err.name or module_name.startswith(err.name + "."))
+        if missing:
+            raise PrendError(f"--method {spec}: cannot import '{module_name}' ({type(err).__name__}: {err})",
+                             fix_missing) from None
+        where = _failing_line(err)
+        raise PrendError(f"--method {spec}: the plug-in module '{module_name}' was found but fails to import"
+                         + (f" at {where}" if where else "") + f" ({type(err).__name__}: {err})",
+                         f"fix it there; python -c 'import {module_name}' shows the whole traceback") from None
+
+
+def _failing_line(err: BaseException) -> str | None:
+    """``FILE, line N`` where an import failed: a syntax error's own place, else the innermost frame of Python code.
+
+    Frames of the import machinery (``<frozen importlib._bootstrap>``) are skipped, so an ``import`` of a missing
+    package inside the plug-in points at that ``import`` line.
+    """
+    if isinstance(err, SyntaxError) and err.filename:
+        return f"{err.filename}, line {err.lineno}"
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith("<")]
+    return f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else None
+
+
+def _origin(module_name: str) -> str:
+    """Where an imported module came from: its file, or its folder when it is a namespace package.
+
+    A folder of that name in the working directory shadows an installed package of that name (as a namespace
+    package when it has no ``__init__.py``); this is what tells them apart.
+    """
+    module = sys.modules.get(module_name)
+    if getattr(module, "__file__", None):
+        return str(module.__file__)
+    folders = list(getattr(module, "__path__", []))
+    return f"the folder {folders[0]}, with no __init__.py" if folders else "an unknown place"
 
 
 def _declaration(spec: str, target: object) -> IntrinsicMethod:
