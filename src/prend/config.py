@@ -127,11 +127,14 @@ class PPOConfig:
 class IntrinsicConfig:
     """The intrinsic reward and its predictor's training."""
 
-    method: Annotated[str, tyro.conf.arg(metavar="{rnd,rnd-lr,prend,none,NAME,MODULE:ATTR}")] = "rnd"
+    method: Annotated[str, tyro.conf.arg(
+        metavar="{rnd,rnd-lr,prend,snd-v,snd-std,snd-vic,none,NAME,MODULE:ATTR}")] = "rnd"
     """``rnd``: random CNN target; ``rnd-lr``: RND with the predictor on its own, slower optimizer;
-    ``prend``: frozen pre-trained backbone + random neck target; ``none``: plain PPO; or your own reward: an
-    installed plug-in's name, or ``module.path:attribute`` naming an ``IntrinsicMethod`` or a builder function
-    (docs/architecture.md, "Adding an intrinsic reward"). Each is declared in ``prend.intrinsic.methods``."""
+    ``prend``: frozen pre-trained backbone + random neck target; ``snd-v``, ``snd-std``, ``snd-vic``: SND, a
+    target trained online by a self-supervised loss (contrastive, ST-DIM, VICReg); ``none``: plain PPO; or your
+    own reward: an installed plug-in's name, or ``module.path:attribute`` naming an ``IntrinsicMethod`` or a
+    builder function (docs/architecture.md, "Adding an intrinsic reward"). Each is declared in
+    ``prend.intrinsic.methods``."""
     update_proportion: float = 0.25
     """Fraction of each minibatch the predictor is trained on (drawn at random before the forward pass)."""
     separate_optimizer: Annotated[bool | None, tyro.conf.arg(
@@ -173,6 +176,13 @@ class IntrinsicConfig:
     ablation). The target keeps two."""
     predictor_spectral_norm: bool = False
     """PreND: spectral normalisation on the predictor's linear layers (the paper's other ablation)."""
+    reward_norm: Literal["auto", "return-std", "clip"] = "auto"
+    """How raw intrinsic rewards become the ones the agent learns from: ``return-std`` divides them by the running
+    std of the discounted intrinsic return (the original RND); ``clip`` takes ``clip(reward_scale x raw, 0, 1)``
+    (SND, Iskandor/SND); ``auto``: the method's own (``clip`` for the snd-* methods, ``return-std`` otherwise)."""
+    reward_scale: float | None = None
+    """The factor of ``--reward-norm clip`` (SND's eta; ``None``: the method's: snd-v 0.5, snd-std 1, snd-vic
+    0.25, as Iskandor/SND's Montezuma configs; 1 otherwise). ``return-std`` is unchanged by any scale."""
 
 
 PREND_VARIANT_FIELDS = ("feature_norm", "target_norm", "predictor_init", "predictor_layers",
@@ -250,6 +260,8 @@ class TrainConfig:
              "pass e.g. --predictor-lr-scale 0.01"),
             (0 < self.ppo.learning_rate < math.inf, "ppo.learning_rate must be a finite number > 0",
              "pass e.g. --learning-rate 1e-4"),
+            (self.intrinsic.reward_scale is None or 0 < self.intrinsic.reward_scale < math.inf,
+             "intrinsic.reward_scale must be a finite number > 0", "pass e.g. --reward-scale 0.25"),
             (self.intrinsic.predictor_layers >= 1, "intrinsic.predictor_layers must be >= 1",
              "pass --predictor-layers 2 (the paper's) or 1"),
             (0.0 <= self.ppo.gamma_ext <= 1.0 and 0.0 <= self.ppo.gamma_int <= 1.0,

@@ -12,7 +12,7 @@ from torch import nn
 from prend.agent.storage import PPOBatch, RolloutStorage
 from prend.config import PPOConfig
 from prend.errors import TrainingDiverged
-from prend.intrinsic.base import DistillationReward
+from prend.intrinsic.base import DistillationReward, TargetBatch
 
 
 def first_nonfinite(named: Iterable[tuple[str, torch.Tensor | None]]) -> str | None:
@@ -35,6 +35,10 @@ def _parameter_names(policy: nn.Module, intrinsic: DistillationReward | None) ->
     names = {id(p): f"policy.{n}" for n, p in policy.named_parameters()}
     if intrinsic is not None:
         names |= {id(p): f"intrinsic.predictor.{n}" for n, p in intrinsic.predictor.named_parameters()}
+        names |= {id(p): f"intrinsic.target.{n}" for n, p in intrinsic.target.named_parameters()}
+        if intrinsic.target_objective is not None:
+            objective = intrinsic.target_objective.named_parameters()
+            names |= {id(p): f"intrinsic.target_objective.{n}" for n, p in objective}
     return names
 
 
@@ -104,6 +108,23 @@ def predictor_subset(
     return inputs[keep], targets[keep]
 
 
+def target_subset(batch: PPOBatch, proportion: float, generator: torch.Generator) -> TargetBatch:
+    """A random ``proportion`` of the minibatch's stored states for a reward whose target trains.
+
+    Drawn as :func:`predictor_subset` draws (one ``randperm`` of the minibatch), so at the defaults (4 epochs
+    x 0.25) the predictor and the target each see every sample of the rollout once per iteration on average.
+    """
+    assert batch.int_update_input is not None
+    lead = batch.advantages.dim()
+    inputs = batch.int_update_input.reshape(-1, *batch.int_update_input.shape[lead:])
+    count = max(1, round(proportion * inputs.shape[0]))
+    keep = torch.randperm(inputs.shape[0], generator=generator)[:count]
+    if batch.int_pair_input is None or batch.int_ends is None:
+        return TargetBatch(inputs[keep])
+    pairs = batch.int_pair_input.reshape(-1, *batch.int_pair_input.shape[lead:])
+    return TargetBatch(inputs[keep], pairs[keep], batch.int_ends.reshape(-1)[keep])
+
+
 def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
     """Advantages shifted and scaled to mean 0 and (sample) std 1 over the minibatch, as PPO2 does.
 
@@ -122,7 +143,8 @@ def micro_batches(batch: PPOBatch, size: int, by_env: bool) -> list[PPOBatch]:
 
     Example:
         >>> fields = {name: torch.arange(5.0) for name in PPOBatch._fields}
-        >>> batch = PPOBatch(**fields | {"int_update_input": None, "int_target": None, "initial_state": ()})
+        >>> batch = PPOBatch(**fields | {"int_update_input": None, "int_target": None, "int_pair_input": None,
+        ...                                  "int_ends": None, "initial_state": ()})
         >>> [piece.advantages.tolist() for piece in micro_batches(batch, 2, by_env=False)]
         [[0.0, 1.0], [2.0, 3.0], [4.0]]
     """
@@ -169,7 +191,11 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
                 share = piece.advantages.numel() / batch.advantages.numel()
                 loss, piece_metrics = ppo_loss(policy, piece, cfg)
                 _backward(loss, share, piece_metrics, metrics)
-            if intrinsic is not None:
+            if intrinsic is not None and intrinsic.trains_target:
+                # Whole, not in micro-batches: a self-supervised loss's terms are statistics of its batch.
+                loss, terms = intrinsic.update_loss(target_subset(batch, update_proportion, generator))
+                _backward(loss, 1.0, terms, metrics)
+            elif intrinsic is not None:
                 inputs, targets = predictor_subset(batch, update_proportion, generator)
                 for piece_inputs, piece_targets in zip(inputs.split(size), targets.split(size), strict=True):
                     loss = intrinsic.predictor_loss(piece_inputs, piece_targets)

@@ -22,6 +22,10 @@ class PPOBatch(NamedTuple):
     returns_int: torch.Tensor
     int_update_input: torch.Tensor | None
     int_target: torch.Tensor | None
+    int_pair_input: torch.Tensor | None
+    """The other member of each consecutive pair, for a target trained on pairs (else ``None``)."""
+    int_ends: torch.Tensor | None
+    """Whether s_t+1 ends its episode, with ``int_pair_input``."""
     initial_state: tuple[torch.Tensor, ...]
     """Recurrent state before the first step, (B, ...) per element; empty for feed-forward policies."""
 
@@ -73,6 +77,8 @@ class RolloutStorage:
         self.final_obs: dict[tuple[int, int], torch.Tensor] = {}
         self.int_update_input: torch.Tensor | None = None
         self.int_target: torch.Tensor | None = None
+        self.int_pair_input: torch.Tensor | None = None
+        self.int_ends: torch.Tensor | None = None
         self.initial_state: tuple[torch.Tensor, ...] = ()
 
     def next_observations(self) -> torch.Tensor:
@@ -83,16 +89,32 @@ class RolloutStorage:
             nxt[t, env] = frame
         return nxt.reshape(-1, *nxt.shape[2:])
 
-    def store_intrinsic(self, raw: torch.Tensor, update_input: torch.Tensor, target: torch.Tensor) -> None:
-        """Keep the intrinsic reward's outputs, flat over (T*N), for the update."""
+    def episode_ends(self) -> torch.Tensor:
+        """(T, N) bool: the transition ended an episode, so its next observation is that episode's last one."""
+        ends = torch.zeros(self.num_steps, self.num_envs, dtype=torch.bool)
+        for t, env in self.final_obs:
+            ends[t, env] = True
+        return ends.to(self.first.device)
+
+    def store_intrinsic(self, raw: torch.Tensor, update_input: torch.Tensor, target: torch.Tensor,
+                        pair_input: torch.Tensor | None = None) -> None:
+        """Keep the intrinsic reward's outputs, flat over (T*N), for the update.
+
+        ``pair_input``, for a target trained on consecutive pairs: the compact form of each transition's other
+        state (stored with :meth:`episode_ends`).
+        """
         self.rewards_int_raw.copy_(raw.reshape(self.num_steps, self.num_envs))
         self.int_update_input = update_input.reshape(self.num_steps, self.num_envs, *update_input.shape[1:])
         self.int_target = target.reshape(self.num_steps, self.num_envs, *target.shape[1:])
+        if pair_input is not None:
+            self.int_pair_input = pair_input.reshape(self.num_steps, self.num_envs, *pair_input.shape[1:])
+            self.int_ends = self.episode_ends()
 
     def minibatches(self, num_minibatches: int, by_env: bool, generator: torch.Generator) -> Iterator[PPOBatch]:
         """One pass over the rollout in random minibatches, by environment or by sample."""
         fields = (self.obs, self.first, self.actions, self.logprobs, self.values_ext, self.values_int,
-                  self.advantages, self.returns_ext, self.returns_int, self.int_update_input, self.int_target)
+                  self.advantages, self.returns_ext, self.returns_int, self.int_update_input, self.int_target,
+                  self.int_pair_input, self.int_ends)
         if by_env:
             order = torch.randperm(self.num_envs, generator=generator)
             for envs in order.chunk(num_minibatches):

@@ -100,11 +100,20 @@ class Trainer:
         if self.intrinsic is None:
             return [adam(policy_params, ppo.learning_rate)]
         predictor_params = list(self.intrinsic.predictor.parameters())
+        # A trained target steps with the predictor's optimizer (SND's one Adam over both), or with its own, last.
+        target_params = self.intrinsic.target_parameters()
+        own_target = self.method.own_target_optimizer and bool(target_params)
+        if not own_target:
+            predictor_params += target_params
         if not self.method.uses_own_optimizer(icfg):
             # The original RND adds the predictor's loss to PPO's and steps both with one Adam.
-            return [adam(policy_params + predictor_params, ppo.learning_rate)]
-        return [adam(policy_params, ppo.learning_rate),
-                adam(predictor_params, ppo.learning_rate * icfg.predictor_lr_scale)]
+            optimizers = [adam(policy_params + predictor_params, ppo.learning_rate)]
+        else:
+            optimizers = [adam(policy_params, ppo.learning_rate),
+                          adam(predictor_params, ppo.learning_rate * icfg.predictor_lr_scale)]
+        if own_target:
+            optimizers.append(adam(target_params, ppo.learning_rate * self.method.target_lr_scale))
+        return optimizers
 
     def learning_rate_fraction(self) -> float:
         """The share of each optimizer's configured rate the coming iteration uses (1 unless ``anneal_lr``).
@@ -237,8 +246,13 @@ class Trainer:
         if self.intrinsic is None:
             st.rewards_int.zero_()
             return {}
-        out = self.intrinsic.reward(st.next_observations())
-        st.store_intrinsic(out.raw, out.update_input, out.target)
+        nxt = st.next_observations()
+        obs = None if self.intrinsic.rates == "next" and not self.intrinsic.target_pairs else st.obs.reshape(nxt.shape)
+        out = self.intrinsic.reward(nxt if self.intrinsic.rates == "next" else obs)
+        pair = None
+        if self.intrinsic.target_pairs:  # the compact form of each transition's other state, for the target's loss
+            pair = self.intrinsic.encoder.compact(obs if self.intrinsic.rates == "next" else nxt)
+        st.store_intrinsic(out.raw, out.update_input, out.target, pair)
         st.rewards_int.copy_(self.intrinsic.normalize(st.rewards_int_raw))
         for callback in self.callbacks:
             callback.on_intrinsic_rewards(self, out)

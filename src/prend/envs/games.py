@@ -37,14 +37,26 @@ default index). The embedding of a randomly initialised neck has no meaning per 
 serves; a pre-trained neck would need the game's own row."""
 
 
-def atari_pb_game_id(rom: str) -> int:
-    """Atari-PB's id of an ALE ROM name.
+def atari_pb_game_id(rom: str | None) -> int:
+    """Atari-PB's id of an Atari game, named as ``--game`` takes it (``boxing``, ``Boxing``, ``ALE/Boxing-v5``).
+
+    ``None`` (a game that is not Atari, such as Deep Sea) and an ALE ROM outside Atari-PB's 60 get
+    :data:`OUTSIDE_ATARI_PB_GAME_ID`; a name that is no ALE ROM at all is a one-line
+    :class:`~prend.errors.PrendError` rather than silently that id.
 
     Example:
-        >>> atari_pb_game_id("boxing"), atari_pb_game_id("riverraid")
-        (12, 43)
+        >>> atari_pb_game_id("boxing"), atari_pb_game_id("Boxing"), atari_pb_game_id("riverraid")
+        (12, 12, 43)
+        >>> atari_pb_game_id(None), atari_pb_game_id("adventure")
+        (0, 0)
     """
-    return ATARI_PB_GAMES.index(rom) if rom in ATARI_PB_GAMES else OUTSIDE_ATARI_PB_GAME_ID
+    if rom is None:
+        return OUTSIDE_ATARI_PB_GAME_ID
+    resolved = resolve_atari_game(rom) if rom else None
+    if resolved is None:
+        raise PrendError(f"rom {rom!r} is not an Atari game", "pass an ALE ROM name such as 'boxing' (`prend "
+                         "games` lists them), or None for a game that is not Atari")
+    return ATARI_PB_GAMES.index(resolved) if resolved in ATARI_PB_GAMES else OUTSIDE_ATARI_PB_GAME_ID
 
 
 def _snake(name: str) -> str:

@@ -42,7 +42,7 @@ Example (one's own training loop, with a tiny fake batch):
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -61,6 +61,46 @@ class RewardOutput(NamedTuple):
     """(B, feature_dim) the frozen target's output (before any ``target_norm``), reused by the predictor's update."""
     error: torch.Tensor
     """(B, feature_dim) prediction minus (normalised) target per state; ``raw`` is its mean square."""
+
+
+class TargetBatch(NamedTuple):
+    """What a target's own loss reads (:class:`TargetObjective`): B states' compact inputs from the rollout.
+
+    Single states are ``inputs`` alone (a loss that augments them draws from torch's global RNG, which
+    checkpoints save); consecutive pairs (s_t, s_t+1) add ``pairs`` and ``ends``.
+    """
+
+    inputs: torch.Tensor
+    """(B, ...) the encoder's compact form of the states the reward rates (what the predictor trains on)."""
+    pairs: torch.Tensor | None = None
+    """(B, ...) the other member of each consecutive pair: s_t+1 when the reward rates s_t (``rates="current"``),
+    s_t when it rates s_t+1; ``None`` unless the objective asks for ``pairs``."""
+    ends: torch.Tensor | None = None
+    """(B,) bool: s_t+1 is the last observation of an episode that ended at step t (the pair is still
+    consecutive: it is never the next episode's reset observation); ``None`` with ``pairs``."""
+
+
+class TargetObjective(nn.Module, abc.ABC):
+    """A target's own, self-supervised loss: with one, :class:`DistillationReward` trains its target.
+
+    Its parameters (heads the loss needs, such as ST-DIM's classifiers) train with the target's and are
+    checkpointed with the reward module.
+    """
+
+    pairs: bool = False
+    """Whether the loss reads consecutive pairs (s_t, s_t+1); otherwise single states."""
+
+    @abc.abstractmethod
+    def forward(self, target: nn.Module, x: torch.Tensor, x_next: torch.Tensor | None,
+                ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss (a scalar with gradient towards the target) and any terms to log.
+
+        Args:
+            target: The reward's target network.
+            x: (B, ...) the target's inputs of s_t (the encoder's expanded form).
+            x_next: (B, ...) those of s_t+1 when :attr:`pairs`, else ``None``.
+            ends: (B,) bool, s_t+1 ends its episode, when :attr:`pairs`.
+        """
 
 
 class OutputBias(nn.Module):
@@ -160,26 +200,64 @@ class DistillationReward(nn.Module):
             called from :meth:`observe`.
         start_at_target_mean: the predictor ends in an :class:`OutputBias`, which :meth:`end_warmup` sets so
             that the predictor's mean output equals the target's on the warm-up observations.
+        target_objective: the target's own loss (:class:`TargetObjective`): the target then trains too (its
+            parameters that require grad, with the objective's), and the update calls :meth:`update_loss`
+            instead of :meth:`predictor_loss`. ``None``: the target is frozen (RND, PreND).
+        rates: which state of each transition the reward rates: ``next`` (s_t+1, RND's) or ``current`` (s_t,
+            SND's, computed on the state the agent acts from).
+        reward_norm: ``return-std``: divide by the running std of the discounted intrinsic return (RND's);
+            ``clip``: ``clip(reward_scale x raw, 0, 1)`` (SND's).
+        reward_scale: the factor of ``clip`` (SND's eta); ``return-std`` is unchanged by any scale.
     """
 
     episodic = False
-    """The intrinsic stream does not stop at episode ends (the original RND's ``use_news=0``)."""
+    """A description, read by nothing: whether the intrinsic return stops at episode ends is the run's
+    ``ppo.int_episodic`` (``--int-episodic``), not the reward's."""
 
     def __init__(self, encoder: Encoder, target: nn.Module, predictor: nn.Module, num_envs: int,
                  gamma: float = 0.99, chunk_size: int = 2048, target_norm: nn.Module | None = None,
-                 start_at_target_mean: bool = False):
+                 start_at_target_mean: bool = False, target_objective: TargetObjective | None = None,
+                 rates: Literal["next", "current"] = "next",
+                 reward_norm: Literal["return-std", "clip"] = "return-std", reward_scale: float = 1.0):
         super().__init__()
         ends_in_bias = isinstance(predictor, nn.Sequential) and isinstance(predictor[-1], OutputBias)
         if start_at_target_mean and not ends_in_bias:
             raise ValueError("start_at_target_mean needs a predictor that ends in an OutputBias")
+        if target_objective is not None and not any(p.requires_grad for p in target.parameters()):
+            raise ValueError("a target_objective needs a target with parameters that require grad")
+        if rates not in ("next", "current") or reward_norm not in ("return-std", "clip"):
+            raise ValueError(f"rates must be 'next' or 'current' and reward_norm 'return-std' or 'clip', got "
+                             f"{rates!r}, {reward_norm!r}")
         self.encoder = encoder
-        self.target = target.requires_grad_(False)
+        # A frozen target's parameters leave every optimizer; a trained one keeps its own requires_grad flags.
+        self.target = target if target_objective is not None else target.requires_grad_(False)
+        self.target_objective = target_objective
+        self.rates = rates
+        self.reward_norm = reward_norm
+        self.reward_scale = reward_scale
         self.predictor = predictor
         self.target_norm = target_norm
         self.start_at_target_mean = start_at_target_mean
         self.forward_filter = RewardForwardFilter(gamma, num_envs)
         self.return_rms = RunningMeanStd(shape=())
         self.chunk_size = chunk_size
+
+    @property
+    def trains_target(self) -> bool:
+        """Whether the target trains by its own loss (a :class:`TargetObjective` was given)."""
+        return self.target_objective is not None
+
+    @property
+    def target_pairs(self) -> bool:
+        """Whether the target's loss reads consecutive pairs, which the trainer then stores."""
+        return self.target_objective is not None and self.target_objective.pairs
+
+    def target_parameters(self) -> list[nn.Parameter]:
+        """The parameters the target's loss trains: the target's that require grad, then the objective's."""
+        if self.target_objective is None:
+            return []
+        params = [*self.target.parameters(), *self.target_objective.parameters()]
+        return [p for p in params if p.requires_grad]
 
     @property
     def needs_warmup(self) -> bool:
@@ -207,10 +285,13 @@ class DistillationReward(nn.Module):
     def normalize(self, raw: torch.Tensor) -> torch.Tensor:
         """Divide a rollout's raw rewards, (time, envs), by the running std of the discounted return.
 
-        Updates the forward filter and the return statistics, so call it once per rollout, in order.
+        Or, with ``reward_norm="clip"``, ``clip(reward_scale x raw, 0, 1)``. Updates the forward filter and the
+        return statistics either way, so call it once per rollout, in order.
         """
         returns = self.forward_filter(raw)
         self.return_rms.update(returns.reshape(-1))
+        if self.reward_norm == "clip":  # SND's: the statistics above are kept for the logs only
+            return (raw * self.reward_scale).clamp(0.0, 1.0).to(raw.dtype)
         return (raw / self.return_rms.std).to(raw.dtype)
 
     @torch.no_grad()
@@ -240,6 +321,31 @@ class DistillationReward(nn.Module):
             self.predictor[-1].bias.sub_(self.reward(obs).error.mean(0))
 
     def predictor_loss(self, update_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the predictor against stored target outputs (averaged over features, batch)."""
+        """Mean squared error of the predictor against stored target outputs (averaged over features, batch).
+
+        The update of a frozen target's reward: a scalar that requires grad (a reward with nothing to learn
+        still returns one, e.g. ``0 * sum of a parameter``).
+        """
         prediction = self.predictor(self.encoder.expand(update_input))
         return (prediction - self.regression_target(target)).square().mean()
+
+    def update_loss(self, batch: TargetBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The update of a trained target's reward: predictor loss + the target's own loss, and their values.
+
+        The predictor regresses on the target's *current* outputs (detached: its loss moves only the
+        predictor), as the stored ones are stale once the target has moved; the target moves only through
+        its objective. Run on the whole batch at once: a self-supervised loss's terms are batch statistics.
+        """
+        assert self.target_objective is not None, "update_loss needs a target_objective"
+        x = self.encoder.expand(batch.inputs)
+        with torch.no_grad():
+            regression = self.regression_target(self.target(x))
+        predictor = (self.predictor(x) - regression).square().mean()
+        x_t, x_next = x, None
+        if self.target_objective.pairs:
+            if batch.pairs is None:
+                raise ValueError("this target's objective reads consecutive pairs: the batch has none")
+            other = self.encoder.expand(batch.pairs)
+            x_t, x_next = (x, other) if self.rates == "current" else (other, x)
+        target, terms = self.target_objective(self.target, x_t, x_next, batch.ends)
+        return predictor + target, {"losses/predictor": predictor.item(), "losses/target": target.item(), **terms}

@@ -12,7 +12,8 @@ def make_intrinsic(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str |
     """The reward module of ``cfg.method`` (``None`` for plain PPO), checked to be a :class:`DistillationReward`.
 
     The method's builder (:mod:`prend.intrinsic.methods`) makes it; a plug-in's that returns anything else is
-    reported in one line here, before training starts.
+    reported in one line here, before training starts. ``cfg.reward_norm`` and ``cfg.reward_scale``, when set,
+    replace the normalisation the builder chose (``auto`` and ``None`` keep it).
     """
     method = resolve_method(cfg.method)
     if method.build is None:
@@ -22,4 +23,8 @@ def make_intrinsic(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str |
         raise PrendError(f"--method {cfg.method}: its builder returned a {type(module).__name__}, not a "
                          "DistillationReward", "return prend.intrinsic.DistillationReward(encoder, target, "
                          "predictor, num_envs=num_envs, gamma=gamma)")
+    if cfg.reward_norm != "auto":
+        module.reward_norm = cfg.reward_norm
+    if cfg.reward_scale is not None:
+        module.reward_scale = cfg.reward_scale
     return module

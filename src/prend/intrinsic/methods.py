@@ -7,7 +7,8 @@ reports and ``prend diagnose`` ask these questions here and check no method's na
 
 ``IntrinsicConfig.method`` (``--method``, a config file's, a sweep's ``--methods``) is one of
 
-- a built-in name: ``rnd``, ``rnd-lr``, ``prend``, ``none`` (:data:`BUILTIN_METHODS`);
+- a built-in name: ``rnd``, ``rnd-lr``, ``prend``, ``snd-v``, ``snd-std``, ``snd-vic``, ``none``
+  (:data:`BUILTIN_METHODS`);
 - the name of an installed plug-in: an entry point in the :data:`ENTRY_POINT_GROUP` group naming one of
   the next;
 - ``module.path:attribute``, as ``--backbone`` takes one: an :class:`IntrinsicMethod`, or a builder
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import sys
 import traceback
@@ -36,12 +38,14 @@ from prend.errors import PrendError
 from prend.intrinsic.base import DistillationReward
 from prend.intrinsic.pretrained import ignored_fields, make_prend
 from prend.intrinsic.rnd import make_rnd
+from prend.intrinsic.snd import make_snd
 
 ENTRY_POINT_GROUP = "prend.methods"
 """The entry-point group installed packages declare their methods in (``name = "module:attribute"``)."""
 
-SHARED_FIELDS = ("update_proportion", "separate_optimizer", "predictor_lr_scale")
-"""``IntrinsicConfig`` fields of the predictor's training, which the trainer reads for every reward."""
+SHARED_FIELDS = ("update_proportion", "separate_optimizer", "predictor_lr_scale", "reward_norm", "reward_scale")
+"""``IntrinsicConfig`` fields of the predictor's training and of the reward's normalisation, which the trainer
+reads for every reward."""
 
 PLUGIN_ORDER = 50
 """Where a method that declares no order sorts: after the built-in rewards, before plain PPO."""
@@ -82,6 +86,12 @@ class IntrinsicMethod:
     weights file)."""
     order: int = PLUGIN_ORDER
     """Rank in reports and plots, lowest first (labels of one rank sort alphabetically)."""
+    own_target_optimizer: bool = False
+    """For a reward whose target trains (a ``target_objective``): whether the target gets its own Adam at
+    :attr:`target_lr_scale` x the policy's learning rate, rather than stepping with the predictor's optimizer
+    (SND's one Adam over both)."""
+    target_lr_scale: float = 1.0
+    """The target's learning rate over the policy's, with :attr:`own_target_optimizer`."""
 
     @property
     def intrinsic_head(self) -> bool:
@@ -128,10 +138,18 @@ PREND = IntrinsicMethod("prend", make_prend, own_optimizer=True, order=2,
                                 "backbone_width", "backbone_bf16", "game_id", *PREND_VARIANT_FIELDS),
                         ignored=ignored_fields)
 """PreND (Davoodabadi et al. 2024): a frozen backbone's features, a random neck as target; own Adam at 0.01."""
+SND_V = IntrinsicMethod("snd-v", functools.partial(make_snd, variant="snd-v"), own_optimizer=False,
+                        fields=("feature_dim",), order=3)
+"""SND-V (Pecháč et al. 2024): a contrastively trained target; predictor and target on the policy's Adam."""
+SND_STD = dataclasses.replace(SND_V, name="snd-std", build=functools.partial(make_snd, variant="snd-std"), order=4)
+"""SND-STD: the target trained by spatio-temporal DeepInfoMax on consecutive states."""
+SND_VIC = dataclasses.replace(SND_V, name="snd-vic", build=functools.partial(make_snd, variant="snd-vic"), order=5)
+"""SND-VIC: the target trained by VICReg on consecutive states."""
 NONE = IntrinsicMethod("none", None, order=90)
 """Plain PPO: no intrinsic reward."""
 
-BUILTIN_METHODS: dict[str, IntrinsicMethod] = {m.name: m for m in (RND, RND_LR, PREND, NONE)}
+BUILTIN_METHODS: dict[str, IntrinsicMethod] = {m.name: m for m in (RND, RND_LR, PREND, SND_V, SND_STD, SND_VIC,
+                                                                    NONE)}
 """prend's own methods by name, in report order."""
 
 _plugins: dict[str, IntrinsicMethod] = {}
@@ -153,7 +171,7 @@ def resolve_method(spec: str, strict: bool = True) -> IntrinsicMethod:
         >>> resolve_method("rnb")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        prend.errors.PrendError: unknown method 'rnb': did you mean rnd? choose rnd, rnd-lr, prend or none, or ...
+        prend.errors.PrendError: unknown method 'rnb': did you mean rnd? choose rnd, rnd-lr, prend, snd-v, ...
     """
     if spec in BUILTIN_METHODS:
         return BUILTIN_METHODS[spec]

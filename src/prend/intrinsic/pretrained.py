@@ -227,7 +227,7 @@ def make_prend(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | Non
     backbone = backbone if backbone is not None else make_backbone(cfg)
     with torch.no_grad():
         channels, height, width = as_feature_map(backbone.eval()(torch.zeros(1, 4, 84, 84))).shape[1:]
-    game_id = cfg.game_id if cfg.game_id is not None else atari_pb_game_id(rom or "")
+    game_id = cfg.game_id if cfg.game_id is not None else atari_pb_game_id(rom)
     k = cfg.feature_dim
     target = GameNeck(AtariPBNeck(channels, spatial=(height, width), hidden_dims=(1024, k)), game_id)
     # A normalised target is partly negative, which a final ReLU could never output.
