@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -6,6 +9,7 @@ from prend.checkpoint import sha256_file
 from prend.cli import main
 from prend.config import config_to_dict
 from prend.errors import PrendError
+from prend.experiments.execution import ThreadPlan, _train, child_pythonpath, prend_command, thread_plan
 from prend.experiments.sweep import SweepConfig, classify, load_sweep_file, parse_grid, plan, run_sweep
 from prend.pretrain import shipped_backbone
 from prend.rundir import RunDir
@@ -29,7 +33,82 @@ def test_plan_names_runs_and_gives_each_its_flags(tmp_path):
     assert spec.config["run"]["seed"] == 1 and spec.total_steps == 64 and spec.state == "start"
     assert spec.run_dir == (tmp_path / "s" / spec.name).resolve()
     assert spec.config["run"]["progress"] is False  # progress bars would fill the logs
-    assert spec.config["run"]["torch_threads"] >= 1 and spec.config["env"]["env_threads"] >= 1
+    shares = thread_plan(8, workers=2)
+    assert spec.config["run"]["torch_threads"] == shares.torch_threads and shares.torch_threads in (0, 1)
+    assert spec.config["env"]["env_threads"] == shares.threads >= 1
+
+
+# --------------------------------------------------------------------------------------- a run's imports
+def test_a_run_imports_modules_from_where_the_sweep_did_not_from_its_working_directory(tmp_path, monkeypatch):
+    """Issue 32: runs started as ``python -m`` found a folder of their working directory before the plug-in."""
+    on_path, only_here, work = (tmp_path / name for name in ("on_path", "only_here", "work"))
+    for folder, names in ((on_path, ["sweep_mod_a"]), (only_here, ["sweep_mod_b"]), (work, ["sweep_mod_a",
+                                                                                             "sweep_mod_b"])):
+        folder.mkdir()
+        for name in names:
+            (folder / f"{name}.py").write_text(f"WHERE = {folder.name!r}\n")
+    monkeypatch.setenv("PYTHONPATH", str(on_path))
+    monkeypatch.syspath_prepend(str(on_path))
+    monkeypatch.syspath_prepend(str(only_here))  # as `python -m prend.cli sweep` in that folder would have it
+    for name in ("sweep_mod_a", "sweep_mod_b"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        __import__(name)
+    extra = child_pythonpath(["sweep_mod_a", "sweep_mod_b", "json"])
+    assert extra == (str(only_here.resolve()),)  # PYTHONPATH and the standard library the run has anyway
+    script = "import sweep_mod_a, sweep_mod_b; print(sweep_mod_a.WHERE, sweep_mod_b.WHERE)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*extra, str(on_path)])}
+
+    def imported(python: list[str]) -> str:
+        return subprocess.run([*python, "-c", script], cwd=work, env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert imported(prend_command()[:2]) == "on_path only_here"  # what this process imported
+    assert imported([sys.executable]) == "work work"  # what `python -m prend.cli` found first
+
+
+# ------------------------------------------------------------------------------------------------ threads
+@pytest.mark.parametrize("runs, workers, threads, cores, pin, expected", [
+    # Alone on the machine: the run times 1 thread against all the cores, as `prend train` does (issue 32:
+    # `--workers 1` used to fix 2 threads on a busy 2-core machine, 30-60x slower than the 1 it would choose).
+    (4, 1, 0, 2, True, ThreadPlan(1, 2, 0)),
+    (1, 0, 0, 16, True, ThreadPlan(1, 16, 0)),
+    # A core each: nothing to choose.
+    (4, 0, 0, 2, True, ThreadPlan(2, 1, 1)),
+    (3, 0, 0, 2, True, ThreadPlan(2, 1, 1)),
+    # Several runs with several cores each: each times its threads on cores of its own.
+    (2, 0, 0, 8, True, ThreadPlan(2, 4, 0, (frozenset(range(4)), frozenset(range(4, 8))))),
+    (9, 3, 0, 8, True, ThreadPlan(3, 2, 0, (frozenset({0, 1}), frozenset({2, 3}), frozenset({4, 5})))),
+    (2, 0, 0, 8, False, ThreadPlan(2, 4, 4)),  # Ray's tasks cannot be held to cores: the fixed split
+    # --threads-per-run is kept as given.
+    (4, 1, 2, 2, True, ThreadPlan(1, 2, 2)),
+    (4, 2, 3, 8, True, ThreadPlan(2, 3, 3)),
+])
+def test_a_sweeps_runs_time_their_threads_as_prend_train_does_on_cores_of_their_own(runs, workers, threads, cores,
+                                                                                     pin, expected):
+    assert thread_plan(runs, workers, threads, cores=list(range(cores)), pin=pin) == expected
+
+
+@pytest.mark.parametrize("workers, threads, torch_threads, env_threads", [(1, 0, 0, 2), (2, 0, 1, 1), (1, 1, 1, 1)])
+def test_plan_hands_each_run_the_thread_choice(tmp_path, monkeypatch, workers, threads, torch_threads, env_threads):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})  # a 2-core machine, as in issue 32
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd", games="Boxing", seeds="1,2", workers=workers,
+                      threads_per_run=threads)
+    for spec in plan(cfg, [*TINY, "--total-steps", "32"]):
+        assert spec.fields["run"]["torch_threads"] == spec.config["run"]["torch_threads"] == torch_threads
+        assert spec.fields["env"]["env_threads"] == spec.config["env"]["env_threads"] == env_threads
+    spec = plan(cfg, [*TINY, "--total-steps", "32", "--torch-threads", "2"])[0]  # a train flag wins
+    assert "torch_threads" not in spec.fields["run"] and spec.config["run"]["torch_threads"] == 2
+
+
+def test_a_run_held_to_cores_times_threads_only_up_to_them(tmp_path):
+    """The run's start-up check (prend.agent.perf) takes its candidates from the cores it may use."""
+    core = min(os.sched_getaffinity(0))
+    log = tmp_path / "log"
+    script = ("import os; from prend.agent.perf import thread_candidates; "
+              "print(sorted(os.sched_getaffinity(0)), thread_candidates(len(os.sched_getaffinity(0))))")
+    with log.open("w") as handle:
+        assert _train([sys.executable, "-c", script], handle, dict(os.environ), None, frozenset({core})) == 0
+    assert log.read_text().split() == [f"[{core}]", "[1]"]
 
 
 def test_a_prend_run_made_with_another_backbone_is_a_conflict_not_a_finished_run(tmp_path):

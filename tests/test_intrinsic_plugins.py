@@ -151,6 +151,35 @@ def test_a_plugin_trains_checkpoints_resumes_sweeps_reports_and_diagnoses_like_a
     assert len(err) == 1 and "cannot import 'pixel_bonus'" in err[0] and "PYTHONPATH" in err[0]
 
 
+@pytest.mark.slow
+def test_a_sweeps_runs_import_a_plugin_from_where_the_sweep_did_not_from_their_working_directory(
+        on_path, tmp_path, monkeypatch):
+    """A folder in the working directory named like a plug-in (its source checkout) does not shadow it in the runs.
+
+    ``python -m`` put the working directory first on a run's path; the sweep itself found the plug-in elsewhere
+    and its up-front check passed, so every run failed (issue 32). And a plug-in module only the sweep's process
+    has on its path (not on ``PYTHONPATH``: ``python -m prend.cli sweep`` in its folder) is still found by them.
+    """
+    work = tmp_path / "work"
+    (work / "pixel_bonus").mkdir(parents=True)
+    (work / "pixel_bonus" / "__init__.py").write_text("# the plug-in's source folder, an older copy: no PIXEL_RND\n")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "lib_bonus.py").write_text("from pixel_bonus import PIXEL_RND, make_pixel_rnd\n"
+                                      "from prend.intrinsic import IntrinsicMethod\n\n"
+                                      "LIB = IntrinsicMethod('lib-rnd', make_pixel_rnd)\n")
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.chdir(work)
+    # One run: lib_bonus is only on this process's path, and it imports pixel_bonus, shadowed in the working directory.
+    cfg = SweepConfig(out=tmp_path / "s", methods="lib_bonus:LIB", games="Boxing", seeds="1", workers=1,
+                      threads_per_run=1)
+    results = run_sweep(cfg, [*TINY, "--total-steps", "32"], echo=lambda line: None)
+    assert [(r["name"], r["state"]) for r in results] == [("Boxing-lib-rnd-s1", "finished")], \
+        Path(results[0]["log"]).read_text()[-400:]
+    command = json.loads((tmp_path / "s" / "Boxing-lib-rnd-s1" / "sweep_status.json").read_text())["command"]
+    assert command[1:4] == ["-P", "-m", "prend.cli"]
+
+
 def test_a_builder_alone_is_a_method_with_the_defaults(on_path, tmp_path):
     method = resolve_method("pixel_bonus:make_pixel_rnd")
     assert (method.name, method.own_optimizer, method.intrinsic_head) == ("pixel_bonus:make_pixel_rnd", False, True)
@@ -197,7 +226,8 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
         "NOT_A_METHOD = 3\nTAKES_RND = IntrinsicMethod('rnd', make_pixel_rnd)\n"
         "SPACED = IntrinsicMethod('pixel rnd', make_pixel_rnd)\n"
         "MISSPELT = IntrinsicMethod('pixel-rnd', make_pixel_rnd, fields=('feature_dims',))\n\n"
-        "def returns_a_layer(cfg, num_envs, gamma, rom):\n    return nn.Linear(1, 1)\n")
+        "def returns_a_layer(cfg, num_envs, gamma, rom):\n    return nn.Linear(1, 1)\n\n"
+        "def raises(cfg, num_envs, gamma, rom):\n    raise ValueError(f'no feature_dim {cfg.feature_dim}')\n")
     (tmp_path / "broken_bonuses.py").write_text("raise RuntimeError('no GPU here')\n")
     (tmp_path / "needs_missing.py").write_text("import torch\nimport numpy_does_not_exist\n")
     (tmp_path / "typo_bonuses.py").write_text("def make(cfg, num_envs, gamma, rom)\n    pass\n")
@@ -205,8 +235,7 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("method, message", [
-    ("rnd_lr", "unknown method 'rnd_lr': did you mean rnd-lr? choose rnd, rnd-lr, prend or none, or name your "
-               "own as module.path:attribute"),
+    ("rnd_lr", "unknown method 'rnd_lr': did you mean rnd-lr? choose rnd, rnd-lr, prend"),
     ("xyz", "unknown method 'xyz': choose rnd"),  # nothing close: no guess
     ("no_such_package:make", "--method no_such_package:make: cannot import 'no_such_package' "
                              "(ModuleNotFoundError"),
@@ -231,13 +260,36 @@ def test_a_bad_method_is_one_line_and_exit_code_2(bad_bonuses, tmp_path, capsys,
     assert not out.exists()  # nothing left on disk
 
 
+@pytest.mark.parametrize("method, line", [
+    ("bad_bonuses:returns_a_layer", "prend sweep: error: --method bad_bonuses:returns_a_layer: its builder returned "
+                                    "a Linear, not a DistillationReward"),
+    ("bad_bonuses:raises", "prend sweep: error: --methods bad_bonuses:raises: its builder raised ValueError at "),
+])
+def test_a_sweep_builds_each_plugin_once_before_any_run_starts(bad_bonuses, tmp_path, capsys, method, line):
+    """A builder's mistake stops the sweep up front (exit 2, nothing written), not inside every run of it."""
+    out = tmp_path / "s"
+    assert main(["sweep", "--out", str(out), "--methods", f"rnd,{method}", "--games", "Boxing", "--seeds", "1,2",
+                 *TINY, "--feature-dim", "24", "--total-steps", "32"]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(line)
+    if method.endswith("raises"):  # its traceback first, as prend train shows it, then the one line naming it
+        assert "Traceback (most recent call last)" in err and "ValueError: no feature_dim 24" in err
+        assert "bad_bonuses.py, line 14 (no feature_dim 24; the traceback is above): fix it" in last
+    else:
+        assert "Traceback" not in err
+    assert not out.exists()  # no run started, no run directory or manifest written
+    assert main(["sweep", "--out", str(out), "--methods", f"rnd,{method}", "--games", "Boxing", "--seeds", "1",
+                 "--dry-run"]) == 2  # a dry run checks it too
+
+
 def test_an_unknown_method_fails_the_same_from_a_config_file_and_a_sweep(tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text('[intrinsic]\nmethod = "rnd2"\n')
     assert main(["train", "--config", str(config)]) == 2
     assert main(["sweep", "--out", str(tmp_path / "s"), "--methods", "rnd,rnd2", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all("unknown method 'rnd2': did you mean rnd? choose rnd, rnd-lr, prend or none" in e
+    assert len(err) == 2 and all("unknown method 'rnd2': did you mean rnd? choose rnd, rnd-lr, prend" in e
                                  for e in err)
     assert not (tmp_path / "s").exists()
 

@@ -3,11 +3,22 @@
 Shared by the sweep's backends: a Ray task or a thread of the local backend (:func:`run_local`) calls
 :func:`execute_run`. The local backend stops its runs with :func:`stop_runs` when the sweep gets SIGINT or
 SIGTERM.
+
+A run imports what the sweep imported: it starts as ``python -P -m prend.cli train`` (:func:`prend_command`),
+so its working directory (the sweep's) is not first on its ``sys.path`` (``python -m`` alone would put it
+there, where a folder named like a plug-in, such as the plug-in's own source checkout, shadows the installed
+package), and the folders the sweep imported its plug-ins from are added to its ``PYTHONPATH`` where a run's
+Python would not look (:func:`child_pythonpath`).
+
+How many runs at once and threads each (:func:`thread_plan`) is decided here too: a run given several cores
+makes ``prend train``'s own timed choice of threads at start-up, on its own cores.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
+import json
 import os
 import shlex
 import signal
@@ -15,9 +26,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from prend.rundir import RunDir
@@ -31,15 +44,117 @@ _children_lock = threading.Lock()
 _stopping: list[int] = []  # the signal stop_runs forwarded, while this process's sweep is stopping
 
 
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How a sweep's runs share this machine's cores (:func:`thread_plan`)."""
+
+    workers: int
+    """Runs at once (the local backend's pool)."""
+    threads: int
+    """Cores per run: its ``OMP_NUM_THREADS``, its emulator threads (``env.env_threads``), its Ray CPUs."""
+    torch_threads: int
+    """The runs' ``run.torch_threads``: 0 lets each time 1 thread against its cores at start-up and keep the
+    faster (``prend train``'s own choice, :func:`prend.agent.perf.choose_perf`)."""
+    cpu_sets: tuple[frozenset[int], ...] | None = None
+    """The cores each of the :attr:`workers` concurrent runs is held to (``None``: all of this process's)."""
+
+
+def thread_plan(runs: int, workers: int = 0, threads: int = 0, cores: list[int] | None = None,
+                pin: bool = True) -> ThreadPlan:
+    """How ``runs`` runs share ``cores`` (default: those this process may use); ``workers``/``threads`` 0: choose.
+
+    Threads given (``--threads-per-run``) are kept as given. Otherwise each run gets ``cores // workers``
+    cores, and one with more than one times its torch threads at start-up as ``prend train`` alone does
+    (``torch_threads`` 0): on a CPU shared with other jobs one thread can be several times faster than two,
+    which a fixed split cannot know. Its candidates are the cores it sees, so with several runs at once
+    (``pin``: the local backend) each is held to its own :attr:`ThreadPlan.cpu_sets`; where runs cannot be held
+    to cores (Ray's tasks, ``pin`` False) several runs at once keep the fixed split.
+
+    Example:
+        >>> thread_plan(runs=4, workers=1, cores=[0, 1])  # alone on 2 cores: times 1 vs 2 threads
+        ThreadPlan(workers=1, threads=2, torch_threads=0, cpu_sets=None)
+        >>> thread_plan(runs=4, cores=[0, 1])  # a core each: nothing to choose
+        ThreadPlan(workers=2, threads=1, torch_threads=1, cpu_sets=None)
+        >>> thread_plan(runs=2, cores=[0, 1, 2, 3]).cpu_sets
+        (frozenset({0, 1}), frozenset({2, 3}))
+    """
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else list(cores)
+    workers = workers if workers > 0 else max(1, min(len(cores), runs))
+    if threads > 0:
+        return ThreadPlan(workers, threads, threads)
+    share = max(1, len(cores) // workers)
+    if share == 1:
+        return ThreadPlan(workers, 1, 1)
+    if workers == 1:
+        return ThreadPlan(workers, share, 0)
+    if not pin:
+        return ThreadPlan(workers, share, share)
+    return ThreadPlan(workers, share, 0, tuple(frozenset(cores[i * share:(i + 1) * share]) for i in range(workers)))
+
+
+def prend_command(*args: str) -> list[str]:
+    """``prend ARGS`` as a child process of this Python, without the working directory on its ``sys.path``.
+
+    ``-P`` (Python 3.11) keeps ``python -m`` from putting the working directory first on ``sys.path``, as the
+    ``prend`` console script does not either: a folder there named like an installed plug-in would shadow it.
+
+    Example:
+        >>> prend_command("train", "--resume", "runs/a")[1:]
+        ['-P', '-m', 'prend.cli', 'train', '--resume', 'runs/a']
+    """
+    return [sys.executable, "-P", "-m", "prend.cli", *args]
+
+
+def child_pythonpath(modules: Iterable[str]) -> tuple[str, ...]:
+    """The folders a run's ``PYTHONPATH`` needs so that it imports each of ``modules`` from where this process did.
+
+    Each imported module's folder on ``sys.path`` (the one holding its file or package), where a child started
+    by :func:`prend_command` would not look: this process's own first entry (``python -m prend.cli sweep`` in
+    the plug-in's folder) or a folder added at run time. Folders it looks in anyway (``PYTHONPATH``,
+    site-packages, ``.pth`` entries) are left out, so the child's order there stays its own.
+    """
+    roots = [root for name in modules if (root := _import_root(name)) is not None]
+    if not roots:
+        return ()
+    default = _child_sys_path(sys.executable, os.environ.get("PYTHONPATH", ""))
+    return tuple(dict.fromkeys(root for root in roots if root not in default))
+
+
+def _import_root(name: str) -> str | None:
+    """The ``sys.path`` folder this process imported top-level module ``name`` from (``None``: not imported)."""
+    module = sys.modules.get(name.partition(".")[0])
+    spec = getattr(module, "__spec__", None)
+    if spec is None:
+        return None
+    if spec.origin and spec.has_location:  # a module file, or a package's __init__.py
+        where = Path(spec.origin).resolve().parent
+        return str(where.parent if spec.submodule_search_locations is not None else where)
+    folders = list(spec.submodule_search_locations or [])  # a namespace package: its (first) folder
+    return str(Path(folders[0]).resolve().parent) if folders else None
+
+
+@functools.lru_cache(maxsize=4)
+def _child_sys_path(python: str, pythonpath: str) -> frozenset[str]:
+    """The resolved ``sys.path`` of ``python -P`` in this environment (asked once per ``PYTHONPATH``)."""
+    try:
+        out = subprocess.run([python, "-P", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+        return frozenset(str(Path(p).resolve()) for p in json.loads(out) if p)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return frozenset()  # then every plug-in folder is added: a duplicate path entry is harmless
+
+
 def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: int, cwd: str | None = None,
-                fields: dict[str, Any] | None = None, node: str | None = None) -> dict[str, Any]:
+                fields: dict[str, Any] | None = None, pythonpath: tuple[str, ...] | list[str] = (),
+                node: str | None = None, cpus: frozenset[int] | None = None) -> dict[str, Any]:
     """Run one ``prend train`` process to completion, logging to ``run_dir/train.log``; never raises.
 
     This is what a pool worker or a Ray task runs. ``fields`` (a fresh start's) are written to the run's
-    ``sweep_config.json`` first, where its ``--config`` reads them. ``node`` names where it runs in the
-    status (default: the host name). The training process gets SIGTERM when this process dies (Linux), so a
-    killed sweep or a task lost with its worker leaves no orphan training on, and holding the lock of, its run
-    directory. Returns the run's final status.
+    ``sweep_config.json`` first, where its ``--config`` reads them. ``pythonpath`` (:func:`child_pythonpath`)
+    goes before the inherited ``PYTHONPATH``. ``node`` names where it runs in the status (default: the host
+    name); ``cpus`` holds it to those cores (:attr:`ThreadPlan.cpu_sets`). The training process gets SIGTERM
+    when this process dies (Linux), so a killed sweep or a task lost with its worker leaves no orphan training
+    on, and holding the lock of, its run directory. Returns the run's final status.
     """
     run = RunDir(run_dir)
     if _stopping:  # the sweep is stopping: a run whose turn came just now does not start
@@ -51,8 +166,10 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     run.path.mkdir(parents=True, exist_ok=True)
     if fields is not None:
         run.write_sweep_config(fields)
-    command = [sys.executable, "-m", "prend.cli", "train", *train_args]
+    command = prend_command("train", *train_args)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     started = time.time()
     where = {"host": os.uname().nodename, **({"node": node} if node else {})}
     run.write_sweep_status({"state": "running", "total_steps": total_steps, "started": started, **where,
@@ -60,7 +177,7 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     with run.train_log_path.open("a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} on {os.uname().nodename}: {shlex.join(command)}\n")
         log.flush()
-        returncode = _train(command, log, env, cwd)
+        returncode = _train(command, log, env, cwd, cpus)
     if returncode != 0 and (held := run.holder()) is not None:  # it lost the race for the lock, see above
         return busy_result(run_dir, held)
     state = "finished" if returncode == 0 else "interrupted" if returncode in INTERRUPTED_EXITS else "failed"
@@ -73,8 +190,9 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     return status
 
 
-def _train(command: list[str], log: Any, env: dict[str, str], cwd: str | None) -> int:
-    """Run the training process to its end; its exit code (127 if it could not start).
+def _train(command: list[str], log: Any, env: dict[str, str], cwd: str | None,
+           cpus: frozenset[int] | None = None) -> int:
+    """Run the training process to its end, on ``cpus`` if given; its exit code (127 if it could not start).
 
     The process gets its own process group, so a Ctrl-C in the sweep's terminal reaches the sweep alone, which
     passes it on once (:func:`stop_runs`): a second SIGINT would stop the run without its checkpoint.
@@ -82,7 +200,7 @@ def _train(command: list[str], log: Any, env: dict[str, str], cwd: str | None) -
     try:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                  cwd=cwd if cwd and Path(cwd).is_dir() else None,
-                                 preexec_fn=_die_with_parent, process_group=0)
+                                 preexec_fn=functools.partial(_child_setup, cpus), process_group=0)
     except OSError as err:
         log.write(f"could not start prend train: {err}\n")
         return 127
@@ -133,11 +251,14 @@ def _last_step(run: RunDir) -> int:
     return int(records[-1].get("charts/global_step", 0)) if records else 0
 
 
-def _die_with_parent() -> None:
+def _child_setup(cpus: frozenset[int] | None) -> None:
     # Runs in the child between fork and exec: PR_SET_PDEATHSIG (1) makes the kernel send it SIGTERM when
-    # the parent dies; prend train checkpoints and exits on SIGTERM. Linux only; elsewhere a no-op.
+    # the parent dies; prend train checkpoints and exits on SIGTERM. Linux only; elsewhere a no-op. Cores set
+    # here hold every thread the run will start, and are what its start-up timing of threads sees.
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
 
 
 def busy_result(run_dir: str, held: str) -> dict[str, Any]:
@@ -151,18 +272,31 @@ STOP_NOTICE = ("stopping the sweep: each running run checkpoints after its itera
 
 
 def run_local(tasks: list[tuple[Any, tuple[Any, ...]]], workers: int,
-              on_done: Callable[[Any, dict[str, Any]], None]) -> int | None:
+              on_done: Callable[[Any, dict[str, Any]], None],
+              cpu_sets: tuple[frozenset[int], ...] | None = None) -> int | None:
     """Run each ``(key, execute_run arguments)`` task, ``workers`` at a time; ``on_done(key, result)`` as each ends.
 
-    Returns the signal that stopped it, or ``None``. SIGINT or SIGTERM to this process is passed on once to the
-    running runs, which checkpoint and stop (recorded as interrupted); tasks not yet started are not started,
-    and ``on_done`` gets :func:`not_started` for them.
+    With ``cpu_sets`` (one per worker, :attr:`ThreadPlan.cpu_sets`) each run is held to a set no other run
+    holds while it runs. Returns the signal that stopped it, or ``None``. SIGINT or SIGTERM to this process is
+    passed on once to the running runs, which checkpoint and stop (recorded as interrupted); tasks not yet
+    started are not started, and ``on_done`` gets :func:`not_started` for them.
     A process killed outright takes its runs with it (each checkpoints on the SIGTERM the kernel sends).
     """
     # Threads only wait on child processes, so a thread pool is a process pool here without pickling.
     reset_stop()
+    free: SimpleQueue[frozenset[int] | None] = SimpleQueue()
+    for cpus in cpu_sets or [None] * workers:  # at most `workers` runs at once: a set is always free
+        free.put(cpus)
+
+    def run(args: tuple[Any, ...]) -> dict[str, Any]:
+        cpus = free.get()
+        try:
+            return execute_run(*args, cpus=cpus)
+        finally:
+            free.put(cpus)
+
     with StopFlag(STOP_NOTICE) as stop, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(execute_run, *args): key for key, args in tasks}
+        futures = {pool.submit(run, args): key for key, args in tasks}
         pending, stopping = set(futures), False
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

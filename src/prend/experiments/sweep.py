@@ -4,7 +4,7 @@ Every run is a ``prend train`` process writing its own run directory
 ``OUT/<game>-<method>[-<field><value>...]-s<seed>/``. The sweep hands it the config it chose as config
 fields, not flags: method, game, seed, output directory, thread counts and ``--grid`` values go into
 ``sweep_config.json`` there, merged over the fields of a ``--config`` file among the train flags, and the
-run is ``python -m prend.cli train --config RUN/sweep_config.json [the other train flags]``, resolved
+run is ``python -P -m prend.cli train --config RUN/sweep_config.json [the other train flags]``, resolved
 exactly as the sweep resolved it when it planned the run (:func:`prend.train.parse_train_args`). Its stdout
 and stderr go to ``train.log`` there and its sweep state to ``sweep_status.json`` (all of it through
 :class:`prend.rundir.RunDir`). Running the same sweep again skips finished runs, resumes
@@ -16,7 +16,9 @@ Backends:
 
 ``local`` (default)
     a pool of ``--workers`` concurrent runs (default: one per core), each limited to its share of the cores
-    (``--torch-threads``, ``--env-threads`` and ``OMP_NUM_THREADS``).
+    (``--env-threads`` and ``OMP_NUM_THREADS``); a run with more than one core times its torch threads at
+    start-up as ``prend train`` does, held to its own cores when others run beside it, and ``--threads-per-run``
+    fixes them (:func:`prend.experiments.execution.thread_plan`).
 ``ray``
     one Ray task per run on the cluster at ``--ray-address`` (``auto``: the running cluster; unset: a
     local instance), reserving ``--threads-per-run`` CPUs (and ``--gpus-per-run`` GPUs) each. The output
@@ -36,16 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import gymnasium as gym
 import tyro
 
 from prend.checkpoint import sha256_file
 from prend.clihelp import default_hint, pop_flag
 from prend.config import config_from_dict, config_to_dict, read_config_file
-from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.experiments.evaluate import eval_complete, eval_in_subprocess
-from prend.experiments.execution import run_local
+from prend.experiments.execution import ThreadPlan, child_pythonpath, run_local, thread_plan
 from prend.experiments.grid import (
     SWEEP_OWNED_FLAGS,
     GridAxis,
@@ -55,6 +55,7 @@ from prend.experiments.grid import (
     nested_field,
     parse_grid,
 )
+from prend.experiments.preflight import check_builders, check_game, plugin_modules
 from prend.intrinsic.methods import resolve_method
 from prend.intrinsic.pretrained import backbone_weights_file
 from prend.rundir import BOOKKEEPING_FIELDS, RunDir, flatten, write_sweep_manifest
@@ -91,7 +92,8 @@ class SweepConfig:
     workers: int = 0
     """Concurrent runs of the local backend (0: one per core, at most one per run)."""
     threads_per_run: int = 0
-    """CPU threads (and, on Ray, reserved CPUs) per run (0: cores / workers)."""
+    """CPU threads (and, on Ray, reserved CPUs) per run (0: cores / workers, and a run with several times 1 torch
+    thread against them at start-up, as ``prend train`` does)."""
     gpus_per_run: float = 0.0
     """GPUs each Ray task reserves (the ray backend only)."""
     max_retries: int = 3
@@ -148,23 +150,10 @@ def _has_flag(args: list[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") or a == negated for a in args)
 
 
-def _check_game(game: str) -> None:
-    if resolve_atari_game(game) is None and game not in gym.registry:
-        raise unknown_game_error(game)
-
-
-def default_threads(runs: int, workers: int = 0, threads: int = 0) -> tuple[int, int]:
-    """(concurrent runs, threads per run) on this machine's cores.
-
-    Example:
-        >>> cores = len(os.sched_getaffinity(0))
-        >>> default_threads(runs=1, workers=0, threads=0) == (1, cores)
-        True
-    """
-    cores = len(os.sched_getaffinity(0))
-    workers = workers if workers > 0 else max(1, min(cores, runs))
-    threads = threads if threads > 0 else max(1, cores // workers)
-    return workers, threads
+def threads_of(cfg: SweepConfig, specs: list[RunSpec]) -> ThreadPlan:
+    """How the runs of ``specs`` to start or resume share the cores (:func:`thread_plan`)."""
+    todo = sum(s.state in ("start", "resume") for s in specs)
+    return thread_plan(max(1, todo), cfg.workers, cfg.threads_per_run, pin=cfg.backend == "local")
 
 
 def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
@@ -194,20 +183,15 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
         if _has_flag(train_args, axis.flag):
             raise PrendError(f"{axis.flag} is both a --grid field and a train flag", "give it in one place")
     for game in games:
-        _check_game(game)
+        check_game(game)
     if cfg.grid_mode == "each":
         combos: list[tuple[tuple[GridAxis, str], ...]] = [()] + [((axis, v),) for axis in grid for v in axis.values]
     else:
         combos = list(itertools.product(*[[(axis, v) for v in axis.values] for axis in grid])) or [()]
-    total = len(methods) * len(games) * len(seeds) * len(combos)
-    _, threads = default_threads(total, cfg.workers, cfg.threads_per_run)
     flags = list(train_args)
     config_file = pop_flag(flags, "--config")
     shared = read_config_file(config_file) if config_file else {}
     shared = merged_fields(shared, {"run": {"progress": False}})
-    for flag, path in (("--torch-threads", "run.torch_threads"), ("--env-threads", "env.env_threads")):
-        if not _has_flag(flags, flag):
-            shared = merged_fields(shared, nested_field(path, threads))
     values = {(axis, v): field_value(axis.field, v) for axis in grid for v in axis.values}
     out = Path(cfg.out).resolve()
     specs = []
@@ -229,6 +213,16 @@ def plan(cfg: SweepConfig, train_args: list[str]) -> list[RunSpec]:
         spec = RunSpec(name, run_dir, flags, config.run.total_steps, config_to_dict(config), fields=fields)
         classify(spec)
         specs.append(spec)
+    # Threads depend on how many runs there are to run, known now; they are bookkeeping to classify.
+    threads = threads_of(cfg, specs)
+    for flag, path, value in (("--torch-threads", "run.torch_threads", threads.torch_threads),
+                              ("--env-threads", "env.env_threads", threads.threads)):
+        if not _has_flag(flags, flag):
+            for spec in specs:
+                spec.fields = merged_fields(spec.fields, nested_field(path, value))
+                section, key = path.split(".")
+                spec.config[section][key] = value
+    check_builders(s.config for s in specs if s.state in ("start", "resume"))
     return specs
 
 
@@ -304,10 +298,12 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------- execution
-def _task(spec: RunSpec, threads: int, cwd: str) -> tuple[Any, ...]:
+def _task(spec: RunSpec, threads: int, cwd: str, pythonpath: tuple[str, ...] = ()) -> tuple[Any, ...]:
     """The arguments of :func:`execute_run` for ``spec``."""
     return (spec.command_args(), str(spec.run_dir), spec.total_steps, threads, cwd,
-            spec.fields if spec.state == "start" else None)
+            spec.fields if spec.state == "start" else None, pythonpath)
+
+
 
 
 def _last_line(path: Path) -> str:
@@ -326,11 +322,13 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
     """
     specs = plan(cfg, train_args)
     todo = [s for s in specs if s.state in ("start", "resume")]
-    workers, threads = default_threads(max(1, len(todo)), cfg.workers, cfg.threads_per_run)
+    shares = threads_of(cfg, specs)
+    workers, threads = shares.workers, shares.threads
     counts = {state: sum(s.state == state for s in specs)
               for state in ("finished", "resume", "start", "conflict", "busy")}
-    where = f"{workers} concurrent x {threads} threads" if cfg.backend == "local" else \
-        f"ray at {cfg.ray_address or 'a local instance'}, {threads} CPUs per run"
+    where = f"{workers} concurrent x {threads} threads" + (" (each times its torch threads at start-up)"
+                                                           if shares.torch_threads == 0 else "") \
+        if cfg.backend == "local" else f"ray at {cfg.ray_address or 'a local instance'}, {threads} CPUs per run"
     echo(f"sweep {cfg.out}: {len(specs)} runs: {counts['finished']} finished (skipped), {counts['resume']} to resume, "
          f"{counts['start']} to start" + (f", {counts['conflict']} in conflict" if counts["conflict"] else "")
          + (f", {counts['busy']} busy (being trained by another process)" if counts["busy"] else "")
@@ -375,6 +373,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             echo(f"      {result['eval']} {spec.name} ({cfg.eval_episodes} games; eval.json, log: {spec.log})")
         _write_manifest(out, cfg, train_args, specs, results)
 
+    # Runs find each plug-in where this process found it, not in a folder of their working directory.
+    pythonpath = child_pythonpath(plugin_modules(_split(cfg.methods, "methods"))) if todo else ()
     if todo:
         if cfg.backend == "ray":
             from prend.experiments import ray_backend
@@ -383,7 +383,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             try:
                 cwd = os.getcwd()
                 ray_backend.run_ray(todo, threads, cfg.gpus_per_run, on_done, out=out,
-                                    task_args=lambda spec: _task(spec, threads, cwd), reclassify=classify,
+                                    task_args=lambda spec: _task(spec, threads, cwd, pythonpath), reclassify=classify,
                                     max_retries=cfg.max_retries, progress_every=cfg.progress_every, echo=echo)
             finally:
                 if started:
@@ -391,7 +391,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
 
                     ray.shutdown()
         else:
-            run_local([(s, _task(s, threads, os.getcwd())) for s in todo], workers, on_done)
+            run_local([(s, _task(s, threads, os.getcwd(), pythonpath)) for s in todo], workers, on_done,
+                      shares.cpu_sets)
     for s in specs:  # finished before this sweep: evaluated if not yet (an interrupted prend eval continues)
         if cfg.eval_episodes > 0 and s.state == "finished" and not eval_complete(s.run_dir, cfg.eval_episodes):
             results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log)
