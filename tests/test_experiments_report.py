@@ -207,6 +207,31 @@ def test_diagnose_fig3_correlation_on_synthetic_diagnostics(tmp_path):
     assert later["fig3_points"] == len(levels) - 3 and later["fig3_pearson_pixels"] == pytest.approx(1.0)
 
 
+def test_diagnose_says_why_fig3_r_is_undefined_for_a_reward_with_no_spread(tmp_path, capsys):
+    """Issue 32: a constant reward printed Fig. 3 r "nan" without a word; now n/a with the reason, null in JSON."""
+    levels = np.arange(0, 200, 20)
+    diag = _diagnostics(levels, np.full(len(levels), 0.25), [0, 100, 50, 200], [[1.0, 1.0, 1.0, 1.0]])
+    run = make_run(tmp_path, "Boxing", "rnd", 1, [1.0] * len(levels), raw=np.full(len(levels), 0.25),
+                   diagnostics=diag)
+    assert main(["diagnose", str(run), "--out", str(tmp_path / "out")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.endswith("Fig. 3 r: pixels n/a, reference n/a (the reward is constant over the frames compared)")
+    assert "nan" not in line.split("Fig. 3 r")[1]
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    row, group = saved["runs"][0], saved["groups"][0]
+    assert row["fig3_pearson_pixels"] is None and group["fig3_pearson_reference"] is None
+    assert row["fig3_undefined_pixels"] == group["fig3_undefined_reference"] == \
+        "the reward is constant over the frames compared"
+    assert "- Boxing-rnd-s1: Fig. 3 r: pixels n/a" in (tmp_path / "out" / "summary.md").read_text()
+    # A run whose reward varies has a value and no reason; too few iterations is its own reason.
+    varied = make_run(tmp_path / "b", "Boxing", "rnd", 2, [1.0] * len(levels), raw=np.linspace(4, 1, len(levels)),
+                      diagnostics=_diagnostics(levels, 3.0 - 0.01 * levels, [0, 100, 50, 200], [[1.0, 2.0, 1.5, 3.0]]))
+    row = diagnose([varied], tmp_path / "varied")["runs"][0]
+    assert row["fig3_pearson_pixels"] == pytest.approx(1.0) and row["fig3_undefined_pixels"] is None
+    row = diagnose([varied], tmp_path / "late", skip_first=len(levels) - 2)["runs"][0]
+    assert row["fig3_undefined_pixels"] == "2 iterations give fewer than 3 pairs"
+
+
 def _upper(a, b):
     i, j = np.triu_indices(len(a), 1)
     return np.asarray(a, float)[i, j], np.asarray(b, float)[i, j]

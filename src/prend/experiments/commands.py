@@ -39,7 +39,7 @@ class DiagnoseArgs:
 
 def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
     """``prend diagnose RUN_DIR...``."""
-    from prend.experiments.diagnose import default_out, diagnose
+    from prend.experiments.diagnose import default_out, diagnose, fig3_text
 
     args = cli(DiagnoseArgs, argv, prog)
     if not args.runs:
@@ -48,7 +48,7 @@ def diagnose_command(argv: list[str], prog: str = "prend diagnose") -> int:
     summary = diagnose(list(args.runs), out, args.max_points, args.early_fraction, args.skip_first)
     for row in summary["groups"]:
         print(f"{row['game']:<12} {row['label']:<24} decay {row['decay']:.3g}  oscillation {row['oscillation']:.3g}  "
-              f"Fig. 3 r: pixels {row['fig3_pearson_pixels']:.2f}, reference {row['fig3_pearson_reference']:.2f}")
+              + fig3_text(row))
     print(f"written: {out}/summary.md (and its PNG figures)")
     return 0
 

@@ -21,6 +21,12 @@ correlation of their strict upper triangles. Distances: ``pixels`` (Euclidean di
 :func:`reference_embedding`). The per-state version does the same over the fixed probe states at every probe
 evaluation, where the predictor is the same for all pairs.
 
+A correlation is undefined where one side has no spread: a reward that is the same for every frame compared
+(a reward with nothing to tell apart), frames the distance cannot tell apart, or fewer than 3 pairs. It is
+then NaN here, ``null`` in ``summary.json`` with ``fig3_undefined_<distance>`` saying why (``null`` where it
+is defined), "–" in ``summary.md`` with the reason below its table, and "n/a (why)" in ``prend diagnose``'s
+output (:func:`fig3_text`).
+
 See ``docs/analysis.md`` for the exact definitions.
 """
 
@@ -264,6 +270,48 @@ def fig3_analysis(run: Run, max_points: int = 400, skip_first: int = 0) -> Fig3 
                 probe_distances, probe_correlations)
 
 
+def fig3_undefined(result: Fig3 | None, name: str) -> str | None:
+    """Why a run's Fig. 3 r against distance ``name`` is undefined (NaN), or ``None`` where it is defined.
+
+    Example:
+        >>> flat = Fig3(np.arange(3), np.zeros((3, 3)), {"pixels": np.ones((3, 3))}, {"pixels": {"pearson": np.nan,
+        ...             "pairs": 3}}, np.arange(0), None, {}, {})
+        >>> fig3_undefined(flat, "pixels")
+        'the reward is constant over the frames compared'
+    """
+    if result is None:
+        return "the run has no frames kept per iteration (diagnostics.npz) after --skip-first"
+    correlation = result.correlations[name]
+    if np.isfinite(correlation["pearson"]):
+        return None
+    if correlation["pairs"] < 3:
+        return f"{len(result.iterations)} iterations give fewer than 3 pairs"
+    rows, cols = np.triu_indices(len(result.reward_diff), k=1)
+    if np.ptp(result.reward_diff[rows, cols]) == 0:
+        return "the reward is constant over the frames compared"
+    return f"the frames compared are all equally far apart by {name} distance"
+
+
+def fig3_text(row: dict[str, Any]) -> str:
+    """One line of a run's or group's Fig. 3 r, saying why where it is undefined.
+
+    Example:
+        >>> fig3_text({"fig3_pearson_pixels": 0.5, "fig3_pearson_reference": float("nan"),
+        ...            "fig3_undefined_reference": "the reward is constant over the frames compared"})
+        'Fig. 3 r: pixels 0.50, reference n/a (the reward is constant over the frames compared)'
+    """
+    parts, reasons = [], []
+    for name in ("pixels", "reference"):
+        value = row.get(f"fig3_pearson_{name}")
+        if value is not None and np.isfinite(value):
+            parts.append(f"{name} {value:.2f}")
+        else:
+            parts.append(f"{name} n/a")
+            reasons.append(row.get(f"fig3_undefined_{name}") or "no run of the group has it")
+    reasons = list(dict.fromkeys(reasons))
+    return "Fig. 3 r: " + ", ".join(parts) + (f" ({'; '.join(reasons)})" if reasons else "")
+
+
 # ----------------------------------------------------------------------------------------- summary
 def nan_to_none(value: Any) -> Any:
     """``value`` with every non-finite float (nested in dicts and lists too) as None, which JSON can hold."""
@@ -318,6 +366,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
         for name in ("pixels", "reference"):
             row[f"fig3_pearson_{name}"] = result.correlations[name]["pearson"] if result else math.nan
             row[f"fig3_spearman_{name}"] = result.correlations[name]["spearman"] if result else math.nan
+            row[f"fig3_undefined_{name}"] = fig3_undefined(result, name)
             probe = result.probe_correlations.get(name) if result else None
             row[f"probe_pearson_{name}_last"] = float(probe[-1]) if probe is not None and len(probe) else math.nan
             row[f"probe_pearson_{name}_mean"] = float(np.nanmean(probe)) if probe is not None and len(probe) \
@@ -355,6 +404,9 @@ def _group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = values[np.isfinite(values)]
             entry[key] = float(values.mean()) if len(values) else math.nan
             entry[key + "_sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        for name in ("pixels", "reference"):  # undefined for the group when it is for every seed
+            reasons = [m[f"fig3_undefined_{name}"] for m in members]
+            entry[f"fig3_undefined_{name}"] = reasons[0] if all(reasons) else None
         out.append(entry)
     return out
 
@@ -390,6 +442,10 @@ def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
             f"| {fmt(r['fig3_pearson_pixels'], 2)} ({fmt(r['fig3_spearman_pixels'], 2)}) "
             f"| {fmt(r['fig3_pearson_reference'], 2)} ({fmt(r['fig3_spearman_reference'], 2)}) "
             f"| {fmt(r['probe_pearson_pixels_last'], 2)} / {fmt(r['probe_pearson_reference_last'], 2)} |")
+    undefined = [f"- {r['run']}: {fig3_text(r)}" for r in summary["runs"]
+                 if r.get("fig3_undefined_pixels") or r.get("fig3_undefined_reference")]
+    if undefined:
+        lines += ["", "Fig. 3 r is undefined (–; null in summary.json) for:", ""] + undefined
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 
