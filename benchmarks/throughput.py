@@ -4,6 +4,7 @@ update), with the environments' own stepping rate measured in the same run.
 Usage:
     .venv/bin/python benchmarks/throughput.py                       # rnd at 8x128 and 128x128
     .venv/bin/python benchmarks/throughput.py --methods rnd rnd-lr prend --configs 8x128
+    .venv/bin/python benchmarks/throughput.py --methods rnd snd-v snd-std snd-vic --configs 8x128   # SND beside RND
     .venv/bin/python benchmarks/throughput.py --configs 8x128 --torch-threads 1 2 --rounds 2   # A B A B
     .venv/bin/python benchmarks/throughput.py --iterations 3 --device cuda --bf16 off on
     .venv/bin/python benchmarks/throughput.py --table results.jsonl  # a --jsonl file as a Markdown table
@@ -34,6 +35,7 @@ from prend.agent.trainer import Trainer
 from prend.config import TrainConfig
 from prend.envs import make_env
 from prend.errors import PrendError
+from prend.intrinsic.methods import BUILTIN_METHODS
 
 COLUMNS = ("method", "envs x steps", "threads", "format", "micro", "bf16", "loop steps/s", "env-only steps/s",
            "rollout s", "intrinsic s", "update s", "backbone frames/s", "device")
@@ -142,7 +144,7 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=["rnd"], choices=["rnd", "rnd-lr", "prend", "none"])
+    parser.add_argument("--methods", nargs="+", default=["rnd"], choices=list(BUILTIN_METHODS))
     parser.add_argument("--configs", nargs="+", default=["8x128", "128x128"], help="ENVSxSTEPS")
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--env-seconds", type=float, default=10.0, help="emulator-only timing (0: skip)")
