@@ -31,7 +31,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from prend.config import EnvConfig, TrainConfig
 from prend.envs.games import resolve_atari_game
 from prend.envs.vector import make_env
 from prend.errors import PrendError
+from prend.experiments.execution import prend_command
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.rundir import CHECKPOINT, CONFIG, EVAL_LOCK, RunDir, RunLock, describe_holder
 from prend.train import TrainedAgent, load_agent
@@ -289,14 +289,18 @@ def evaluate(paths: list[Path], settings: EvalSettings, torch_threads: int = 0,
     return [evaluate_run(run, settings, echo) for run in runs]
 
 
-def eval_in_subprocess(run_dir: Path, episodes: int, threads: int, log: Path) -> dict[str, Any]:
+def eval_in_subprocess(run_dir: Path, episodes: int, threads: int, log: Path,
+                       pythonpath: tuple[str, ...] = ()) -> dict[str, Any]:
     """``prend eval RUN --episodes N`` as a child process logging to ``log`` (``prend sweep --eval-episodes``).
 
-    Never raises: the result says ``evaluated`` or ``eval failed`` with the exit code.
+    Started as a sweep's runs are (:func:`prend.experiments.execution.prend_command`, ``pythonpath`` first on
+    its ``PYTHONPATH``): it resolves the run's method, so it must find a plug-in where the sweep did. Never
+    raises: the result says ``evaluated`` or ``eval failed`` with the exit code.
     """
-    command = [sys.executable, "-m", "prend.cli", "eval", str(run_dir), "--episodes", str(episodes),
-               "--torch-threads", str(threads)]
+    command = prend_command("eval", str(run_dir), "--episodes", str(episodes), "--torch-threads", str(threads))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     with open(log, "a") as handle:
         handle.write(f"\n=== {datetime.now().strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command)}\n")
         handle.flush()

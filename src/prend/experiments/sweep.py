@@ -351,6 +351,8 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             echo(f"  {s.state.upper()} {s.name}: {s.message}")
     _write_manifest(out, cfg, train_args, specs, results)
     progress = {"done": 0}
+    # Runs (and their evaluations) find each plug-in where this process found it, not in their working directory.
+    pythonpath = child_pythonpath(plugin_modules(_split(cfg.methods, "methods")))
 
     def on_done(spec: RunSpec, result: dict[str, Any]) -> None:
         progress["done"] += 1
@@ -369,12 +371,10 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             echo(f"{head} FAILED {spec.name} ({reason}); log: {spec.log}"
                  + (f"\n      last line: {_last_line(spec.log)}" if spec.log.exists() else ""))
         if result.get("state") == "finished" and cfg.eval_episodes > 0:
-            result |= eval_in_subprocess(spec.run_dir, cfg.eval_episodes, threads, spec.log)
+            result |= eval_in_subprocess(spec.run_dir, cfg.eval_episodes, threads, spec.log, pythonpath)
             echo(f"      {result['eval']} {spec.name} ({cfg.eval_episodes} games; eval.json, log: {spec.log})")
         _write_manifest(out, cfg, train_args, specs, results)
 
-    # Runs find each plug-in where this process found it, not in a folder of their working directory.
-    pythonpath = child_pythonpath(plugin_modules(_split(cfg.methods, "methods"))) if todo else ()
     if todo:
         if cfg.backend == "ray":
             from prend.experiments import ray_backend
@@ -395,7 +395,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
                       shares.cpu_sets)
     for s in specs:  # finished before this sweep: evaluated if not yet (an interrupted prend eval continues)
         if cfg.eval_episodes > 0 and s.state == "finished" and not eval_complete(s.run_dir, cfg.eval_episodes):
-            results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log)
+            results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log, pythonpath)
             echo(f"  {results[s.name]['eval']} {s.name} ({cfg.eval_episodes} games; eval.json, log: {s.log})")
             _write_manifest(out, cfg, train_args, specs, results)
     failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict", "busy")]
