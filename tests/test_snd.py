@@ -5,6 +5,7 @@ through its own loss, exact resume with the target's optimizer state, losses tha
 import dataclasses
 import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -308,3 +309,24 @@ def test_an_atari_pb_game_id_comes_from_any_spelling_and_an_unknown_rom_is_one_l
     with pytest.raises(PrendError) as err:
         make_prend(IntrinsicConfig(method="prend", feature_dim=8), 2, 0.99, rom="notagame", backbone=backbone)
     assert err.value.exit_code == 2 and "notagame" in str(err.value) and "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------- the documented plug-in (part 1)
+def test_the_documented_plugin_whose_target_trains_trains_checkpoints_and_resumes(tmp_path, monkeypatch):
+    doc = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    section = doc[doc.index("## Adding an intrinsic reward"):]
+    block = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "SLOW_RND = " in b)
+    (tmp_path / "slow_target.py").write_text(block)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    flags = [*TINY[:-2], "--obs-norm-init-iters", "1", "--checkpoint-every", "1"]
+    assert main(["train", "--method", "slow_target:SLOW_RND", *flags, "--total-steps", "32", "--out", str(out)]) == 0
+    first = load_checkpoint(out / "checkpoint.pt")
+    assert len(first["optimizers"]) == 2  # policy + predictor, then the target's own at 0.1 x 1e-4
+    assert first["optimizers"][1]["param_groups"][0]["lr"] == pytest.approx(1e-5)
+    assert main(["train", "--resume", str(out), "--total-steps", "64"]) == 0
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["iteration"] for r in records] == [1, 2] and all(r["losses/target_slowness"] >= 0 for r in records)
+    last = load_checkpoint(out / "checkpoint.pt")
+    assert not torch.equal(last["intrinsic"]["target.1.weight"], first["intrinsic"]["target.1.weight"])
+    sys.modules.pop("slow_target", None)
