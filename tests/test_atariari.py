@@ -1,0 +1,225 @@
+"""AtariARI's recipe (prend.pretrain.atariari) and its probe (prend.pretrain.atariari_probe)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from prend.errors import PrendError
+from prend.pretrain.atariari import (
+    AtariARIEncoder,
+    Episodes,
+    STDIMScores,
+    STDIMSettings,
+    STDIMTrainer,
+    collect_episodes,
+    load_encoder,
+    load_episodes,
+    split_train_val,
+    stdim_loss,
+)
+from prend.pretrain.atariari_probe import (
+    PUBLISHED_BOXING,
+    duplicate_test_frames,
+    format_probe,
+    probe_encoders,
+    probe_features,
+    probe_split,
+    run_encoders,
+)
+from prend.pretrain.state_probe import StateProbeSettings
+
+
+# ------------------------------------------------------------------------------------------------ the loss
+def test_stdim_loss_matches_hand_computed_cross_entropies():
+    # Two samples, one local cell, one channel; identity-like score maps so the logits are plain products.
+    scores = STDIMScores(feature_dim=1, local_channels=1)
+    with torch.no_grad():
+        for layer in (scores.global_local, scores.local_local):
+            layer.weight.fill_(1.0)
+            layer.bias.zero_()
+    out_t = torch.tensor([[1.0], [2.0]])
+    local_t = torch.tensor([3.0, -1.0]).view(2, 1, 1, 1)
+    local_prev = torch.tensor([1.0, -2.0]).view(2, 1, 1, 1)
+    g, lo = stdim_loss(scores, out_t, local_t, local_prev)
+    # global-local logits[i, j] = out_t[i] * prev[j]: [[1, -2], [2, -4]]; positives on the diagonal.
+    expect_g = 0.5 * ((math.log(math.exp(1) + math.exp(-2)) - 1) + (math.log(math.exp(2) + math.exp(-4)) + 4))
+    # local-local logits[i, j] = local_t[i] * prev[j]: [[3, -6], [-1, 2]].
+    expect_l = 0.5 * ((math.log(math.exp(3) + math.exp(-6)) - 3) + (math.log(math.exp(-1) + math.exp(2)) - 2))
+    assert g.item() == pytest.approx(expect_g, rel=1e-5)
+    assert lo.item() == pytest.approx(expect_l, rel=1e-5)
+
+
+def test_stdim_loss_averages_over_cells():
+    # Two cells whose scores differ: the loss is the mean of the per-cell losses computed one cell at a time.
+    torch.manual_seed(0)
+    scores = STDIMScores(5, 3)
+    out_t, local_t, local_prev = torch.randn(4, 5), torch.randn(4, 3, 1, 2), torch.randn(4, 3, 1, 2)
+    g, lo = stdim_loss(scores, out_t, local_t, local_prev)
+    per_cell = [stdim_loss(scores, out_t, local_t[..., k:k + 1], local_prev[..., k:k + 1]) for k in range(2)]
+    assert g.item() == pytest.approx(np.mean([c[0].item() for c in per_cell]), rel=1e-5)
+    assert lo.item() == pytest.approx(np.mean([c[1].item() for c in per_cell]), rel=1e-5)
+
+
+def test_encoder_matches_atariari_shapes_and_initialisation():
+    enc = AtariARIEncoder("full")
+    assert [tuple(m.weight.shape) for m in enc.convs if isinstance(m, torch.nn.Conv2d)] == [
+        (32, 1, 8, 8), (64, 32, 4, 4), (128, 64, 4, 4), (64, 128, 3, 3)]
+    assert tuple(enc.head.weight.shape) == (256, 64 * 9 * 6)
+    w = enc.head.weight  # orthogonal with ReLU gain sqrt(2): rows orthogonal, each of norm sqrt(2)
+    assert torch.allclose(w @ w.T, 2 * torch.eye(256), atol=1e-4)
+    biases = [m.bias.detach() for m in enc.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert all(float(b.abs().max()) == 0 for b in biases)
+
+
+# ------------------------------------------------------------------------------------------------ training
+def moving_block_episodes(n_episodes: int = 6, length: int = 80, seed: int = 0) -> Episodes:
+    """48x48 frames: a backdrop of random tiles of the episode's own, and a block whose position is a random
+    walk (RAM byte 32, Boxing's player_x). Consecutive frames share their backdrop; other episodes do not."""
+    rng = np.random.default_rng(seed)
+    frames, ram = [], []
+    for _ in range(n_episodes):
+        backdrop = np.kron(rng.integers(0, 120, (6, 6)), np.ones((8, 8))).astype(np.uint8)
+        pos = np.cumsum(rng.integers(-2, 3, length)) % 40
+        f = np.repeat(backdrop[None], length, 0)
+        for t, p in enumerate(pos):
+            f[t, p:p + 8, p:p + 8] = 255
+        r = np.zeros((length, 128), np.uint8)
+        r[:, 32] = pos
+        frames.append(f)
+        ram.append(r)
+    return Episodes(frames, ram, "boxing", "stack84")
+
+
+def test_stdim_learns_to_tell_episodes_apart(tmp_path):
+    # A pair (t, t-1) shares its episode's backdrop, which no other episode has: a problem ST-DIM can solve.
+    train, val = moving_block_episodes(6, length=32, seed=0), moving_block_episodes(2, length=32, seed=1)
+    settings = STDIMSettings(lr=1e-3, batch_size=4, max_epochs=2, patience=10, seed=0, checkpoint_every=1000)
+    trainer = STDIMTrainer(train, val, tmp_path / "run", settings, log=lambda line: None)
+    summary = trainer.fit()
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert summary["epochs"] == 2 and len(history) == 2
+    chance = 2 * math.log(4)  # two InfoNCE terms over 4 candidates
+    assert history[-1]["train_loss"] < 0.6 * chance < history[0]["train_loss"] + 0.6, history
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.pt")) == [
+        "best.pt", "checkpoint.pt", "epoch001.pt", "epoch002.pt", "init.pt"]
+
+
+def test_stdim_resume_continues_exactly(tmp_path):
+    train, val = moving_block_episodes(4, length=40, seed=0), moving_block_episodes(2, length=40, seed=1)
+    settings = STDIMSettings(lr=1e-3, batch_size=8, max_epochs=2, patience=10, seed=0, checkpoint_every=5)
+    whole = STDIMTrainer(train, val, tmp_path / "whole", settings, log=lambda line: None)
+    whole.fit()
+    calls = iter(range(1000))
+    part = STDIMTrainer(train, val, tmp_path / "part", settings, log=lambda line: None)
+    stopped = part.fit(stop=lambda: next(calls) == 22)  # stops in epoch 1, after its 3rd batch
+    assert (stopped["epochs"], stopped["batch"], stopped["finished"]) == (1, 3, False)
+    resumed = STDIMTrainer(train, val, tmp_path / "part", settings, log=lambda line: None)
+    assert (resumed.epoch, resumed.batch) == (1, 3)
+    resumed.fit()
+    for a, b in zip(whole.encoder.state_dict().values(), resumed.encoder.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert [h["val_loss"] for h in whole.history] == pytest.approx([h["val_loss"] for h in resumed.history],
+                                                                   rel=1e-5)
+    with pytest.raises(PrendError, match="other settings"):
+        STDIMTrainer(train, val, tmp_path / "part", STDIMSettings(max_epochs=3), log=lambda line: None)
+
+
+def test_split_drops_short_episodes_and_keeps_whole_episodes():
+    eps = moving_block_episodes(5, length=80)
+    eps.frames.append(eps.frames[0][:30])
+    eps.ram.append(eps.ram[0][:30])
+    train, val = split_train_val(eps, seed=0)
+    assert (len(train), len(val)) == (4, 1) and all(len(f) == 80 for f in train.frames + val.frames)
+    with pytest.raises(PrendError, match="episode"):
+        split_train_val(eps.subset([5]), seed=0)
+
+
+# ------------------------------------------------------------------------------------------------- the data
+def test_collect_random_play_with_ram(tmp_path):
+    path = collect_episodes("Boxing", 300, seed=3, root=tmp_path, frame="full")
+    eps = load_episodes(path)
+    assert eps.steps == 300 and eps.frames[0].shape[1:] == (210, 160) and eps.ram[0].shape[1:] == (128,)
+    # The players move under random play, and the RAM bytes that say where move with them.
+    assert len(np.unique(eps.ram[0][:, 32])) > 3 and len(np.unique(eps.ram[0][:, 34])) > 3
+    assert collect_episodes("boxing", 300, seed=3, root=tmp_path, frame="full") == path  # finished: reused
+    with pytest.raises(PrendError, match="notagame"):
+        collect_episodes("notagame", 10, seed=0, root=tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ the probe
+def test_probe_split_matches_atariari_fractions():
+    part = probe_split([100] * 20 + [50], seed=1)
+    assert np.bincount(part + 1).tolist() == [50, 1400, 200, 400]
+    episode_part = part[:2000].reshape(20, 100)
+    assert all(len(set(row)) == 1 for row in episode_part)  # whole episodes
+    with pytest.raises(PrendError, match="at least 4"):
+        probe_split([100, 100, 100], seed=0)
+
+
+def test_duplicate_test_frames_are_found_across_episodes():
+    a = np.zeros((3, 2, 2), np.uint8)
+    a[1] = 1
+    b = a.copy()
+    b[2] = 7
+    part = np.array([0, 0, 0, 2, 2, 2])
+    assert duplicate_test_frames([a, b], part).tolist() == [False, False, False, True, True, False]
+
+
+def test_probe_features_scores_informative_and_noise_features():
+    rng = np.random.default_rng(0)
+    n = 2000
+    ram = np.zeros((n, 128), np.uint8)
+    ram[:, 32] = rng.integers(0, 4, n)   # player_x: agent localisation
+    ram[:, 17] = rng.integers(0, 4, n)   # clock: score/clock/lives/display
+    informative = np.concatenate([np.eye(4)[ram[:, 32]], rng.normal(size=(n, 4))], 1)  # reads x, not the clock
+    part = np.repeat([0] * 14 + [1] * 2 + [2] * 4, 100)
+    settings = StateProbeSettings(lr=0.05, max_epochs=30, patience=5, seed=0)
+    figures = probe_features(informative, ram, "boxing", part, settings)
+    assert figures["variables"]["player_x"] > 0.95
+    assert figures["variables"]["clock"] < 0.45  # four equally likely values: chance weighted F1 ~0.25
+    # The other five Boxing variables are constant here, so AtariARI's entropy filter drops them.
+    assert set(figures["dropped"]) == {"player_y", "enemy_x", "enemy_y", "enemy_score", "player_score"}
+    cats = figures["categories"]
+    assert cats == {"agent_localization": figures["variables"]["player_x"],
+                    "score_clock_lives_display": figures["variables"]["clock"]}
+    assert figures["across_categories"] == pytest.approx(np.mean(list(cats.values())))
+
+
+def test_probe_encoders_end_to_end_and_table(tmp_path):
+    train, val = moving_block_episodes(4, length=40, seed=0), moving_block_episodes(2, length=40, seed=1)
+    settings = STDIMSettings(lr=1e-3, batch_size=8, max_epochs=1, patience=10, seed=0)
+    STDIMTrainer(train, val, tmp_path / "run", settings, log=lambda line: None).fit()
+    encoders = run_encoders(tmp_path / "run", "init,epoch001")
+    assert list(encoders) == ["init", "epoch001"]
+    probe_set = moving_block_episodes(8, seed=2)
+    result = probe_encoders(encoders, probe_set, seeds=[0, 1], log=lambda line: None)
+    assert result["frames"] == 640 and set(result["encoders"]) == {"init", "epoch001"}
+    for figures in result["encoders"].values():
+        assert len(figures["across_categories"]["values"]) == 2
+        assert 0 <= figures["across_categories"]["mean"] <= 1
+    table = "\n".join(format_probe(result))
+    assert "category mean" in table and "AtariARI ST-DIM" in table and "player_x | agent_localization" in table
+    with pytest.raises(PrendError, match="epoch009"):
+        run_encoders(tmp_path / "run", "epoch009")
+
+
+def test_saved_encoders_load_back(tmp_path):
+    train, val = moving_block_episodes(2, seed=0), moving_block_episodes(2, seed=1)
+    trainer = STDIMTrainer(train, val, tmp_path / "run", STDIMSettings(max_epochs=0), log=lambda line: None)
+    loaded = load_encoder(tmp_path / "run" / "init.pt")
+    for a, b in zip(trainer.encoder.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_published_category_means_follow_from_their_variables():
+    # AtariARI's category mean of Boxing, recomputed from its per-variable figures: the table is consistent.
+    from prend.pretrain.state_probe import category_mean
+    for method, figures in PUBLISHED_BOXING.items():
+        variables = {k: v for k, v in figures.items() if k != "across_categories"}
+        assert category_mean(variables)["across_categories"] == pytest.approx(figures["across_categories"],
+                                                                              abs=0.006), method
