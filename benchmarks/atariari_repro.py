@@ -15,7 +15,8 @@ Stages:
 - ``probe``: AtariARI's probe of each encoder's 256-d vector (:mod:`prend.pretrain.atariari_probe`): the
   untrained encoder (``init``: the random-init twin), the one after each finished epoch (``epochNNN``), the
   latest (``last``) and the best-validation one (``best``), over ``--probe-seeds`` splits; writes
-  ``probe.json`` and ``probe.md`` (per variable, per category and the category mean beside AtariARI's).
+  ``NAME.json`` and ``NAME.md`` (``--name``, default ``probe``: per variable, per category and the category
+  mean beside AtariARI's).
 
 Everything goes under ``--out/<frame>/``: ``data/`` (the collections), ``stdim/`` (the run), the probe files.
 """
@@ -53,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoders", default="all",
                         help="probe: comma-separated init, last, best, epochNNN, or all of them")
     parser.add_argument("--probe-seeds", default="0,1,2", help="probe: the splits' seeds")
+    parser.add_argument("--name", default="probe", help="probe: the results' file stem (NAME.json, NAME.md)")
     return parser.parse_args(argv)
 
 
@@ -85,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             result = probe_encoders(encoders, load_episodes(probe_dir), seeds, say)
             result.update(cpu=cpu_summary(), seconds=round(time.time() - start, 1), frame=args.frame,
                           command=" ".join(["benchmarks/atariari_repro.py", *(argv or sys.argv[1:])]))
-            (root / "probe.json").write_text(json.dumps(result, indent=1))
-            (root / "probe.md").write_text("\n".join(format_probe(result)) + "\n")
+            (root / f"{args.name}.json").write_text(json.dumps(result, indent=1))
+            (root / f"{args.name}.md").write_text("\n".join(format_probe(result)) + "\n")
             say("\n".join(format_probe(result)))
     except PrendError as err:
         print(f"error: {err}", file=sys.stderr)

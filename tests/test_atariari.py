@@ -223,3 +223,18 @@ def test_published_category_means_follow_from_their_variables():
         variables = {k: v for k, v in figures.items() if k != "across_categories"}
         assert category_mean(variables)["across_categories"] == pytest.approx(figures["across_categories"],
                                                                               abs=0.006), method
+
+
+def test_repro_script_says_what_is_missing_in_one_line(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from atariari_repro import main
+
+    # 400 frames are a fraction of one Boxing episode: nothing to split into training and validation.
+    code = main(["pretrain", "--out", str(tmp_path), "--frame", "stack84", "--pretrain-steps", "400"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "episode" in err[0] and "collect more steps" in err[0]
+    assert main(["probe", "--out", str(tmp_path), "--frame", "stack84", "--probe-steps", "300"]) == 2
+    assert "has no encoder" in capsys.readouterr().err
+    assert main(["collect", "--out", str(tmp_path), "--game", "notagame"]) == 2
