@@ -20,8 +20,14 @@ the pre-training seed it is exactly the starting point of the run):
     1 / classes, and balanced accuracy keeps the mostly-zero rewards from rewarding a constant guess.
 
 (c) **State probe** (``--state``, :mod:`prend.pretrain.state_probe`): AtariARI's linear classifiers of the
-    game's RAM state variables (positions, clocks, scores) over the flattened feature map, scored by test
-    weighted F1 beside the random twin and raw pixels; it needs frames collected with ``--ram``.
+    game's RAM state variables (positions, clocks, scores) over the flattened feature map and over a
+    256-feature vector of it, scored by test weighted F1 (AtariARI's category mean and the plain mean, over
+    3 probe seeds) beside the random twin and raw pixels; it needs frames collected with ``--ram``.
+
+The probed encoder is called by the name the user gave it (the checkpoint path or backbone name), never
+"pretrained": prend cannot know what it was trained on. In the JSON its figures keep the key
+``"pretrained"`` (``details.names`` maps the keys to the names). Each stage prints one line to stderr with
+what it does and about how long it will take, with or without progress bars.
 
 The probed backbone is an Atari-PB checkpoint or any backbone ``--backbone`` accepts (``compact``, an
 Atari-PB architecture name, ``pkg.module:factory``); for a backbone that is not an Atari-PB ResNet the twin
@@ -40,6 +46,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +78,11 @@ from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's s
     spearman,
     temporal_coherence,
 )
+from prend.pretrain.collect import has_ram, read_manifest, resolve_games
 from prend.pretrain.dataset import FrameData, split_episodes
-from prend.pretrain.state_probe import StateProbeSettings, format_state_probe, state_probe
+from prend.pretrain.state_labels import ATARIARI_RAM
+from prend.pretrain.state_probe import StateProbeSettings, encoder_features, state_probe
+from prend.pretrain.state_report import format_state_probe
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """L2 strengths tried for each linear probe (the best on the validation split is refit on all train data)."""
@@ -87,21 +98,23 @@ class ProbeConfig:
     'pkg.module:factory'."""
     data: Path = Path("data/probe_frames")
     """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
-    riverraid --frames-per-game 12000 --seed 1 --ram)."""
+    riverraid --frames-per-game 36000 --num-envs 16 --seed 1 --ram)."""
     state: bool = False
     """Also run the state probe: linear classifiers of AtariARI's RAM state variables (needs --data collected
-    with --ram), beside the random twin and raw 21x21 pixels."""
+    with --ram) over the whole feature map and over a 256-feature vector of it, beside the random twin and
+    raw 21x21 pixels; AtariARI's category-averaged F1 and the plain mean, over 3 probe seeds."""
     classic: bool = True
     """Run temporal coherence and the action/reward probes (--no-classic: only the state probe)."""
     state_settings: StateProbeSettings = field(default_factory=StateProbeSettings)
-    """Split and optimiser of the state probe's classifiers."""
+    """Split, optimiser, probe seeds and views (map, vector) of the state probe's classifiers."""
     backbone_width: float = 1.0
     """Width multiplier when CHECKPOINT names an Atari-PB architecture (e.g. resnet18)."""
     games: Annotated[tuple[str, ...] | None, tyro.conf.arg(
         metavar="GAME [GAME ...]", help_behavior_hint=default_hint("all games in --data"))] = None
     """Games of --data to probe on."""
-    max_frames_per_game: int | None = 12_000
-    """Frames per game used (None: all)."""
+    max_frames_per_game: Annotated[int | None, tyro.conf.arg(
+        metavar="INT", help_behavior_hint=default_hint("all frames of --data"))] = None
+    """Frames per game used, whole streams first (the first N frames of a stream-ordered set)."""
     frames_per_episode: int = 200
     """Observations drawn per episode for the temporal-coherence pairs."""
     local_gap: int = 16
@@ -124,7 +137,7 @@ class ProbeConfig:
     out: Annotated[Path | None, tyro.conf.arg(metavar="PATH", help_behavior_hint=default_hint("not written"))] = None
     """Also write the figures as JSON here."""
     progress: bool = True
-    """Show progress bars."""
+    """Show progress bars (one line per stage, with an estimate of its time, is printed either way)."""
 
 
 def balanced_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
@@ -214,19 +227,39 @@ def linear_probe(x: np.ndarray, y: np.ndarray, episode: np.ndarray, num_classes:
 
 
 # ------------------------------------------------------------------------------------------------ probing
+def say(line: str) -> None:
+    """One status line of the probe on stderr (printed with or without progress bars)."""
+    print(f"probe: {line}", file=sys.stderr, flush=True)
+
+
 @torch.no_grad()
 def extract_features(backbone: nn.Module, data: Any, rows: np.ndarray, batch_size: int = 256,
-                     device: torch.device | str = "cpu", progress: bool = False, desc: str = "features"
-                     ) -> np.ndarray:
-    """Float32 backbone features (len(rows), C, H, W) of the stacks ending at frames ``rows``."""
+                     device: torch.device | str = "cpu", progress: bool = False, desc: str = "features",
+                     log: Any = None) -> np.ndarray:
+    """Float32 backbone features (len(rows), ...) of the stacks ending at frames ``rows``.
+
+    ``log`` (a ``str -> None`` callable) gets one line after the first batch: the output shape and an
+    estimate of the time for all rows.
+
+    Raises:
+        PrendError: If the backbone raises, or returns anything but finite float features of one shape, one
+            row per stack.
+    """
     backbone = backbone.to(device).eval()
-    out = None
+    out, started = None, time.perf_counter()
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, unit="batch"):
         idx = rows[start:start + batch_size]
         x = torch.from_numpy(data.stacks(idx)).to(device).float().div_(255)
-        f = backbone(x).float().cpu().numpy()
+        f = encoder_features(desc, lambda _, x=x: backbone(x), idx)   # one-line errors for a failing net
         if out is None:
             out = np.empty((len(rows), *f.shape[1:]), dtype=np.float32)
+            if log is not None:
+                per_batch = time.perf_counter() - started
+                log(f"features of {desc}: {len(rows):,} frames -> {tuple(f.shape[1:])}, about "
+                    f"{per_batch * len(rows) / len(idx):.0f} s ({per_batch:.2f} s for the first {len(idx)})")
+        elif f.shape[1:] != out.shape[1:]:
+            raise PrendError(f"the encoder '{desc}' returned features of shape {tuple(f.shape[1:])} for one batch "
+                             f"and {tuple(out.shape[1:])} for another", "return one feature shape for every batch")
         out[start:start + len(idx)] = f
     assert out is not None
     return out
@@ -241,7 +274,9 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
     if feats is None:
         feats = extract_features(backbone, data, np.arange(len(data)), cfg.batch_size, device, cfg.progress, desc)
     flat = feats.reshape(len(feats), -1)
-    pooled = F.adaptive_avg_pool2d(torch.from_numpy(feats), cfg.pool).flatten(1).numpy()
+    # A spatial map is pooled to cfg.pool x cfg.pool cells; any other output (a vector) is read as it is.
+    pooled = (F.adaptive_avg_pool2d(torch.from_numpy(feats), cfg.pool).flatten(1).numpy() if feats.ndim == 4
+              else flat)
 
     result: dict[str, Any] = {"per_game": {}}
     tc_all, local_all, act_all, rew_all = [], [], [], []
@@ -261,7 +296,7 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
         reward_class = (np.sign(data.rewards[src]).astype(np.int64) + 1)     # -1, 0, +1 -> 0, 1, 2
         act = linear_probe(pair, actions, data.episode[src], int(actions.max()) + 1, cfg.test_fraction, cfg.seed)
         rew = linear_probe(pair, reward_class, data.episode[src], 3, cfg.test_fraction, cfg.seed)
-        name = next((g for g in data.games if atari_pb_game_id(g) == gid), str(int(gid)))
+        name = _game_name(data.games, int(gid))
         result["per_game"][name] = {"temporal_coherence": tc, "temporal_coherence_local": tc_local,
                                     "episodes": n_eps, "action_probe": act, "reward_probe": rew,
                                     "temporal_coherence_per_episode": per_episode}
@@ -274,6 +309,17 @@ def probe_backbone(backbone: nn.Module, data: Any, cfg: ProbeConfig, device: tor
     result["action_probe"] = float(np.mean(act_all))
     result["reward_probe"] = float(np.mean(rew_all))
     return result
+
+
+def _game_name(games: Sequence[str], gid: int) -> str:
+    """The name in ``games`` of Atari-PB game id ``gid`` (its id as text when none matches, e.g. test data)."""
+    for game in games:
+        try:
+            if atari_pb_game_id(game) == gid:
+                return game
+        except PrendError:  # not an Atari ROM name (synthetic frames)
+            continue
+    return str(gid)
 
 
 def random_twin(backbone: nn.Module, seed: int) -> nn.Module:
@@ -339,22 +385,30 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
         raise PrendError("--no-classic without --state leaves nothing to probe", "add --state")
     device = resolve_device(cfg.device)
     backbone, twin, facts = load_probed_backbone(cfg)
+    if cfg.state:
+        check_state_frames(cfg)
+    names = {"pretrained": str(cfg.checkpoint), "random_init": "random init", "pixels": "pixels 21x21"}
+    say(f"loading frames from {cfg.data}")
     data = FrameData.load(cfg.data, cfg.games, cfg.max_frames_per_game, progress=cfg.progress)
-    if cfg.state and data.ram is None:
-        raise PrendError(f"{cfg.data} has no RAM labels for --state",
-                         f"collect the probe frames with them: prend collect --out {cfg.data} "
-                         f"--games {' '.join(data.games)} --frames-per-game 12000 --seed 1 --ram")
     figures: dict[str, Any] = {}
-    details: dict[str, Any] = {**facts, "data": str(cfg.data), "games": list(data.games), "frames": len(data)}
+    details: dict[str, Any] = {**facts, "data": str(cfg.data), "games": list(data.games), "frames": len(data),
+                               "names": names}
     rows = np.arange(len(data))
     # Each net's features are extracted once and serve every measure.
-    feats = {name: extract_features(net, data, rows, cfg.batch_size, device, cfg.progress, label)
-             for name, net, label in (("pretrained", backbone, "pretrained"), ("random_init", twin, "random init"))}
+    feats = {key: extract_features(net, data, rows, cfg.batch_size, device, cfg.progress, names[key], log=say)
+             for key, net in (("pretrained", backbone), ("random_init", twin))}
     if cfg.classic:
+        tick = time.perf_counter()
+        say(f"temporal coherence and the action/reward probes of both nets on {len(data.games)} game(s) "
+            f"(L-BFGS over {len(L2_GRID)} L2 strengths per probe; minutes on 2 cores for 10k+ frames)")
         figures.update(_classic_figures(feats, data, cfg))
         details.update(figures.pop("details"))
+        say(f"temporal coherence and action/reward probes done in {time.perf_counter() - tick:.0f} s")
     if cfg.state:
-        figures["state_probe"] = state_probe(feats, data, cfg.state_settings, progress=cfg.progress)
+        st = cfg.state_settings
+        say(f"state probe: {1 + (st.vector != 'off') if st.map else 1} view(s) x 3 encoders x {st.repeats} probe "
+            f"seeds, up to {st.max_epochs} epochs per fit; the time left is printed after each fit")
+        figures["state_probe"] = state_probe(feats, data, cfg.state_settings, progress=cfg.progress, log=say)
     figures["details"] = details
     print(format_figures(figures))
     if cfg.out is not None:
@@ -364,6 +418,24 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
         except OSError as err:
             raise PrendError(f"cannot write {cfg.out}: {err.strerror or err}", "pass a writable --out path") from None
     return figures
+
+
+def check_state_frames(cfg: ProbeConfig) -> None:
+    """Refuse ``--state`` on frames without RAM labels or without an annotated game, before loading them.
+
+    Raises:
+        PrendError: If the frames of the probed games lack RAM, or none of those games has AtariARI labels.
+    """
+    manifest = read_manifest(cfg.data)
+    games = resolve_games(cfg.games) if cfg.games else list(manifest["games"])
+    annotated = [g for g in games if g in ATARIARI_RAM]
+    if not annotated:
+        raise PrendError(f"no AtariARI state annotation for {', '.join(games)} (--state)",
+                         f"probe frames of an annotated game: {', '.join(sorted(ATARIARI_RAM))}")
+    if not has_ram({"games": {g: manifest["games"][g] for g in games if g in manifest["games"]}}):
+        raise PrendError(f"{cfg.data} has no RAM labels for --state",
+                         f"collect the probe frames with them: prend collect --out {cfg.data} --games "
+                         f"{' '.join(games)} --frames-per-game 36000 --num-envs 16 --seed 1 --ram")
 
 
 def _classic_figures(feats: dict[str, np.ndarray], data: FrameData, cfg: ProbeConfig) -> dict[str, Any]:
@@ -404,33 +476,34 @@ def _without_episodes(per_game: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_figures(figures: dict[str, Any]) -> str:
-    """The probe's table: one line per measure, the pretrained backbone beside its random-init twin."""
+    """The probe's table: one line per measure, the probed backbone (by its given name) beside its twin."""
     d = figures.get("details", {})
+    names = d.get("names", {"pretrained": str(d.get("checkpoint", "probed"))})
     lines = [f"probe of {d.get('checkpoint', '?')} ({d.get('arch', '?')}, width {d.get('width', '?')}) on "
              f"{', '.join(d.get('games', []))}: {d.get('frames', '?')} frames"]
     if "temporal_coherence" in figures:
-        lines += _format_classic(figures)
+        lines += _format_classic(figures, names["pretrained"])
     if "state_probe" in figures:
-        lines += format_state_probe(figures["state_probe"], ("pretrained", "random_init", "pixels"))
+        lines += format_state_probe(figures["state_probe"], ("pretrained", "random_init", "pixels"), names)
     return "\n".join(lines)
 
 
-def _format_classic(figures: dict[str, Any]) -> list[str]:
-    lines = [f"{'measure':<34}{'pretrained':>12}{'random init':>13}"]
-    names = {"temporal_coherence": "temporal coherence (Spearman)", "action_probe": "action probe (bal. acc.)",
-             "reward_probe": "reward-sign probe (bal. acc.)"}
-    for key, label in names.items():
+def _format_classic(figures: dict[str, Any], name: str) -> list[str]:
+    width = max(14, len(name) + 2)
+    lines = [f"{'measure':<34}{name:>{width}}{'random init':>13}"]
+    measures = {"temporal_coherence": "temporal coherence (Spearman)", "action_probe": "action probe (bal. acc.)",
+                "reward_probe": "reward-sign probe (bal. acc.)"}
+    for key, label in measures.items():
         pair = figures[key]
-        lines.append(f"{label:<34}{pair['pretrained']:>12.4f}{pair['random_init']:>13.4f}")
-    lines.append("beats random init on every measure: " + ("yes" if figures.get("beats_random_init") else "NO"))
+        lines.append(f"{label:<34}{pair['pretrained']:>{width}.4f}{pair['random_init']:>13.4f}")
+    lines.append(f"{name} beats random init on every measure: " + ("yes" if figures.get("beats_random_init") else "NO"))
     diff = figures.get("temporal_coherence_difference")
     if diff and np.isfinite(diff["mean"]):
-        lines.append(f"temporal coherence, pretrained - random: {diff['mean']:+.4f} "
+        lines.append(f"temporal coherence, {name} - random init: {diff['mean']:+.4f} "
                      f"(95% CI {diff['ci95'][0]:+.4f} to {diff['ci95'][1]:+.4f}, paired bootstrap over "
                      f"{diff['episodes']} episodes)")
     local = figures.get("temporal_coherence_local")
     if local and np.isfinite(local["pretrained"]):
         label = f"supplementary: coherence, gap<={local['max_gap']}"
-        lines.append(f"{label:<34}{local['pretrained']:>12.4f}{local['random_init']:>13.4f}")
+        lines.append(f"{label:<34}{local['pretrained']:>{width}.4f}{local['random_init']:>13.4f}")
     return lines
-

@@ -2,30 +2,39 @@
 
 AtariARI's protocol (Anand et al. 2019, "Unsupervised State Representation Learning in Atari", NeurIPS;
 code mila-iqia/atari-representation-learning): each frame is labelled with state variables read from the
-emulator's RAM bytes (player and enemy positions, clocks, scores, ...; :data:`ATARIARI_RAM`), and a linear
-classifier per variable over the frozen encoder's features predicts the byte's value. The figure is the
-test set's weighted F1 per variable, averaged per game. prend applies it to the frozen, standardised,
-flattened feature map (C x 6 x 6 for an Atari-PB backbone) of the 4-frame stacks its agents see, beside two
-references: the same architecture randomly initialised, and raw pixels (the newest frame average-pooled to
-21 x 21).
+emulator's RAM bytes (:mod:`prend.pretrain.state_labels`), and a linear classifier per variable over the
+frozen encoder's features predicts the byte's value. The figure is the test set's weighted F1 per variable,
+averaged within AtariARI's five categories and then across them (their reported figure,
+:func:`~prend.pretrain.state_labels.category_mean`), beside the plain mean over variables. Two references
+are probed with the encoder: the same architecture randomly initialised, and raw pixels (the newest frame
+average-pooled to 21 x 21).
 
-Like AtariARI: episodes (here: the episode fragments a collector stream holds) are split into train,
-validation and test sets; test observations also seen in train or validation are removed; variables whose
-label entropy (nats, over all frames of the game) is below 0.6 are dropped and reported; each variable gets
-one linear layer over the byte's values, trained with Adam (lr 3e-4, eps 1e-5, batches of 64) on the
-cross-entropy; sklearn's weighted F1. Unlike AtariARI: the classes of a variable are the byte values seen
-in training (a value never seen there counts as an error at test time, as it would with 256 outputs that
-never saw it), training stops per variable when its validation loss has not improved for ``patience``
-epochs and keeps its best epoch (AtariARI trains a fixed 100 epochs in its published probe), and the score
-is the plain mean over a game's variables (AtariARI also averages within categories first).
+Each encoder is probed twice: the **map probe** reads its whole output (for an Atari-PB backbone the
+flattened C x 6 x 6 map, 2,304-4,608 features), the **vector probe** reads it reduced to AtariARI's 256
+features (:func:`vector_features`: an output of at most 256 features as it is, else a fixed, seeded random
+projection, the analogue of AtariARI's randomly initialised last layer), so a random network is not scored
+as a 4,608-d random-feature machine.
+
+Like AtariARI: episodes (here: the episode fragments a collector stream holds; fragments of at most 64
+frames are dropped) are split into train, validation and test sets by whole episodes; test observations
+also seen in train or validation are removed; variables whose label entropy (nats, over all frames of the
+game) is below 0.6 are dropped and reported; each variable gets one linear layer over the byte's values,
+trained with Adam (lr 3e-4, eps 1e-5, batches of 64) on the cross-entropy; sklearn's weighted F1. Unlike
+AtariARI: the classes of a variable are the byte values seen in training (a value never seen there counts
+as an error at test time, as it would with 256 outputs that never saw it), features are standardised with
+train statistics, training stops per variable when its validation loss has not improved for ``patience``
+epochs and keeps its best epoch, and every figure is the mean over ``repeats`` probe seeds (each its own
+split, initialisation and batch order), reported with the seeds' range.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,163 +42,36 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from prend.envs.games import atari_pb_game_id
+from prend.errors import PrendError
 from prend.pretrain.dataset import FrameData, split_episodes
-
-ATARIARI_SOURCE = ("mila-iqia/atari-representation-learning, atariari/benchmark/ram_annotations.py "
-                   "(commit cc87a29)")
-"""Where the RAM byte indices of :data:`ATARIARI_RAM` come from."""
-
-
-def _expand(**variables: int | Sequence[int]) -> dict[str, int]:
-    # AtariARI splits a list-valued variable (a multi-byte score, a row of objects) into name_0, name_1, ...
-    out: dict[str, int] = {}
-    for name, where in variables.items():
-        if isinstance(where, int):
-            out[name] = where
-        else:
-            out.update({f"{name}_{i}": int(b) for i, b in enumerate(where)})
-    return out
-
-
-ATARIARI_RAM: dict[str, dict[str, int]] = {
-    "asteroids": _expand(enemy_asteroids_y=[3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19],
-                         enemy_asteroids_x=[21, 22, 23, 24, 25, 26, 27, 30, 31, 32, 33, 34, 35, 36, 37],
-                         player_x=73, player_y=74, num_lives_direction=60, player_score_high=61,
-                         player_score_low=62, player_missile_x1=83, player_missile_x2=84, player_missile_y1=86,
-                         player_missile_y2=87, player_missile1_direction=89, player_missile2_direction=90),
-    "battle_zone": _expand(blue_tank_facing_direction=46, blue_tank_size_y=47, blue_tank_x=48,
-                           blue_tank2_facing_direction=52, blue_tank2_size_y=53, blue_tank2_x=54, num_lives=58,
-                           missile_y=105, compass_needles_angle=84, angle_of_tank=4, left_tread_position=59,
-                           right_tread_position=60, crosshairs_color=108, score=29),
-    "berzerk": _expand(player_x=19, player_y=11, player_direction=14, player_missile_x=22, player_missile_y=23,
-                       player_missile_direction=21, robot_missile_direction=26, robot_missile_x=29,
-                       robot_missile_y=30, num_lives=90, robots_killed_count=91, game_level=92,
-                       enemy_evilOtto_x=46, enemy_evilOtto_y=89, enemy_robots_x=range(65, 73),
-                       enemy_robots_y=range(56, 65), player_score=range(93, 96)),
-    "bowling": _expand(ball_x=30, ball_y=41, player_x=29, player_y=40, frame_number_display=36,
-                       pin_existence=range(57, 67), score=33),
-    "boxing": _expand(player_x=32, player_y=34, enemy_x=33, enemy_y=35, enemy_score=19, clock=17,
-                      player_score=18),
-    "breakout": _expand(ball_x=99, ball_y=101, player_x=72, blocks_hit_count=77, block_bit_map=range(30),
-                        score=84),
-    "demon_attack": _expand(level=62, player_x=22, enemy_x1=17, enemy_x2=18, enemy_x3=19, missile_y=21,
-                            enemy_y1=69, enemy_y2=70, enemy_y3=71, num_lives=114),
-    "freeway": _expand(player_y=14, score=103, enemy_car_x=range(108, 118)),
-    "frostbite": _expand(top_row_iceflow_x=34, second_row_iceflow_x=33, third_row_iceflow_x=32,
-                         fourth_row_iceflow_x=31, enemy_bear_x=104, num_lives=76, igloo_blocks_count=77,
-                         enemy_x=range(84, 88), player_x=102, player_y=100, player_direction=4,
-                         score=[72, 73, 74]),
-    "hero": _expand(player_x=27, player_y=31, power_meter=43, room_number=28, level_number=117,
-                    dynamite_count=50, score=[56, 57]),
-    "montezuma_revenge": _expand(room_number=3, player_x=42, player_y=43, player_direction=52, enemy_skull_x=47,
-                                 enemy_skull_y=46, key_monster_x=44, key_monster_y=45, level=57, num_lives=58,
-                                 items_in_inventory_count=61, room_state=62, score_0=19, score_1=20,
-                                 score_2=21),
-    "ms_pacman": _expand(enemy_sue_x=6, enemy_inky_x=7, enemy_pinky_x=8, enemy_blinky_x=9, enemy_sue_y=12,
-                         enemy_inky_y=13, enemy_pinky_y=14, enemy_blinky_y=15, player_x=10, player_y=16,
-                         fruit_x=11, fruit_y=17, ghosts_count=19, player_direction=56, dots_eaten_count=119,
-                         player_score=120, num_lives=123),
-    "pitfall": _expand(player_x=97, player_y=105, enemy_logs_x=98, enemy_scorpion_x=99, bottom_of_rope_y=18,
-                       clock_sec=89, clock_min=88),
-    "pong": _expand(player_y=51, player_x=46, enemy_y=50, enemy_x=45, ball_x=49, ball_y=54, enemy_score=13,
-                    player_score=14),
-    "private_eye": _expand(player_x=63, player_y=86, room_number=92, clock=[67, 69], player_direction=58,
-                           score=[73, 74], dove_x=48, dove_y=39),
-    "qbert": _expand(player_x=43, player_y=67, player_column=35, red_enemy_column=69, green_enemy_column=105,
-                     score=[89, 90, 91],
-                     tile_color=[21, 52, 54, 83, 85, 87, 98, 100, 102, 104, 1, 3, 5, 7, 9, 32, 34, 36, 38, 40, 42]),
-    "riverraid": _expand(player_x=51, missile_x=117, missile_y=50, fuel_meter_high=55, fuel_meter_low=56),
-    "seaquest": _expand(enemy_obstacle_x=range(30, 34), player_x=70, player_y=97,
-                        diver_or_enemy_missile_x=range(71, 75), player_direction=86, player_missile_direction=87,
-                        oxygen_meter_value=102, player_missile_x=103, score=[57, 58], num_lives=59,
-                        divers_collected_count=62),
-    "skiing": _expand(player_x=25, clock_m=104, clock_s=105, clock_ms=106, score=107, object_y=range(87, 94)),
-    "space_invaders": _expand(invaders_left_count=17, player_score=104, num_lives=73, player_x=28, enemies_x=26,
-                              missiles_y=9, enemies_y=24),
-    "tennis": _expand(enemy_x=27, enemy_y=25, enemy_score=70, ball_x=16, ball_y=17, player_x=26, player_y=24,
-                      player_score=69),
-    "venture": _expand(sprite0_y=20, sprite1_y=21, sprite2_y=22, sprite3_y=23, sprite4_y=24, sprite5_y=25,
-                       sprite0_x=79, sprite1_x=80, sprite2_x=81, sprite3_x=82, sprite4_x=83, sprite5_x=84,
-                       player_x=85, player_y=26, current_room=90, num_lives=70, score_1_2=71, score_3_4=72),
-    "video_pinball": _expand(ball_x=67, ball_y=68, player_left_paddle_y=98, player_right_paddle_y=102,
-                             score_1=48, score_2=50),
-    "yars_revenge": _expand(player_x=32, player_y=31, player_missile_x=38, player_missile_y=37, enemy_x=43,
-                            enemy_y=42, enemy_missile_x=47, enemy_missile_y=46),
-}
-"""AtariARI's state variables per game (ALE ROM names): variable name -> RAM byte index (0-127), as in
-:data:`ATARIARI_SOURCE`, list-valued variables split into ``name_0, name_1, ...`` as AtariARI does."""
-
-ATARIARI_CATEGORIES: tuple[str, ...] = ("agent_localization", "small_object_localization", "other_localization",
-                                         "score_clock_lives_display", "misc")
-"""AtariARI's five summary categories, in the order of their ``categorization.summary_key_dict``."""
-
-
-def atariari_categories(name: str) -> tuple[str, ...]:
-    """The AtariARI summary categories of variable ``name``, by AtariARI's rules on the name's words.
-
-    AtariARI (``atariari/benchmark/categorization.py``, commit cc87a29) files a variable by substrings of
-    its name: a localisation (``_x``, ``_y``, ``_z``, ``_column``) of the ``player``/``agent`` is agent
-    localisation unless it names a ``ball`` or ``missile`` (small-object localisation); other localisations
-    are other localisation; ``score``, ``clock``, ``lives``, ``meter`` and ``display`` are one category;
-    ``count``, ``bit_map``/``existence``, ``level``/``room``/``game_state`` and ``direction`` are misc. A
-    variable can fall in two categories or in none (then it counts only in the plain mean). prend's split
-    list-valued variables (``score_0``) are filed by their base name, as the suffix adds no word.
-
-    Example:
-        >>> [atariari_categories(n) for n in ("player_x", "missile_y", "enemy_x")]
-        [('agent_localization',), ('small_object_localization',), ('other_localization',)]
-    """
-    base = re.sub(r"_\d+$", "", name)
-    out = []
-    localization = any(k in base for k in ("_x", "_y", "_z", "_column"))
-    small = any(k in base for k in ("ball", "missile"))
-    if localization and small:
-        out.append("small_object_localization")
-    elif localization and any(k in base for k in ("agent", "player")):
-        out.append("agent_localization")
-    elif localization:
-        out.append("other_localization")
-    if any(k in base for k in ("score", "clock", "lives", "lifes", "meter", "display")):
-        out.append("score_clock_lives_display")
-    if any(k in base for k in ("count", "bit_map", "existence", "level", "room", "game_state", "direction")):
-        out.append("misc")
-    return tuple(out)
-
-
-def category_mean(f1: Mapping[str, float]) -> dict[str, float]:
-    """AtariARI's reported figure: the mean F1 within each category, then the mean over categories.
-
-    Returns ``{category: mean, ..., "across_categories": mean of those}`` over the categories that have a
-    variable in ``f1`` (AtariARI's ``compute_category_avgs`` skips empty ones too).
-
-    Example:
-        >>> category_mean({"player_x": 0.5, "player_y": 0.7, "clock": 0.9})["across_categories"]
-        0.75
-    """
-    groups: dict[str, list[float]] = {}
-    for name, value in f1.items():
-        for cat in atariari_categories(name):
-            groups.setdefault(cat, []).append(value)
-    out = {cat: float(np.mean(groups[cat])) for cat in ATARIARI_CATEGORIES if cat in groups}
-    out["across_categories"] = float(np.mean(list(out.values()))) if out else float("nan")
-    return out
-
-
-ENTROPY_THRESHOLD = 0.6
-"""AtariARI's ``remove_low_entropy_labels`` threshold (nats): near-constant variables are dropped."""
+from prend.pretrain.state_labels import (  # noqa: F401 (re-exported: the labels and scores the probe uses)
+    ATARIARI_CATEGORIES,
+    ATARIARI_RAM,
+    ATARIARI_SOURCE,
+    ENTROPY_THRESHOLD,
+    atariari_categories,
+    category_mean,
+    label_entropy,
+    state_labels,
+    weighted_f1,
+)
 
 PIXEL_GRID = 21
 """Side of the raw-pixel reference: the newest 84x84 frame average-pooled by 4."""
 
+VIEWS = ("map", "vector")
+"""What of an encoder's output the classifiers read: all of it, or reduced to ``vector_dim`` features."""
+
 
 @dataclass
 class StateProbeSettings:
-    """How the linear state classifiers are fitted (defaults: AtariARI's optimiser and batch)."""
+    """How the linear state classifiers are fitted (defaults: AtariARI's split, optimiser and batch)."""
 
-    test_fraction: float = 0.25
-    """Share of a game's frames held out for testing, as whole episodes."""
-    val_fraction: float = 0.15
-    """Share of the remaining episodes used to pick each variable's epoch."""
+    test_fraction: float = 0.2
+    """Share of a game's frames held out for testing, as whole episodes (AtariARI: 0.2)."""
+    val_fraction: float = 0.125
+    """Share of the remaining episodes used to pick each variable's epoch (AtariARI: 0.1 of all = 0.125 of
+    the rest)."""
     lr: float = 3e-4
     """Adam learning rate (AtariARI: 3e-4)."""
     batch_size: int = 64
@@ -199,51 +81,23 @@ class StateProbeSettings:
     patience: int = 10
     """Stop a variable's classifier after this many epochs without a better validation loss."""
     seed: int = 0
-    """Seed of the episode split, the initialisation and the batch order."""
-
-
-# ---------------------------------------------------------------------------------------------- labels
-def state_labels(ram: np.ndarray, game: str) -> dict[str, np.ndarray]:
-    """The AtariARI variables of ``game`` read from RAM rows (M, 128): name -> int64 (M,) byte values.
-
-    Example:
-        >>> ram = np.zeros((2, 128), np.uint8); ram[:, 32] = [10, 20]
-        >>> state_labels(ram, "boxing")["player_x"].tolist()
-        [10, 20]
-    """
-    return {name: ram[:, byte].astype(np.int64) for name, byte in ATARIARI_RAM[game].items()}
-
-
-def label_entropy(labels: np.ndarray) -> float:
-    """Entropy in nats of the empirical distribution of ``labels`` (AtariARI's filter statistic).
-
-    Example:
-        >>> round(label_entropy(np.array([0, 1, 0, 1])), 4)   # two equally likely values: ln 2
-        0.6931
-    """
-    _, counts = np.unique(labels, return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def weighted_f1(pred: np.ndarray, target: np.ndarray) -> float:
-    """Weighted F1, as sklearn's ``f1_score(target, pred, average="weighted")``: per-class F1 weighted by support.
-
-    Example:
-        >>> weighted_f1(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2]))   # class 2 missed, class 1 F1 = 2/3
-        0.6666666666666666
-    """
-    if len(target) == 0:
-        return float("nan")  # no test frames (e.g. all duplicates of training frames): undefined
-    classes, support = np.unique(target, return_counts=True)
-    scores = []
-    for c in classes:
-        tp = np.sum((pred == c) & (target == c))
-        predicted, actual = np.sum(pred == c), np.sum(target == c)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual
-        scores.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
-    return float(np.dot(scores, support) / support.sum())
+    """First probe seed: of the episode split, the initialisation and the batch order."""
+    repeats: int = 3
+    """Probe seeds (seed, seed+1, ...); every figure is their mean, printed with their range (max - min)."""
+    short_episode: int = 64
+    """Episodes (stream fragments) of at most this many frames are left out (AtariARI: 64)."""
+    map: bool = True
+    """Probe each encoder's whole output, flattened (--state-settings.no-map: only the vector probe)."""
+    vector: Literal["project", "pool", "off"] = "project"
+    """The vector probe: an output of more than --state-settings.vector-dim features is reduced by a fixed
+    random projection ('project', seeded by --state-settings.projection-seed; the measured choice, see
+    docs/pretraining.md) or, for a spatial map, by global average pooling over its cells ('pool'); 'off'
+    skips the vector probe. An output of at most vector-dim features is read as it is."""
+    vector_dim: int = 256
+    """Features of the vector probe (AtariARI's encoders output 256)."""
+    projection_seed: int = 0
+    """Seed of the vector probe's random projection (the same matrix for every encoder of one width and every
+    probe seed; its sha256 is stored with the figures)."""
 
 
 def pixel_features(data: FrameData, rows: np.ndarray) -> np.ndarray:
@@ -252,9 +106,65 @@ def pixel_features(data: FrameData, rows: np.ndarray) -> np.ndarray:
     return F.avg_pool2d(frames, 84 // PIXEL_GRID).flatten(1).numpy()
 
 
+# ------------------------------------------------------------------------------------------- the vector
+def projection_matrix(dim_in: int, dim_out: int, seed: int) -> np.ndarray:
+    """The vector probe's fixed random projection: float32 (dim_in, dim_out), entries N(0, 1/dim_in).
+
+    Drawn from ``numpy.random.default_rng(seed)``, so one seed gives one matrix per input width; scaled so a
+    feature vector keeps its length on average (Johnson-Lindenstrauss).
+
+    Example:
+        >>> p = projection_matrix(2304, 256, seed=0)
+        >>> p.shape, bool(np.array_equal(p, projection_matrix(2304, 256, seed=0)))
+        ((2304, 256), True)
+    """
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((dim_in, dim_out), dtype=np.float32) / np.float32(np.sqrt(dim_in)))
+
+
+def vector_features(features: np.ndarray, settings: StateProbeSettings) -> tuple[np.ndarray, str]:
+    """An encoder's output reduced to at most ``settings.vector_dim`` features, and how it was reduced.
+
+    An output of at most ``vector_dim`` features (e.g. AtariARI's 256-d encoder) is read as it is; a spatial
+    map (M, C, H, W) with ``vector="pool"`` is averaged over its cells (then projected if C is still larger);
+    anything else is flattened and multiplied by :func:`projection_matrix`.
+
+    Example:
+        >>> x = np.ones((5, 64, 6, 6), np.float32)
+        >>> [(f.shape, how.split(" over")[0].split(":")[0]) for f, how in (vector_features(x, StateProbeSettings()),
+        ...                                          vector_features(x, StateProbeSettings(vector="pool")))]
+        [((5, 256), 'random projection'), ((5, 64), 'global average pooling')]
+    """
+    dim = settings.vector_dim
+    how = []
+    if settings.vector == "pool" and features.ndim == 4:
+        features = features.mean((2, 3))
+        how.append(f"global average pooling over {features.shape[1]} channels")
+    flat = features.reshape(len(features), -1).astype(np.float32, copy=False)
+    if flat.shape[1] <= dim:
+        return flat, "; ".join(how) or f"as it is ({flat.shape[1]} features)"
+    proj = projection_matrix(flat.shape[1], dim, settings.projection_seed)
+    out = np.empty((len(flat), dim), np.float32)
+    for start in range(0, len(flat), 4096):  # in blocks: no second full-size copy of a large map
+        out[start:start + 4096] = flat[start:start + 4096] @ proj
+    digest = hashlib.sha256(proj.tobytes()).hexdigest()[:16]
+    how.append(f"random projection: {flat.shape[1]} -> {dim}, N(0, 1/{flat.shape[1]}), "
+               f"numpy default_rng({settings.projection_seed}), sha256 {digest}")
+    return out, "; ".join(how)
+
+
 # ------------------------------------------------------------------------------------------ classifiers
 def three_way_split(episode: np.ndarray, settings: StateProbeSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boolean (train, val, test) masks over rows, each a set of whole episodes."""
+    """Boolean (train, val, test) masks over rows, each a set of whole episodes.
+
+    Raises:
+        PrendError: If there are fewer than 3 episodes (no split into three sets of whole episodes).
+    """
+    n_episodes = len(np.unique(episode))
+    if n_episodes < 3:
+        raise PrendError(f"the state probe needs at least 3 episodes to split into train, validation and test; "
+                         f"the frames hold {n_episodes}",
+                         "collect more (e.g. prend collect --ram --num-envs 16 --frames-per-game 36000)")
     rest, test = split_episodes(episode, settings.test_fraction, settings.seed)
     fit_in_rest, val_in_rest = split_episodes(episode[rest], settings.val_fraction, settings.seed + 1)
     train, val = np.zeros_like(rest), np.zeros_like(rest)
@@ -275,10 +185,24 @@ def fit_linear_heads(x_train: np.ndarray, y_train: Mapping[str, np.ndarray], x_v
     Returns:
         name -> ``(classes, W (D, K), b (K,))``.
     """
-    gen = torch.Generator().manual_seed(settings.seed)
-    xt, xv = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(x_val, dtype=torch.float32)
     names = list(y_train)
     classes = {n: np.unique(y_train[n]) for n in names}
+    # A small layer's steps are a few microseconds of arithmetic: a second thread only adds synchronisation,
+    # which on a busy machine made them 6x slower (measured); large ones (a full map) keep every thread.
+    threads = torch.get_num_threads()
+    if x_train.shape[1] * sum(len(c) for c in classes.values()) < 2**20:
+        torch.set_num_threads(1)
+    try:
+        return _fit_linear_heads(x_train, y_train, x_val, y_val, settings, names, classes)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_linear_heads(x_train: np.ndarray, y_train: Mapping[str, np.ndarray], x_val: np.ndarray,
+                      y_val: Mapping[str, np.ndarray], settings: StateProbeSettings, names: list[str],
+                      classes: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(settings.seed)
+    xt, xv = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(x_val, dtype=torch.float32)
     cols = np.cumsum([0] + [len(classes[n]) for n in names])
     targets_t = torch.stack([torch.as_tensor(np.searchsorted(classes[n], y_train[n])) for n in names], 1)
     targets_v, keep_v = [], []
@@ -359,88 +283,171 @@ def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], mask
 
 
 # -------------------------------------------------------------------------------------------- the probe
-def duplicate_test_rows(data: FrameData, rows: np.ndarray, masks: tuple[np.ndarray, ...]) -> np.ndarray:
+def stack_hashes(data: FrameData, rows: np.ndarray) -> np.ndarray:
+    """A hash of each observation's exact pixels (its 4-stack), to find test frames seen in training."""
+    blocks = [data.stacks(rows[i:i + 512]).reshape(len(rows[i:i + 512]), -1) for i in range(0, len(rows), 512)]
+    return np.array([hash(k.tobytes()) for block in blocks for k in block])
+
+
+def duplicate_test_rows(data: FrameData, rows: np.ndarray, masks: tuple[np.ndarray, ...],
+                        hashes: np.ndarray | None = None) -> np.ndarray:
     """Boolean over ``rows``: test observations (4-stacks) whose exact pixels also occur in train or val."""
     train, val, test = masks
-    keys = [data.stacks(rows[i:i + 512]).reshape(len(rows[i:i + 512]), -1) for i in range(0, len(rows), 512)]
-    hashes = np.array([hash(k.tobytes()) for block in keys for k in block])
-    seen = set(hashes[train | val].tolist())
-    return test & np.isin(hashes, list(seen))
+    hashes = stack_hashes(data, rows) if hashes is None else hashes
+    return test & np.isin(hashes, hashes[train | val])
+
+
+def encoder_features(name: str, source: Any, rows: np.ndarray) -> np.ndarray:
+    """The features of encoder ``name`` for ``rows``: ``source`` is an array over all frames or ``rows -> array``.
+
+    Raises:
+        PrendError: If the encoder raises, or returns anything but finite float features, one row per frame.
+    """
+    try:
+        feats = source(rows) if callable(source) else np.asarray(source)[rows]
+    except PrendError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a user's encoder can fail in any way; report it in one line
+        raise PrendError(f"the encoder '{name}' failed on {len(rows)} frames ({type(err).__name__}: {err})",
+                         "check that it maps float (N, 4, 84, 84) stacks in [0, 1] to features") from None
+    if isinstance(feats, torch.Tensor):
+        feats = feats.detach().cpu()
+        feats = (feats.float() if feats.is_floating_point() else feats).numpy()
+    feats = np.asarray(feats)
+    if feats.ndim < 2 or len(feats) != len(rows) or not np.issubdtype(feats.dtype, np.floating):
+        raise PrendError(f"the encoder '{name}' returned {feats.dtype} features of shape {feats.shape} for "
+                         f"{len(rows)} frames", "return float features, one row (or map) per frame: shape (N, ...)")
+    if not np.isfinite(feats).all():
+        raise PrendError(f"the encoder '{name}' returned non-finite features (NaN or inf)",
+                         "check its weights and its input scaling (float stacks in [0, 1])")
+    return feats
+
+
+def _summary(per_seed: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+    """Per-variable means over seeds, and each seed's plain and category mean with their mean and range."""
+    names = list(per_seed[0]) if per_seed else []
+    plain = [float(np.mean(list(f.values()))) if f else float("nan") for f in per_seed]
+    cats = [category_mean(f) for f in per_seed]
+    across = [c["across_categories"] for c in cats]
+    return {"variables": {n: float(np.mean([f[n] for f in per_seed])) for n in names},
+            "mean": float(np.mean(plain)), "category_mean": float(np.mean(across)),
+            "per_category": {k: float(np.mean([c[k] for c in cats])) for k in ATARIARI_CATEGORIES if k in cats[0]}
+            if cats else {},
+            "seeds": {"mean": plain, "category_mean": across}}
+
+
+def spread(values: Sequence[float]) -> float:
+    """Max - min of the probe seeds' figures (NaN for none)."""
+    return float(np.max(values) - np.min(values)) if len(values) else float("nan")
 
 
 def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StateProbeSettings | None = None,
-                progress: bool = False) -> dict[str, Any]:
+                progress: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Weighted F1 of linear state classifiers over each encoder's features, per annotated game of ``data``.
 
     Args:
         encoders: name -> features of every frame of ``data`` (array (M, ...)) or a callable
             ``rows -> features`` (called once per game). ``"pixels"`` is added when absent.
         data: Frames with RAM (collected with ``prend collect --ram``).
-        settings: The split and optimiser.
-        progress: Show a progress bar over (game, encoder) fits.
+        settings: The split, the optimiser, the probe seeds and the views.
+        progress: Show a progress bar over (game, encoder, view) fits.
+        log: Called with one line per stage (what is being fitted, how long it took, about how long is left).
 
     Returns:
-        ``{"per_game": {game: {"variables": {name: {encoder: f1}}, "mean": {encoder: f1}, "dropped":
-        {name: entropy}, "frames": {...}}}, "mean": {encoder: mean over games}, "games_without_annotation":
-        [...], "settings": {...}}``.
+        ``{"per_game": {game: {view: {"variables": {name: {encoder: f1}}, "mean": {encoder: f1},
+        "category_mean": {...}, "per_category": {encoder: {category: f1}}, "seeds": {encoder: {"mean": [...],
+        "category_mean": [...]}}}, "categories": {name: [...]}, "dropped": {name: entropy}, "frames": {...}}},
+        view: {"mean": {encoder: mean over games}, "category_mean": {...}, "seeds": {...}, "spread": {...}},
+        "mean": the map probe's (else the vector probe's) plain means, "vector_reduction": {encoder: how},
+        "games_without_annotation": [...], "settings": {...}}``, views ``"map"`` and ``"vector"`` as run;
+        figures are means over the probe seeds, ``seeds`` holds each seed's.
+
+    Raises:
+        PrendError: If no game of ``data`` is annotated, a game has fewer than 3 episodes longer than
+            ``settings.short_episode``, or an encoder fails.
     """
     settings = settings or StateProbeSettings()
+    log = log or (lambda line: None)
     if data.ram is None:
-        raise ValueError("the frames have no RAM; collect them with prend collect --ram")
+        raise PrendError("the frames have no RAM labels", "collect them with prend collect --ram")
+    views = [v for v in VIEWS if (settings.map if v == "map" else settings.vector != "off")]
+    if not views or settings.repeats < 1:
+        raise PrendError("the state probe has nothing to fit (no view, or --state-settings.repeats < 1)",
+                         "keep the map probe or a vector probe, and at least one probe seed")
     encoders = {**encoders, "pixels": encoders.get("pixels", lambda rows: pixel_features(data, rows))}
     games = [g for g in data.games if g in ATARIARI_RAM]
-    result: dict[str, Any] = {"per_game": {}, "games_without_annotation": [g for g in data.games
-                                                                        if g not in ATARIARI_RAM]}
-    bar = tqdm(total=len(games) * len(encoders), desc="state probe", unit="fit", disable=not progress)
+    if not games:
+        raise PrendError(f"no AtariARI state annotation for {', '.join(data.games)}",
+                         f"probe frames of an annotated game: {', '.join(sorted(ATARIARI_RAM))}")
+    seeds = [settings.seed + r for r in range(settings.repeats)]
+    result: dict[str, Any] = {"per_game": {}, "vector_reduction": {},
+                              "games_without_annotation": [g for g in data.games if g not in ATARIARI_RAM]}
+    fits, done, started = len(games) * len(encoders) * len(views), 0, time.perf_counter()
+    bar = tqdm(total=fits, desc="state probe", unit="fit", disable=not progress)
     for game in games:
         rows = np.flatnonzero(data.game_ids == atari_pb_game_id(game))
+        episode_ids, lengths = np.unique(data.episode[rows], return_counts=True)
+        short = episode_ids[lengths <= settings.short_episode]
+        rows = rows[~np.isin(data.episode[rows], short)]
         labels = state_labels(data.ram[rows], game)
         entropy = {n: label_entropy(y) for n, y in labels.items()}
         dropped = {n: e for n, e in entropy.items() if e < ENTROPY_THRESHOLD}
         labels = {n: y for n, y in labels.items() if n not in dropped}
-        masks = three_way_split(data.episode[rows], settings)
-        duplicates = duplicate_test_rows(data, rows, masks)
-        masks = (masks[0], masks[1], masks[2] & ~duplicates)
-        per_variable: dict[str, dict[str, float]] = {n: {} for n in labels}
+        if len(episode_ids) - len(short) < 3:
+            raise PrendError(f"{game}: the state probe needs at least 3 episodes to split into train, validation "
+                             f"and test; the frames hold {len(episode_ids) - len(short)} (and {len(short)} of at "
+                             f"most {settings.short_episode} frames, left out)",
+                             "collect more (e.g. prend collect --ram --num-envs 16 --frames-per-game 36000)")
+        splits = [three_way_split(data.episode[rows], dataclasses.replace(settings, seed=s)) for s in seeds]
+        hashes = stack_hashes(data, rows)
+        duplicates = [duplicate_test_rows(data, rows, m, hashes) for m in splits]
+        splits = [(tr, va, te & ~dup) for (tr, va, te), dup in zip(splits, duplicates, strict=True)]
+        log(f"state probe, {game}: {len(rows):,} frames in {len(episode_ids) - len(short)} episodes, "
+            f"{len(labels)} variables; {len(encoders)} encoders x {'+'.join(views)} x {len(seeds)} probe seeds")
+        per_view: dict[str, dict[str, dict[str, Any]]] = {v: {} for v in views}
         for name, source in encoders.items():
-            feats = source(rows) if callable(source) else np.asarray(source)[rows]
-            for var, f1 in probe_variables(feats, labels, masks, settings).items():
-                per_variable[var][name] = f1
-            bar.update(1)
-        result["per_game"][game] = {
-            "variables": per_variable,
-            "mean": {name: float(np.mean([v[name] for v in per_variable.values()])) if per_variable else float("nan")
-                     for name in encoders},
-            "dropped": dropped,
-            "entropy": entropy,
-            "frames": {"train": int(masks[0].sum()), "val": int(masks[1].sum()), "test": int(masks[2].sum()),
-                       "test_duplicates_removed": int(duplicates.sum()),
-                       "episodes": int(len(np.unique(data.episode[rows])))},
-        }
+            feats = encoder_features(name, source, rows)
+            for view in views:
+                tick = time.perf_counter()
+                if view == "vector":
+                    x, result["vector_reduction"][name] = vector_features(feats, settings)
+                else:
+                    x = feats.reshape(len(feats), -1)
+                per_seed = [probe_variables(x, labels, masks, dataclasses.replace(settings, seed=s))
+                            for masks, s in zip(splits, seeds, strict=True)]
+                per_view[view][name] = _summary(per_seed)
+                done += 1
+                bar.update(1)
+                elapsed = time.perf_counter() - started
+                log(f"  {game} {view} probe ({x.shape[1]:,} features) of {name}: category mean "
+                    f"{per_view[view][name]['category_mean']:.3f}, plain mean {per_view[view][name]['mean']:.3f}"
+                    f"; {time.perf_counter() - tick:.0f} s, about {elapsed / done * (fits - done):.0f} s left")
+        entry: dict[str, Any] = {
+            "categories": {n: list(atariari_categories(n)) for n in labels}, "dropped": dropped, "entropy": entropy,
+            "frames": {"train": [int(m[0].sum()) for m in splits], "val": [int(m[1].sum()) for m in splits],
+                       "test": [int(m[2].sum()) for m in splits],
+                       "test_duplicates_removed": [int(d.sum()) for d in duplicates],
+                       "episodes": int(len(episode_ids) - len(short)), "short_episodes_left_out": int(len(short))}}
+        for view, by_encoder in per_view.items():
+            entry[view] = {"variables": {n: {e: s["variables"][n] for e, s in by_encoder.items()} for n in labels},
+                           **{key: {e: s[key] for e, s in by_encoder.items()}
+                              for key in ("mean", "category_mean", "per_category", "seeds")}}
+        result["per_game"][game] = entry
     bar.close()
-    result["mean"] = {name: float(np.mean([g["mean"][name] for g in result["per_game"].values()]))
-                      if result["per_game"] else float("nan") for name in encoders}
-    result["settings"] = {**settings.__dict__, "entropy_threshold": ENTROPY_THRESHOLD, "pixel_grid": PIXEL_GRID,
+    for view in views:
+        per_game = [g[view] for g in result["per_game"].values()]
+        summary: dict[str, Any] = {"mean": {}, "category_mean": {}, "seeds": {}, "spread": {}}
+        for name in encoders:
+            seeds_plain = np.mean([g["seeds"][name]["mean"] for g in per_game], axis=0).tolist()
+            seeds_cat = np.mean([g["seeds"][name]["category_mean"] for g in per_game], axis=0).tolist()
+            summary["mean"][name] = float(np.mean(seeds_plain))
+            summary["category_mean"][name] = float(np.mean(seeds_cat))
+            summary["seeds"][name] = {"mean": seeds_plain, "category_mean": seeds_cat}
+            summary["spread"][name] = {"mean": spread(seeds_plain), "category_mean": spread(seeds_cat)}
+        result[view] = summary
+    result["mean"] = result[views[0]]["mean"]  # the figure older readers (prend pretrain's TensorBoard) take
+    result["settings"] = {**dataclasses.asdict(settings), "seeds": seeds, "views": views,
+                          "entropy_threshold": ENTROPY_THRESHOLD, "pixel_grid": PIXEL_GRID,
                           "source": ATARIARI_SOURCE}
+    log(f"state probe done in {time.perf_counter() - started:.0f} s")
     return result
-
-
-def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str]) -> list[str]:
-    """Table lines: per game (and its variables) the weighted F1 of each encoder, then the mean over games."""
-    labels = {"pretrained": "pretrained", "random_init": "random init", "pixels": f"pixels {PIXEL_GRID}x{PIXEL_GRID}"}
-    head = "".join(f"{labels.get(e, e):>14}" for e in encoders)
-    lines = [f"{'state probe (test weighted F1)':<34}{head}"]
-    for game, figures in result["per_game"].items():
-        kept, total = len(figures["variables"]), len(figures["variables"]) + len(figures["dropped"])
-        row = "".join(f"{figures['mean'][e]:>14.4f}" for e in encoders)
-        lines.append(f"{f'{game} ({kept}/{total} variables)':<34}{row}")
-        for var, values in figures["variables"].items():
-            lines.append(f"{'  ' + var:<34}" + "".join(f"{values[e]:>14.4f}" for e in encoders))
-        if figures["dropped"]:
-            lines.append("  dropped (label entropy < 0.6 nats): " + ", ".join(
-                f"{n} ({e:.2f})" for n, e in figures["dropped"].items()))
-    if len(result["per_game"]) > 1:
-        lines.append(f"{'mean over games':<34}" + "".join(f"{result['mean'][e]:>14.4f}" for e in encoders))
-    if result.get("games_without_annotation"):
-        lines.append("no AtariARI annotation (not state-probed): " + ", ".join(result["games_without_annotation"]))
-    return lines
