@@ -24,6 +24,7 @@ from prend.pretrain.atariari import (
 )
 from prend.pretrain.atariari_probe import (
     PUBLISHED_BOXING,
+    atariari_probe_variables,
     duplicate_test_frames,
     format_probe,
     probe_encoders,
@@ -31,7 +32,7 @@ from prend.pretrain.atariari_probe import (
     probe_split,
     run_encoders,
 )
-from prend.pretrain.state_probe import StateProbeSettings
+from prend.pretrain.state_probe import StateProbeSettings, probe_variables
 
 
 # ------------------------------------------------------------------------------------------------ the loss
@@ -179,7 +180,7 @@ def test_probe_features_scores_informative_and_noise_features():
     informative = np.concatenate([np.eye(4)[ram[:, 32]], rng.normal(size=(n, 4))], 1)  # reads x, not the clock
     part = np.repeat([0] * 14 + [1] * 2 + [2] * 4, 100)
     settings = StateProbeSettings(lr=0.05, max_epochs=30, patience=5, seed=0)
-    figures = probe_features(informative, ram, "boxing", part, settings)
+    figures = probe_features(informative, ram, "boxing", part, seed=0, classifier="prend", settings=settings)
     assert figures["variables"]["player_x"] > 0.95
     assert figures["variables"]["clock"] < 0.45  # four equally likely values: chance weighted F1 ~0.25
     # The other five Boxing variables are constant here, so AtariARI's entropy filter drops them.
@@ -188,6 +189,24 @@ def test_probe_features_scores_informative_and_noise_features():
     assert cats == {"agent_localization": figures["variables"]["player_x"],
                     "score_clock_lives_display": figures["variables"]["clock"]}
     assert figures["across_categories"] == pytest.approx(np.mean(list(cats.values())))
+
+
+def test_atariari_classifiers_read_raw_features_and_stop_on_accuracy():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 5, 1500)
+    part = np.repeat([0] * 10 + [1] * 2 + [2] * 3, 100)
+    onehot = np.eye(5)[y]
+    noise = rng.normal(size=(1500, 8))
+    fast = dict(lr=0.05, max_epochs=15, patience=3)
+    assert atariari_probe_variables(np.concatenate([onehot, noise], 1), {"v": y}, part, **fast)["v"] > 0.95
+    assert atariari_probe_variables(noise, {"v": y}, part, **fast)["v"] < 0.4  # chance: ~0.2
+    # Raw features: the same one-hot scaled down by 1e-4 barely moves the logits in a few epochs, where the
+    # standardised probe, which rescales every feature, reads it at once.
+    tiny = np.concatenate([onehot * 1e-4, noise * 1e-4], 1)
+    raw = atariari_probe_variables(tiny, {"v": y}, part, lr=3e-4, max_epochs=3, patience=3)["v"]
+    masks = (part == 0, part == 1, part == 2)
+    standardised = probe_variables(tiny, {"v": y}, masks, StateProbeSettings(lr=0.05, max_epochs=15, patience=3))
+    assert raw < 0.5 < 0.95 < standardised["v"]
 
 
 def test_probe_encoders_end_to_end_and_table(tmp_path):
@@ -199,11 +218,14 @@ def test_probe_encoders_end_to_end_and_table(tmp_path):
     probe_set = moving_block_episodes(8, seed=2)
     result = probe_encoders(encoders, probe_set, seeds=[0, 1], log=lambda line: None)
     assert result["frames"] == 640 and set(result["encoders"]) == {"init", "epoch001"}
-    for figures in result["encoders"].values():
-        assert len(figures["across_categories"]["values"]) == 2
-        assert 0 <= figures["across_categories"]["mean"] <= 1
+    for by_classifier in result["encoders"].values():
+        assert set(by_classifier) == {"atariari", "prend"}
+        for figures in by_classifier.values():
+            assert len(figures["across_categories"]["values"]) == 2
+            assert 0 <= figures["across_categories"]["mean"] <= 1
     table = "\n".join(format_probe(result))
     assert "category mean" in table and "AtariARI ST-DIM" in table and "player_x | agent_localization" in table
+    assert "**atariari classifiers**" in table and "**prend classifiers**" in table
     with pytest.raises(PrendError, match="epoch009"):
         run_encoders(tmp_path / "run", "epoch009")
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from prend.errors import PrendError
 from prend.pretrain.atariari import MIN_EPISODE_LENGTH, AtariARIEncoder, Episodes, encode, load_encoder
@@ -32,6 +34,7 @@ from prend.pretrain.state_probe import (
     label_entropy,
     probe_variables,
     state_labels,
+    weighted_f1,
 )
 
 PUBLISHED_BOXING: dict[str, dict[str, float]] = {
@@ -110,8 +113,105 @@ def duplicate_test_frames(frames: Sequence[np.ndarray], part: np.ndarray) -> np.
     return np.array([p == 2 and k in seen for k, p in zip(keys, part, strict=True)])
 
 
-def probe_features(features: np.ndarray, ram: np.ndarray, game: str, part: np.ndarray,
-                   settings: StateProbeSettings = PROBE_SETTINGS) -> dict[str, Any]:
+def atariari_probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], part: np.ndarray,
+                             seed: int = 0, lr: float = 3e-4, batch_size: int = 64, max_epochs: int = 100,
+                             patience: int = 15) -> dict[str, float]:
+    """Test weighted F1 per variable with AtariARI's own classifiers (``atariari/benchmark/probe.py``).
+
+    Unlike :func:`prend.pretrain.state_probe.probe_variables`: the features are used raw (not standardised),
+    each classifier has 256 outputs (every byte value), its Adam (eps 1e-5) has a ``ReduceLROnPlateau`` on
+    the validation accuracy (factor 0.2, patience 5, min 1e-5), it stops when that accuracy has not
+    improved for ``patience`` epochs, and the test uses its last weights, not its best. The classifiers
+    train side by side on the same batches (one Adam step per variable per batch, as theirs), each with its
+    own learning rate and stopping. Validation accuracy is taken over all validation frames, where theirs
+    is the mean over an epoch of batches drawn with replacement (the same in expectation, less noisy).
+
+    Args:
+        features: (M, D) features.
+        labels: name -> (M,) byte values.
+        part: Per row 0 train, 1 validation, 2 test, -1 unused.
+        seed: Seeds the initialisation and the batch order.
+        lr: Adam's initial learning rate (AtariARI's ``--probe-lr``: 3e-4).
+        batch_size: Frames per step (AtariARI: 64).
+        max_epochs: Epochs at most (AtariARI: 100).
+        patience: Epochs without a better validation accuracy before a classifier stops (AtariARI: 15).
+
+    Example (a feature that is the label scores 1):
+        >>> y = np.arange(300) % 3; part = np.repeat([0, 1, 2], 100)
+        >>> atariari_probe_variables(np.eye(3)[y] * 10, {"v": y}, part, lr=0.05, max_epochs=20)
+        {'v': 1.0}
+    """
+    if not labels:
+        return {}
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(features.reshape(len(features), -1), dtype=torch.float32)
+    y = torch.stack([torch.as_tensor(labels[n].astype(np.int64)) for n in labels], 1)  # (M, V)
+    train, val, test = (torch.as_tensor(part == k) for k in (0, 1, 2))
+    num_vars, dim, classes = y.shape[1], x.shape[1], 256
+    bound = 1.0 / np.sqrt(dim)  # nn.Linear's default initialisation
+    w = (torch.rand(num_vars, dim, classes, generator=gen) * 2 - 1) * bound
+    b = (torch.rand(num_vars, classes, generator=gen) * 2 - 1) * bound
+    params = [w, b]
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    rates = torch.full((num_vars,), lr)
+    active = torch.ones(num_vars, dtype=torch.bool)
+    best_acc, stale = torch.full((num_vars,), -1.0), torch.zeros(num_vars, dtype=torch.long)
+    plateau_best, plateau_stale = torch.full((num_vars,), -1.0), torch.zeros(num_vars, dtype=torch.long)
+    xt, yt = x[train], y[train]
+    steps = torch.zeros(num_vars)
+    beta1, beta2, eps = 0.9, 0.999, 1e-5
+    for _ in range(max_epochs):
+        if not active.any():
+            break
+        order = torch.randperm(len(xt), generator=gen)
+        for start in range(0, len(xt), batch_size):
+            batch = order[start:start + batch_size]
+            wp, bp = w.requires_grad_(), b.requires_grad_()
+            logits = torch.einsum("nd,vdk->vnk", xt[batch], wp) + bp[:, None]
+            # Each variable's own mean cross-entropy; summed, their gradients stay separate.
+            loss = F.cross_entropy(logits.reshape(-1, classes), yt[batch].T.reshape(-1), reduction="none")
+            loss.view(num_vars, -1).mean(1).sum().backward()
+            with torch.no_grad():
+                steps += active.float()
+                for p, (m, v) in zip(params, moments, strict=True):
+                    grad = p.grad
+                    shape = (-1,) + (1,) * (p.dim() - 1)
+                    on = active.view(shape)
+                    m.copy_(torch.where(on, beta1 * m + (1 - beta1) * grad, m))
+                    v.copy_(torch.where(on, beta2 * v + (1 - beta2) * grad * grad, v))
+                    t = steps.clamp(min=1).view(shape)
+                    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+                    p.sub_(torch.where(on, rates.view(shape) * m_hat / (v_hat.sqrt() + eps), torch.zeros(())))
+                    p.grad = None
+            w, b = w.detach(), b.detach()
+            params = [w, b]
+        with torch.no_grad():
+            pred = (torch.einsum("nd,vdk->vnk", x[val], w) + b[:, None]).argmax(2)  # (V, Nval)
+            acc = (pred == y[val].T).float().mean(1)
+        # ReduceLROnPlateau (mode max, patience 5, factor 0.2, min 1e-5) and early stopping on accuracy.
+        better = acc > plateau_best
+        plateau_best = torch.where(better, acc, plateau_best)
+        plateau_stale = torch.where(better, 0, plateau_stale + 1)
+        cut = active & (plateau_stale > 5)
+        rates = torch.where(cut, (rates * 0.2).clamp(min=1e-5), rates)
+        plateau_stale = torch.where(cut, 0, plateau_stale)
+        improved = acc > best_acc
+        best_acc = torch.where(improved, acc, best_acc)
+        stale = torch.where(improved, 0, stale + 1)
+        active &= stale < patience
+    with torch.no_grad():
+        pred = (torch.einsum("nd,vdk->vnk", x[test], w) + b[:, None]).argmax(2).numpy()
+    return {n: weighted_f1(pred[i], labels[n][test.numpy()]) for i, n in enumerate(labels)}
+
+
+CLASSIFIERS = ("atariari", "prend")
+"""The two classifier protocols: AtariARI's own (:func:`atariari_probe_variables`) and prend's
+(:func:`prend.pretrain.state_probe.probe_variables`: standardised features, the classes seen in training,
+patience 15 on the validation loss, the best epoch's weights)."""
+
+
+def probe_features(features: np.ndarray, ram: np.ndarray, game: str, part: np.ndarray, seed: int = 0,
+                   classifier: str = "atariari", settings: StateProbeSettings = PROBE_SETTINGS) -> dict[str, Any]:
     """Weighted F1 per variable, category means and plain mean of one split of one encoder's features.
 
     Args:
@@ -119,13 +219,20 @@ def probe_features(features: np.ndarray, ram: np.ndarray, game: str, part: np.nd
         ram: (M, 128) RAM of those frames.
         game: The ALE ROM name (its AtariARI variables).
         part: :func:`probe_split`'s parts, with removed test duplicates set to -1.
-        settings: The classifiers' schedule (its ``seed`` seeds their initialisation and batches).
+        seed: Seeds the classifiers' initialisation and batches.
+        classifier: ``"atariari"`` or ``"prend"`` (:data:`CLASSIFIERS`).
+        settings: The schedule of both protocols (lr, batch size, epochs, patience).
     """
     labels = state_labels(ram, game)
     kept = part >= 0
     entropy = {n: label_entropy(y[kept]) for n, y in labels.items()}
     labels = {n: y for n, y in labels.items() if entropy[n] >= ENTROPY_THRESHOLD}
-    f1 = probe_variables(features, labels, (part == 0, part == 1, part == 2), settings)
+    if classifier == "atariari":
+        f1 = atariari_probe_variables(features, labels, part, seed, settings.lr, settings.batch_size,
+                                      settings.max_epochs, settings.patience)
+    else:
+        settings = StateProbeSettings(**{**settings.__dict__, "seed": seed})
+        f1 = probe_variables(features, labels, (part == 0, part == 1, part == 2), settings)
     categories = category_mean(f1)
     return {"variables": f1, "categories": {c: v for c, v in categories.items() if c != "across_categories"},
             "across_categories": categories["across_categories"],
@@ -134,8 +241,12 @@ def probe_features(features: np.ndarray, ram: np.ndarray, game: str, part: np.nd
 
 
 def probe_encoders(encoders: Mapping[str, AtariARIEncoder], episodes: Episodes, seeds: Sequence[int],
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Probe every encoder on ``episodes`` over each split seed; per encoder the figures' mean and sd."""
+                   log: Callable[[str], None] = print, classifiers: Sequence[str] = CLASSIFIERS) -> dict[str, Any]:
+    """Probe every encoder on ``episodes`` over each split seed with each classifier protocol.
+
+    Returns:
+        ``{"encoders": {name: {classifier: figures' mean and sd over seeds}}, "splits": ..., ...}``.
+    """
     lengths = [len(f) for f in episodes.frames]
     ram = np.concatenate(episodes.ram)
     splits = {}
@@ -145,19 +256,21 @@ def probe_encoders(encoders: Mapping[str, AtariARIEncoder], episodes: Episodes, 
         part[duplicates] = -1
         splits[seed] = (part, int(duplicates.sum()))
     result: dict[str, Any] = {"game": episodes.game, "frames": int(sum(lengths)), "episodes": len(lengths),
-                              "seeds": list(seeds), "encoders": {},
+                              "seeds": list(seeds), "classifiers": list(classifiers), "encoders": {},
                               "splits": {str(s): {"train": int((p == 0).sum()), "val": int((p == 1).sum()),
                                                   "test": int((p == 2).sum()), "test_duplicates_removed": d}
                                          for s, (p, d) in splits.items()}}
     for name, encoder in encoders.items():
         log(f"probe {name}: encoding {sum(lengths):,} frames ...")
         features = np.concatenate(encode(encoder, episodes))
-        runs = []
-        for seed in seeds:
-            settings = StateProbeSettings(**{**PROBE_SETTINGS.__dict__, "seed": seed})
-            runs.append(probe_features(features, ram, episodes.game, splits[seed][0], settings))
-            log(f"probe {name} seed {seed}: category mean {runs[-1]['across_categories']:.3f}")
-        result["encoders"][name] = _aggregate(runs)
+        result["encoders"][name] = {}
+        for classifier in classifiers:
+            runs = []
+            for seed in seeds:
+                runs.append(probe_features(features, ram, episodes.game, splits[seed][0], seed, classifier))
+                log(f"probe {name}, {classifier} classifiers, seed {seed}: category mean "
+                    f"{runs[-1]['across_categories']:.3f}")
+            result["encoders"][name][classifier] = _aggregate(runs)
     return result
 
 
@@ -177,33 +290,40 @@ def _order(name: str) -> tuple[int, str]:
 
 
 def format_probe(result: Mapping[str, Any]) -> list[str]:
-    """Markdown: per variable (with its category) and per category, each encoder's mean ± sd over the seeds.
+    """Markdown: per classifier protocol, a table of each variable (with its category) and each category.
 
-    AtariARI's published random CNN and ST-DIM stand beside them on Boxing.
+    Cells are each encoder's mean ± sd over the split seeds; AtariARI's published random CNN and ST-DIM
+    stand beside them on Boxing.
     """
     names = sorted(result["encoders"], key=_order)
     published = PUBLISHED_BOXING if result["game"] == "boxing" else {}
-    cols = [*names, *(f"AtariARI {p}" for p in ("random CNN", "ST-DIM") if published)]
-    lines = [f"| {result['game']} | category | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    theirs = [p for p in ("random CNN", "ST-DIM") if published]
+    cols = [*names, *(f"AtariARI {p}" for p in theirs)]
+    pad = " |" * len(theirs)
 
     def cell(figures: Mapping[str, Any]) -> str:
         return f"{figures['mean']:.3f} ± {figures['sd']:.3f}"
 
-    first = result["encoders"][names[0]]
-    for var in first["variables"]:
-        row = [cell(result["encoders"][n]["variables"][var]) for n in names]
-        row += [f"{published[p].get(var, float('nan')):.2f}" for p in ("random CNN", "ST-DIM") if published]
-        lines.append(f"| {var} | {', '.join(atariari_categories(var)) or '-'} | " + " | ".join(row) + " |")
-    for cat in ATARIARI_CATEGORIES:
-        if cat in first["categories"]:
-            row = [cell(result["encoders"][n]["categories"][cat]) for n in names]
-            lines.append(f"| *{cat}* | | " + " | ".join(row) + " |" + " |" * (len(cols) - len(names)))
-    row = [f"**{cell(result['encoders'][n]['across_categories'])}**" for n in names]
-    row += [f"**{published[p]['across_categories']:.2f}**" for p in ("random CNN", "ST-DIM") if published]
-    lines.append("| **category mean** (AtariARI's figure) | | " + " | ".join(row) + " |")
-    lines.append("| plain mean over variables | | " + " | ".join(cell(result["encoders"][n]["mean"])
-                                                          for n in names) + " |" * (len(cols) - len(names) + 1))
-    lines.append("")
+    lines: list[str] = []
+    for classifier in result.get("classifiers", CLASSIFIERS):
+        figures = {n: result["encoders"][n][classifier] for n in names}
+        first = figures[names[0]]
+        lines += [f"**{classifier} classifiers**", "",
+                  f"| {result['game']} | category | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+        for var in first["variables"]:
+            row = [cell(figures[n]["variables"][var]) for n in names]
+            row += [f"{published[p].get(var, float('nan')):.2f}" for p in theirs]
+            lines.append(f"| {var} | {', '.join(atariari_categories(var)) or '-'} | " + " | ".join(row) + " |")
+        for cat in ATARIARI_CATEGORIES:
+            if cat in first["categories"]:
+                lines.append(f"| *{cat}* | | " + " | ".join(cell(figures[n]["categories"][cat]) for n in names)
+                             + " |" + pad)
+        row = [f"**{cell(figures[n]['across_categories'])}**" for n in names]
+        row += [f"**{published[p]['across_categories']:.2f}**" for p in theirs]
+        lines.append("| **category mean** (AtariARI's figure) | | " + " | ".join(row) + " |")
+        lines.append("| plain mean over variables | | " + " | ".join(cell(figures[n]["mean"]) for n in names)
+                     + " |" + pad)
+        lines.append("")
     lines.append(f"{result['frames']:,} probe frames in {result['episodes']} episodes; split seeds "
                  f"{result['seeds']} (mean ± sd over them); dropped (label entropy < 0.6 nats): "
                  f"{', '.join(first['dropped']) or 'none'}.")
