@@ -4,6 +4,7 @@ and the command end to end on a tiny RAM-labelled frame set."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -218,6 +219,10 @@ def test_test_observations_seen_in_training_are_removed_and_short_episodes_left_
     frames = state_probe({"pretrained": np.zeros((len(data), 2))}, data, settings)["per_game"]["boxing"]["frames"]
     assert (frames["episodes"], frames["short_episodes_left_out"]) == (4, 4)
     assert frames["train"][0] + frames["val"][0] + frames["test"][0] + frames["test_duplicates_removed"][0] == 260
+    # --state-settings.stride 4 keeps t = 0, 4, ..., 64 of each 65-frame episode: 17 of them.
+    strided = dataclasses.replace(settings, stride=4)
+    frames = state_probe({"pretrained": np.zeros((len(data), 2))}, data, strided)["per_game"]["boxing"]["frames"]
+    assert frames["train"][0] + frames["val"][0] + frames["test"][0] + frames["test_duplicates_removed"][0] == 68
 
 
 def test_bad_state_probe_input_is_a_prend_error():

@@ -86,6 +86,9 @@ class StateProbeSettings:
     """Probe seeds (seed, seed+1, ...); every figure is their mean, printed with their range (max - min)."""
     short_episode: int = 64
     """Episodes (stream fragments) of at most this many frames are left out (AtariARI: 64)."""
+    stride: int = 1
+    """Probe every stride-th frame of each episode (t = 0, stride, ...; AtariARI: 1): consecutive frames are
+    near-duplicates, and 4 cuts the classifiers' cost 4-fold (docs/pretraining.md gives both costs)."""
     map: bool = True
     """Probe each encoder's whole output, flattened (--state-settings.no-map: only the vector probe)."""
     vector: Literal["project", "pool", "off"] = "project"
@@ -371,9 +374,9 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
     if data.ram is None:
         raise PrendError("the frames have no RAM labels", "collect them with prend collect --ram")
     views = [v for v in VIEWS if (settings.map if v == "map" else settings.vector != "off")]
-    if not views or settings.repeats < 1:
-        raise PrendError("the state probe has nothing to fit (no view, or --state-settings.repeats < 1)",
-                         "keep the map probe or a vector probe, and at least one probe seed")
+    if not views or settings.repeats < 1 or settings.stride < 1:
+        raise PrendError("the state probe has nothing to fit (no view, --state-settings.repeats or stride < 1)",
+                         "keep the map probe or a vector probe, at least one probe seed and a stride >= 1")
     encoders = {**encoders, "pixels": encoders.get("pixels", lambda rows: pixel_features(data, rows))}
     games = [g for g in data.games if g in ATARIARI_RAM]
     if not games:
@@ -388,7 +391,7 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
         rows = np.flatnonzero(data.game_ids == atari_pb_game_id(game))
         episode_ids, lengths = np.unique(data.episode[rows], return_counts=True)
         short = episode_ids[lengths <= settings.short_episode]
-        rows = rows[~np.isin(data.episode[rows], short)]
+        rows = rows[~np.isin(data.episode[rows], short) & (data.t[rows] % settings.stride == 0)]
         labels = state_labels(data.ram[rows], game)
         entropy = {n: label_entropy(y) for n, y in labels.items()}
         dropped = {n: e for n, e in entropy.items() if e < ENTROPY_THRESHOLD}
