@@ -198,6 +198,39 @@ def test_the_target_moves_only_through_its_own_loss(method):
 
 
 @pytest.mark.parametrize("method", ["snd-v", "snd-std", "snd-vic"])
+def test_the_predictor_regresses_on_the_targets_output_before_the_step_in_one_target_pass(method):
+    """STD and VIC hand back the target outputs their loss computed, so the update runs the target once (SND-V,
+    whose loss reads augmented states, runs it again on the plain ones); the loss and every gradient match
+    the predictor regressing on a separate no-grad pass of the target, as before issue 32 part 3."""
+    torch.manual_seed(0)
+    snd = make_snd(IntrinsicConfig(feature_dim=32), num_envs=2, gamma=0.99, rom=None, variant=method)
+    batch = _pairs()
+    calls = []
+    hook = snd.target.convs[0].register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    torch.manual_seed(1)
+    loss, terms = snd.update_loss(batch)
+    loss.backward()
+    hook.remove()
+    assert calls == ([2 * len(batch.inputs), len(batch.inputs)] if method == "snd-v" else [2 * len(batch.inputs)])
+    grads = {name: p.grad.clone() for name, p in snd.named_parameters() if p.grad is not None}
+    snd.zero_grad(set_to_none=True)
+    # The update as written before the reuse: a separate pass for the regression target
+    x, other = snd.encoder.expand(batch.inputs), snd.encoder.expand(batch.pairs)
+    with torch.no_grad():
+        regression = snd.target(x)
+    predictor = (snd.predictor(x) - regression).square().mean()
+    torch.manual_seed(1)
+    own, _ = snd.target_objective(snd.target, x, other if snd.target_objective.pairs else None, batch.ends)
+    (predictor + own).backward()
+    assert terms["losses/predictor"] == pytest.approx(predictor.item(), rel=1e-5)
+    assert loss.item() == pytest.approx((predictor + own).item(), rel=1e-5)
+    assert grads.keys() == {name for name, p in snd.named_parameters() if p.grad is not None}
+    for name, p in snd.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(p.grad, grads[name], rtol=1e-4, atol=1e-7), name
+
+
+@pytest.mark.parametrize("method", ["snd-v", "snd-std", "snd-vic"])
 def test_each_target_loss_falls_on_a_toy_problem(method):
     """Eight distinct frames, each paired with itself slightly shifted: a target can separate the frames and
     keep each pair together, so the loss falls far (40 Adam steps on 16x16 frames)."""

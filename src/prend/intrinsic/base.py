@@ -102,6 +102,22 @@ class TargetObjective(nn.Module, abc.ABC):
             ends: (B,) bool, s_t+1 ends its episode, when :attr:`pairs`.
         """
 
+    def loss_and_outputs(self, target: nn.Module, x: torch.Tensor, x_next: torch.Tensor | None,
+                         ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], TargetOutputs]:
+        """:meth:`forward`'s loss and terms, with the target's outputs on ``x`` and ``x_next`` where it ran them.
+
+        An objective that runs the whole target on the states the predictor trains on overrides this to hand
+        those outputs back (computed with the target's weights before the step, so exactly the regression
+        target the predictor needs): :meth:`DistillationReward.update_loss` then skips a target forward pass.
+        The default hands back none (``(None, None)``), and the update runs the target itself.
+        """
+        loss, terms = self(target, x, x_next, ends)
+        return loss, terms, (None, None)
+
+
+TargetOutputs = tuple[torch.Tensor | None, torch.Tensor | None]
+"""The target's whole outputs on s_t and on s_t+1 that an objective computed (``None`` where it did not)."""
+
 
 class OutputBias(nn.Module):
     """A trainable bias added to a network's output (zero at first), so its mean output can be set directly."""
@@ -338,14 +354,19 @@ class DistillationReward(nn.Module):
         """
         assert self.target_objective is not None, "update_loss needs a target_objective"
         x = self.encoder.expand(batch.inputs)
-        with torch.no_grad():
-            regression = self.regression_target(self.target(x))
-        predictor = (self.predictor(x) - regression).square().mean()
         x_t, x_next = x, None
         if self.target_objective.pairs:
             if batch.pairs is None:
                 raise ValueError("this target's objective reads consecutive pairs: the batch has none")
             other = self.encoder.expand(batch.pairs)
             x_t, x_next = (x, other) if self.rates == "current" else (other, x)
-        target, terms = self.target_objective(self.target, x_t, x_next, batch.ends)
+        target, terms, outputs = self.target_objective.loss_and_outputs(self.target, x_t, x_next, batch.ends)
+        # The target's output on the predictor's states before this step: the objective's own when it ran
+        # the target on them (one forward pass fewer, issue 32 part 3), else a pass here.
+        reused = outputs[0] if self.rates == "current" or not self.target_objective.pairs else outputs[1]
+        if reused is None:
+            with torch.no_grad():
+                reused = self.target(x)
+        regression = self.regression_target(reused.detach())
+        predictor = (self.predictor(x) - regression).square().mean()
         return predictor + target, {"losses/predictor": predictor.item(), "losses/target": target.item(), **terms}

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prend.config import IntrinsicConfig
-from prend.intrinsic.base import DistillationReward, Encoder, TargetObjective
+from prend.intrinsic.base import DistillationReward, Encoder, TargetObjective, TargetOutputs
 from prend.nets.snd import SNDConvNet, SNDKind, snd_predictor, snd_target
 
 
@@ -171,12 +171,17 @@ class VICRegObjective(TargetObjective):
     def forward(self, target: nn.Module, x: torch.Tensor, x_next: torch.Tensor | None,
                 ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted sum of the three terms (each also logged)."""
+        return self.loss_and_outputs(target, x, x_next, ends)[:2]
+
+    def loss_and_outputs(self, target: nn.Module, x: torch.Tensor, x_next: torch.Tensor | None,
+                         ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], TargetOutputs]:
+        """:meth:`forward`, with the target's outputs on s_t and s_t+1 (the predictor's regression target)."""
         assert x_next is not None
         z = target(torch.cat([x, x_next]))
         terms = vicreg_terms(z[: len(x)], z[len(x):])
         loss = sum(w * t for w, t in zip(self.weights, terms, strict=True))
         names = ("losses/target_invariance", "losses/target_variance", "losses/target_covariance")
-        return loss, {name: t.item() for name, t in zip(names, terms, strict=True)}
+        return loss, {name: t.item() for name, t in zip(names, terms, strict=True)}, (z[: len(x)], z[len(x):])
 
 
 class STDIMObjective(TargetObjective):
@@ -198,6 +203,11 @@ class STDIMObjective(TargetObjective):
     def forward(self, target: nn.Module, x: torch.Tensor, x_next: torch.Tensor | None,
                 ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
         """The two cross-entropies and the two small regularisers (each also logged)."""
+        return self.loss_and_outputs(target, x, x_next, ends)[:2]
+
+    def loss_and_outputs(self, target: nn.Module, x: torch.Tensor, x_next: torch.Tensor | None,
+                         ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], TargetOutputs]:
+        """:meth:`forward`, with the target's outputs on s_t and s_t+1 (the predictor's regression target)."""
         assert x_next is not None and isinstance(target, SNDConvNet)
         local = target.local_features(torch.cat([x, x_next]))
         out = target.head_from_local(local)
@@ -207,7 +217,8 @@ class STDIMObjective(TargetObjective):
         spread = out[:n].std(dim=1).mean()
         loss = global_local + local_local + self.norm_weight * logit_norm - self.std_weight * spread
         return loss, {"losses/target_global_local": global_local.item(),
-                      "losses/target_local_local": local_local.item(), "losses/target_logit_norm": logit_norm.item()}
+                      "losses/target_local_local": local_local.item(),
+                      "losses/target_logit_norm": logit_norm.item()}, (out[:n], out[n:])
 
 
 # ------------------------------------------------------------------------------------------------ the methods
