@@ -1,1 +1,1 @@
-"""Network architectures: RND nets, policies and the Atari-PB backbone/neck."""
+"""Network architectures: RND nets, policies, the Atari-PB backbone/neck, SND's nets and AtariARI's encoder."""
