@@ -1,4 +1,4 @@
-"""Deep Sea exploration benchmark: plain PPO vs RND, RND+LR and PreND on ``prend/DeepSea-v0``.
+"""Deep Sea exploration benchmark: plain PPO vs RND, RND+LR, PreND and SND on ``prend/DeepSea-v0``.
 
 Usage:
     .venv/bin/python benchmarks/deepsea.py                            # sizes 12, seeds 1-5, 4 methods
@@ -115,7 +115,7 @@ def summarize(out: Path, final_iterations: int) -> list[dict]:
     dirs = [d for d in sorted(out.glob("size*/*")) if d.is_dir()]
     runs = [s for d in dirs if (s := run_summary(d, final_iterations))]
     unfinished = len(dirs) - len(runs)
-    order = {"none": 0, "rnd": 1, "rnd-lr": 2, "prend": 3}
+    order = {"none": 0, "rnd": 1, "rnd-lr": 2, "prend": 3, "snd-v": 4, "snd-std": 5, "snd-vic": 6}
     runs.sort(key=lambda r: (r["size"], order.get(r["method"], 9), r.get("variant", ""), r["seed"]))
     (out / "results.json").write_text(json.dumps(runs, indent=2) + "\n")
     lines = ["| N | method | seeds | agent steps (episodes) per run | episodes to first reward, per seed | "
@@ -148,7 +148,8 @@ def _eval_cell(group: list[dict]) -> str:
                      for r in group)
 
 
-NAMES = {"none": "PPO", "rnd": "RND", "rnd-lr": "RND+LR", "prend": "PreND"}
+NAMES = {"none": "PPO", "rnd": "RND", "rnd-lr": "RND+LR", "prend": "PreND", "snd-v": "SND-V", "snd-std": "SND-STD",
+         "snd-vic": "SND-VIC"}
 
 
 def plot_first_run(runs: list[dict], path: Path) -> None:
