@@ -8,9 +8,10 @@ from prend.cli import main
 from prend.config import config_to_dict
 from prend.errors import PrendError
 from prend.experiments.diagnose import diagnose
-from prend.experiments.figures import plot_fig1_summary
+from prend.experiments.figures import plot_fig1, plot_fig1_summary
 from prend.experiments.published import published_curves
-from prend.experiments.report import plot_scores, write_report
+from prend.experiments.report import write_report
+from prend.experiments.report_figures import plot_scores
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
 
@@ -83,9 +84,9 @@ def test_score_at_fixed_frame_budgets(tmp_path, capsys):
     assert group["seeds"] == [1, 2]
     assert group["scores"] == [[None, None], [2.0, 4.0], [4.0, 8.0], [9.0, 18.0]]
     text = (tmp_path / "report.md").read_text()
-    # Mean 13.5, sample sd of (9, 18) = 9 / sqrt(2) = 6.36.
+    # Two seeds: each seed's value in seed order and their mean, no sd or interval.
     assert "| Boxing | seeds | 128 frames | 320 frames | 640 frames | 1,280 frames |" in text
-    assert "| rnd | 2 | – | 3 ± 1.4 | 6 ± 2.8 | 13.5 ± 6.4 |" in text
+    assert "| rnd | 2 | – | 2 / 4 (mean 3) | 4 / 8 (mean 6) | 9 / 18 (mean 13.5) |" in text
     # Budgets given: one past the runs' end has no score; a bad one is a one-line error, exit 2.
     assert main(["report", str(tmp_path), "--reps", "200", "--at-frames", "256", "2000"]) == 0
     table = json.loads((tmp_path / "report.json").read_text())["at_frames"][0]
@@ -151,6 +152,72 @@ def test_a_run_from_before_a_field_existed_groups_with_its_default(tmp_path):
     (old / "config.json").write_text(json.dumps(config))
     runs = find_runs([tmp_path])
     assert {r.label for r in runs} == {"prend"} and runs[1].config["intrinsic"]["feature_norm"] is False
+
+
+T_975 = {1: 12.706204736, 5: 2.570581836}
+"""Student-t 97.5% quantiles by degrees of freedom (printed tables), independent of scipy."""
+
+
+def _spread_artists(ax):
+    """The panel's unlabelled thin seed lines, its labelled lines by label, and the vertices of non-empty bands."""
+    thin = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    labelled = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    bands = [c.get_paths()[0].vertices for c in ax.collections if c.get_paths() and len(c.get_paths()[0].vertices)]
+    return thin, labelled, bands
+
+
+def test_two_seeds_are_drawn_one_by_one_with_their_mean_and_no_t_band(tmp_path):
+    # Frames 128, 256, 384; seed 1 scores (no game yet), 1, 3; seed 2: (none), 3, 7 -> mean 2, 5.
+    curves = {1: [math.nan, 1.0, 3.0], 2: [math.nan, 3.0, 7.0]}
+    for seed, scores in curves.items():
+        make_run(tmp_path, "Boxing", "rnd", seed, scores, raw=[4.0, 2.0, 1.0] if seed == 1 else [8.0, 4.0, 3.0])
+    runs = find_runs([tmp_path])
+    fig = plot_scores(runs, tmp_path / "fig2.png")
+    thin, labelled, bands = _spread_artists(fig.axes[0])
+    assert not bands  # a t-interval of 2 seeds (+-12.7 standard errors) would hide the curves
+    assert len(thin) == 2
+    for line, seed in zip(thin, (1, 2), strict=True):
+        np.testing.assert_array_equal(line.get_xdata(), [128, 256, 384])
+        np.testing.assert_array_equal(line.get_ydata(), curves[seed])
+    mean = labelled["rnd: mean of 2 seeds"]
+    np.testing.assert_allclose(mean.get_ydata(), [np.nan, 2.0, 5.0])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "thin: each seed" in legend and "shaded: 95% t-interval of the mean" not in legend
+    caption = " ".join(fig._suptitle.get_text().split())  # as wrapped to the figure's width
+    assert "thin lines = each seed" in caption and "shaded" not in caption
+    # The intrinsic-reward figure follows the same rule: raw rewards 4, 2, 1 and 8, 4, 3 -> mean 6, 3, 2.
+    fig = plot_fig1(runs, tmp_path / "fig1.png")
+    thin, labelled, bands = _spread_artists(fig.axes[0])
+    assert len(thin) == 2 and not bands
+    np.testing.assert_allclose(labelled["rnd: mean of 2 seeds"].get_ydata(), [6.0, 3.0, 2.0])
+    assert "thin lines = each seed" in " ".join(fig._suptitle.get_text().split())
+    # The tables list the seeds and give no interval.
+    text = write_report(tmp_path, reps=200).read_text()
+    assert "| Boxing | rnd | 2 | 384 | 5 | – (n < 5) | s1: 3, s2: 7 |" in text
+
+
+def test_six_seeds_get_the_student_t_band_of_their_mean(tmp_path):
+    # Seed k scores k, 2k, k + 10 at frames 128, 256, 384: per column the mean and t(0.975, 5) sd / sqrt(6).
+    seeds = np.arange(1, 7, dtype=np.float64)
+    columns = [seeds, 2 * seeds, seeds + 10]
+    for k in seeds:
+        make_run(tmp_path, "Boxing", "rnd", int(k), [k, 2 * k, k + 10])
+    fig = plot_scores(find_runs([tmp_path]), tmp_path / "fig2.png")
+    thin, labelled, bands = _spread_artists(fig.axes[0])
+    assert not thin and len(bands) == 1
+    vertices = bands[0]
+    for x, column in zip((128, 256, 384), columns, strict=True):
+        mean = column.sum() / 6
+        half = T_975[5] * math.sqrt(((column - mean) ** 2).sum() / 5) / math.sqrt(6)
+        at_x = vertices[np.isclose(vertices[:, 0], x), 1]
+        assert at_x.min() == pytest.approx(mean - half, rel=1e-6) and at_x.max() == pytest.approx(mean + half, rel=1e-6)
+    np.testing.assert_allclose(labelled["rnd: mean of 6 seeds"].get_ydata(), [3.5, 7.0, 13.5])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "shaded: 95% t-interval of the mean" in legend and "thin: each seed" not in legend
+    assert "Student-t 95% CI" in " ".join(fig._suptitle.get_text().split())
+    # The final-score table: mean ± sd and the same interval at the last iteration (13.5 ± 1.9, 11.54-15.46).
+    text = write_report(tmp_path, reps=200).read_text()
+    assert "| Boxing | rnd | 6 | 384 | 13.5 ± 1.9 | [11.5, 15.5] |" in text
 
 
 def test_fig2_caption_fits_a_one_game_figure(tmp_path):

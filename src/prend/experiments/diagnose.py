@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.spatial.distance import pdist, squareform
 
 from prend.errors import PrendError
+from prend.experiments.fig3_result import Fig3
 from prend.experiments.figures import plot_fig1, plot_fig1_summary, plot_fig3, plot_fig3_summary
 from prend.experiments.runs import Run, find_runs
 from prend.experiments.stats import upper_triangle_correlation
@@ -217,21 +217,6 @@ def subsample(n: int, max_points: int) -> np.ndarray:
     if n <= max_points:
         return np.arange(n)
     return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(int))
-
-
-@dataclass
-class Fig3:
-    """The matrices and correlations of one run (``None`` fields where the run lacks the data)."""
-
-    iterations: np.ndarray
-    reward_diff: np.ndarray
-    distances: dict[str, np.ndarray]
-    correlations: dict[str, dict[str, float]]
-    probe_iterations: np.ndarray
-    probe_reward_diff: np.ndarray | None
-    probe_distances: dict[str, np.ndarray]
-    probe_correlations: dict[str, np.ndarray]
-    """Distance name -> Pearson correlation at each probe evaluation."""
 
 
 def fig3_analysis(run: Run, max_points: int = 400, skip_first: int = 0) -> Fig3 | None:

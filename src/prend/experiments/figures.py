@@ -8,26 +8,32 @@ Everything here draws on matplotlib's object-oriented API (no pyplot), so no glo
 
 from __future__ import annotations
 
-import warnings
+import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from prend.experiments.fig3_result import Fig3
 from prend.experiments.runs import Run, group_runs, method_order
-from prend.experiments.stats import align_curves
+from prend.experiments.stats import MIN_SEEDS_FOR_INTERVAL, align_curves, seed_interval
 from prend.rundir import FRAMES, RAW_MEAN
-
-if TYPE_CHECKING:
-    from prend.experiments.diagnose import Fig3
 
 
 def method_colors(labels: list[str]) -> dict[str, Any]:
     """One tab10 colour per group label, in prend's method order (the same label, the same colour, in every figure)."""
     cmap = colormaps["tab10"]
     return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
+
+
+def caption(text: str, width: float) -> str:
+    """``text`` wrapped to a figure ``width`` inches wide (~13 characters of 9-point text per inch), line by line.
+
+    A suptitle is not wrapped by matplotlib, and one wider than the figure is cut off at its sides.
+    """
+    return "\n".join(textwrap.fill(line, int(13 * width)) for line in text.splitlines())
 
 
 def add_legend(ax, fontsize: int = 8, below: bool = False) -> None:
@@ -38,7 +44,9 @@ def add_legend(ax, fontsize: int = 8, below: bool = False) -> None:
     if not ax.get_legend_handles_labels()[0]:
         return
     if below:
-        ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.2), borderaxespad=0)
+        # A fixed gap in points (4.5 font sizes: the tick labels and the x label), not a fraction of the panel's
+        # height: the constrained layout then sizes the panel so that the whole legend fits in the figure.
+        ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, 0), borderaxespad=4.5)
     else:
         ax.legend(fontsize=fontsize)
 
@@ -50,45 +58,113 @@ def new_figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
     return fig, axes
 
 
-def plot_fig1(runs: list[Run], path: Path) -> None:
-    """Rollout-mean and probe-set-mean raw intrinsic reward against frames; one line per group (seed mean)."""
+def plot_fig1(runs: list[Run], path: Path) -> Figure:
+    """Rollout-mean and probe-set-mean raw intrinsic reward against frames; per group the seed mean and spread.
+
+    The spread follows :func:`plot_group` (each seed thin below 5 seeds, a t-interval band from 5); the legend
+    and the caption say which. Returns the figure.
+    """
     groups = group_runs(runs)
     games = sorted({game for game, _ in groups})
     colors = method_colors([label for _, label in groups])
     fig, axes = new_figure(len(games), 2)
     for row, game in enumerate(games):
+        drawn: list[set[str]] = [set(), set()]
+        counts: list[list[int]] = [[], []]
         for (g, label), members in groups.items():
             if g != game:
                 continue
             xs = [r.series(FRAMES) for r in members]
             ys = [r.series(RAW_MEAN) for r in members]
-            plot_group(axes[row, 0], xs, ys, label, colors[label])
+            drawn[0].add(plot_group(axes[row, 0], xs, ys, label, colors[label]))
+            counts[0].append(len(members))
             probes = [None if r.diagnostics is None else r.diagnostics.probe_rewards for r in members]
             if all(p is not None and p.size for p in probes):
                 batch = [r.config["env"]["num_envs"] * r.config["ppo"]["num_steps"] * r.config["env"]["frame_skip"]
                          for r in members]
                 pxs = [r.diagnostics.probe_iteration * b for r, b in zip(members, batch, strict=True)]
-                plot_group(axes[row, 1], pxs, [p.mean(axis=1) for p in probes], label, colors[label])
+                drawn[1].add(plot_group(axes[row, 1], pxs, [p.mean(axis=1) for p in probes], label, colors[label]))
+                counts[1].append(len(members))
         axes[row, 0].set_title(f"{game}: raw intrinsic reward, rollout mean")
         axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
-        for ax in axes[row]:
+        for col, ax in enumerate(axes[row]):
+            describe_spread(ax, drawn[col], counts[col])
             ax.set_xlabel("frames")
             ax.set_yscale("log")
             ax.grid(alpha=0.3)
             add_legend(ax, fontsize=8)
+    counts_all = [len(members) for members in groups.values()]
+    fig.suptitle(caption("Raw intrinsic reward vs frames: " + spread_caption(counts_all), 2 * 5.0), fontsize=9)
     fig.savefig(path, dpi=110)
+    return fig
 
 
-def plot_group(ax, xs, ys, label, color) -> None:
-    """Each seed's curve thin, and their mean over a common x grid bold, labelled with the seed count."""
-    for x, y in zip(xs, ys, strict=True):
-        ax.plot(x, y, color=color, alpha=0.25, linewidth=0.8)
+SEEDS = "seeds"
+BAND = "band"
+"""What :func:`plot_group` drew for a group's spread: every seed's curve, or a confidence band of the mean."""
+
+SEED_LINE = {"alpha": 0.35, "linewidth": 0.8}
+BAND_ALPHA = 0.18
+
+
+def plot_group(ax, xs, ys, label, color) -> str:
+    """A group's seeds on one panel: their mean over a common x grid (bold) and how the seeds spread.
+
+    With fewer than :data:`~prend.experiments.stats.MIN_SEEDS_FOR_INTERVAL` seeds every seed's curve is drawn
+    thin, on its own x values, and no interval (at 2 seeds a Student-t band is +-12.7 standard errors and hides
+    the curves); with more, the Student-t 95% interval of the mean is shaded and the seeds are left out. One
+    seed is one line. :func:`describe_spread` adds the legend entry that says which a panel shows.
+
+    Returns:
+        :data:`SEEDS` or :data:`BAND`: what shows the spread.
+    """
+    n = len(xs)
     grid, values = align_curves(xs, ys)
-    with np.errstate(all="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(values, axis=0)
-    ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label} (n={len(xs)})")
+    mean, half = seed_interval(values)  # NaN half-widths where fewer than 2 seeds have a value
+    if n == 1:
+        ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label} (1 seed)")
+        return SEEDS
+    if n < MIN_SEEDS_FOR_INTERVAL:
+        for x, y in zip(xs, ys, strict=True):
+            ax.plot(x, y, color=color, **SEED_LINE)
+        ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label}: mean of {n} seeds")
+        return SEEDS
+    ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label}: mean of {n} seeds")
+    ax.fill_between(grid, mean - half, mean + half, color=color, alpha=BAND_ALPHA, linewidth=0)
+    return BAND
+
+
+def describe_spread(ax, drawn: set[str], counts: list[int]) -> None:
+    """Legend entries (grey proxies) that say what the thin lines and the shading of a panel are.
+
+    ``drawn`` holds what :func:`plot_group` returned for the panel's groups, ``counts`` their seed counts.
+    """
+    if SEEDS in drawn and any(n > 1 for n in counts):
+        ax.plot([], [], color="grey", **SEED_LINE, label="thin: each seed")
+    if BAND in drawn:  # an entry of the one legend: a second legend box can land on top of the first
+        ax.fill_between([], [], [], color="grey", alpha=0.3, linewidth=0, label="shaded: 95% t-interval of the mean")
+
+
+def spread_caption(counts: list[int]) -> str:
+    """One sentence for a figure's caption: what the lines and the shading are, for these groups' seed counts.
+
+    Example:
+        >>> print(spread_caption([2, 2, 1])[:72])
+        line = mean over seeds, thin lines = each seed (fewer than 5 seeds: no i
+        >>> spread_caption([6])
+        'line = mean over seeds, shaded = Student-t 95% CI of that mean.'
+    """
+    small = [n for n in counts if n < MIN_SEEDS_FOR_INTERVAL]
+    large = [n for n in counts if n >= MIN_SEEDS_FOR_INTERVAL]
+    if not large:
+        if all(n == 1 for n in small):
+            return "line = the one seed's curve."
+        return ("line = mean over seeds, thin lines = each seed (fewer than 5 seeds: no interval; a t-interval of "
+                "2 seeds spans +-12.7 standard errors).")
+    if not small:
+        return "line = mean over seeds, shaded = Student-t 95% CI of that mean."
+    return ("line = mean over seeds; groups of fewer than 5 seeds: thin lines = each seed; of 5 or more: "
+            "shaded = Student-t 95% CI of the mean.")
 
 
 def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> Figure:

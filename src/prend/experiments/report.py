@@ -3,14 +3,14 @@
 Writes into the sweep directory:
 
 - ``fig2_scores.png``: per game, the score (mean of the last 100 finished games, ``charts/score_mean_100``)
-  against emulator frames, mean over seeds with a Student-t 95% CI band, one line per group (Fig. 2);
+  against emulator frames, one colour per group: the mean over seeds, with every seed's curve drawn thin below
+  5 seeds and a Student-t 95% CI band of the mean from 5 (Fig. 2, :mod:`~prend.experiments.report_figures`);
 - ``hns_aggregates.png``: IQM, mean and median of the final human-normalised score across games, with 95%
   stratified-bootstrap CIs (rliable's protocol);
 - ``intrinsic_reward.png``: the rollout-mean and probe-set raw intrinsic reward (Fig. 1, see ``prend diagnose``);
-- ``report.md`` (tables: runs, final score, area under the curve, score at fixed frame budgets,
-  human-normalised scores, aggregates, intrinsic-reward decay and oscillation, and the ``prend eval`` scores of
-  runs that have them) and ``report.json`` (the same
-  numbers).
+- ``report.md`` (tables, with every seed's value below 5 seeds: runs, final score, area under the curve, score
+  at fixed frame budgets, human-normalised scores, aggregates, intrinsic-reward decay and oscillation, and the
+  ``prend eval`` scores of runs that have them) and ``report.json`` (the same numbers).
 
 Definitions are in ``docs/analysis.md``.
 """
@@ -19,24 +19,28 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, MaxNLocator
 
-from prend.config import EnvConfig, RunConfig
 from prend.errors import PrendError
 from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
 from prend.experiments.evaluate import EVAL_FILES, read_eval
-from prend.experiments.figures import add_legend, method_colors, new_figure, plot_fig1
+from prend.experiments.figures import plot_fig1
 from prend.experiments.published import published_at, published_curves, published_source
+from prend.experiments.report_figures import plot_aggregates, plot_scores
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
-from prend.experiments.stats import AGGREGATES, align_curves, interval_estimate, iqm, normalized_auc, seed_interval
+from prend.experiments.stats import (
+    AGGREGATES,
+    MIN_SEEDS_FOR_INTERVAL,
+    interval_estimate,
+    iqm,
+    normalized_auc,
+    seed_interval,
+)
 from prend.rundir import FRAMES, GLOBAL_STEP, SCORE, read_sweep_manifest
 
 
@@ -193,131 +197,71 @@ def _eval_markdown(rows: list[dict[str, Any]], reps: int) -> list[str]:
     if not rows:
         return []
     lines = ["", "## Evaluation scores (`prend eval`)", "",
-             "Each seed's score is the mean over its evaluation games; across seeds: mean ± sd, and the IQM with a "
-             f"95% percentile-bootstrap CI ({reps} resamples). HNS as above; – for a game without reference scores.",
-             "", "| setting | game | group | seeds | games per seed | score (mean ± sd) | IQM [95% CI] | per seed "
+             "Each seed's score is the mean over its evaluation games; across seeds: the seeds' values as in the "
+             f"tables above, and the IQM with a 95% percentile-bootstrap CI ({reps} resamples; from "
+             f"{MIN_SEEDS_FOR_INTERVAL} seeds). HNS as above; – for a game without reference scores.",
+             "", "| setting | game | group | seeds | games per seed | score | IQM [95% CI] | per seed "
              "| HNS IQM [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         per_seed = ", ".join(f"s{seed}: {fmt(v)}" for seed, v in zip(row["seeds"], row["scores"], strict=True))
-        iq, hq = row["iqm"], row["hns_iqm"]
-        hns = f"{fmt(hq['value'])} [{fmt(hq['low'])}, {fmt(hq['high'])}]" if np.isfinite(hq["value"]) else "–"
-        lines.append(f"| {row['setting']} | {row['game']} | {row['label']} | {len(row['seeds'])} "
-                     f"| {min(row['games'])} | {_mean_sd(row['scores'])} "
-                     f"| {fmt(iq['value'])} [{fmt(iq['low'])}, {fmt(iq['high'])}] | {per_seed} | {hns} |")
+        n = len(row["seeds"])
+        hq = row["hns_iqm"]
+        hns = _interval(hq, n) if np.isfinite(hq["value"]) else "–"
+        lines.append(f"| {row['setting']} | {row['game']} | {row['label']} | {n} "
+                     f"| {min(row['games'])} | {seed_cell(row['scores'])} "
+                     f"| {_interval(row['iqm'], n)} | {per_seed} | {hns} |")
     return lines
 
 
-# -------------------------------------------------------------------------------------------- plots
-PUBLISHED_STYLES = ("--", "-.", (0, (4, 1, 1, 1, 1, 1)))
-"""Line styles of the published agents' curves (grey, so prend's groups keep the colours)."""
-
-
-def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
-    """Fig. 2: score against frames per game; seed mean with a 95% t-interval band per group.
-
-    ``published="dopamine"`` draws Dopamine's published agents on the same axes, in grey, at the iterations
-    that end within the longest run's frames.
-
-    The figure says on itself what the band is and, when the runs are shorter than the default budget, that
-    they are short (with their frame budget), so a copied PNG still explains itself.
-    """
-    groups = group_runs(runs)
-    games = sorted({g for g, _ in groups})
-    colors = method_colors([label for _, label in groups])
-    cols = min(len(games), 3)
-    rows = -(-len(games) // cols)
-    fig, axes = new_figure(rows, cols, width=5.2, height=3.8 if published == "none" else 6.0)  # room: legend below
-    for i, game in enumerate(games):
-        ax = axes[i // cols, i % cols]
-        banded = False
-        for (g, label), members in groups.items():
-            if g != game:
-                continue
-            grid, values = align_curves([r.series(FRAMES) for r in members],
-                                        [r.series(SCORE) for r in members])
-            mean, half = seed_interval(values)
-            ax.plot(grid, mean, color=colors[label], linewidth=1.8, label=f"{label} (n={len(members)})")
-            if np.isfinite(half).any():
-                ax.fill_between(grid, mean - half, mean + half, color=colors[label], alpha=0.18, linewidth=0)
-                banded = True
-        longest = max(r.frames for (g, _), members in groups.items() if g == game for r in members)
-        curves = published_curves(game, published)
-        for style, curve in zip(PUBLISHED_STYLES, curves, strict=False):
-            shown = [i for i, end in enumerate(curve.frames) if end <= 1.05 * longest]  # within the runs' span
-            ax.plot([curve.frames[i] for i in shown], [curve.scores[i] for i in shown], color="dimgrey",
-                    linestyle=style, marker=".", markersize=4, linewidth=1.1,
-                    label=f"{curve.agent} (published, {curve.seeds} seeds)")
-        ref = reference_scores(game)
-        if ref is not None:
-            ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
-        if banded:  # an entry of the one legend: a second legend box can land on top of the first
-            ax.fill_between([], [], [], color="grey", alpha=0.3, linewidth=0, label="shaded: 95% CI of the seed mean")
-        ax.set_title(game)
-        ax.set_xlabel("emulator frames")
-        ax.set_ylabel("score (mean of last 100 games)")
-        # "150000175000200000": plain tick labels run together on a narrow panel; 50k, 100k, ... do not.
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
-        ax.grid(alpha=0.3)
-        add_legend(ax, fontsize=8, below=bool(curves))  # inside, a legend can sit on a published curve
-    for j in range(len(games), rows * cols):
-        axes[j // cols, j % cols].set_visible(False)
-    # ~13 characters of 9-point text per inch: wrapped to the figure, the caption is never cut off at its sides.
-    chars = int(13 * 5.2 * cols)
-    fig.suptitle("\n".join(textwrap.fill(line, chars) for line in fig2_caption(runs).splitlines()), fontsize=9)
-    fig.savefig(path, dpi=110)
-    return fig
-
-
-def fig2_caption(runs: list[Run]) -> str:
-    """What Fig. 2 shows, on the figure: lines, band and, for short runs, their frame budget.
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> short = SimpleNamespace(metrics=[{FRAMES: 196_608}])
-        >>> print(fig2_caption([short]))
-        Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean.
-        Short CPU-scale runs: up to 196,608 frames (0.49% of the default 40,000,000 frames = 10M agent steps).
-        >>> "Short" in fig2_caption([SimpleNamespace(metrics=[{FRAMES: 40_000_000}])])
-        False
-    """
-    text = "Score vs emulator frames: line = mean over seeds, shaded = Student-t 95% CI of that mean."
-    default_frames = RunConfig().total_steps * EnvConfig().frame_skip
-    frames = max((int(r.metrics[-1].get(FRAMES, 0)) for r in runs if r.metrics), default=0)
-    if 0 < frames < default_frames:
-        text += (f"\nShort CPU-scale runs: up to {frames:,} frames ({100 * frames / default_frames:.2g}% of the "
-                 f"default {default_frames:,} frames = {RunConfig().total_steps // 1_000_000}M agent steps).")
-    return text
-
-
-def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
-    """rliable-style interval plot: one panel per aggregate, a bar per group from CI low to high."""
-    colors = method_colors([r["label"] for r in rows])
-    fig, axes = new_figure(1, len(AGGREGATES), width=3.6, height=0.5 + 0.45 * max(2, len(rows)))
-    for ax, name in zip(axes[0], AGGREGATES, strict=True):
-        for i, row in enumerate(rows):
-            est = row[name]
-            if not np.isfinite(est["value"]):
-                continue
-            ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colors[row["label"]], alpha=0.6)
-            ax.plot([est["value"]] * 2, [i - 0.3, i + 0.3], color="black", linewidth=1.5)
-        ax.set_yticks(range(len(rows)), [r["label"] for r in rows] if name == "IQM" else [""] * len(rows))
-        ax.set_title(name)
-        ax.set_xlabel("human-normalised score")
-        ax.grid(alpha=0.3, axis="x")
-    fig.savefig(path, dpi=110)
+def _interval(estimate: dict[str, float], n: int) -> str:
+    """``value [low, high]``, or the value alone with fewer than MIN_SEEDS_FOR_INTERVAL seeds."""
+    if n < MIN_SEEDS_FOR_INTERVAL:
+        return f"{fmt(estimate['value'])} (n < {MIN_SEEDS_FOR_INTERVAL}: no CI)"
+    return f"{fmt(estimate['value'])} [{fmt(estimate['low'])}, {fmt(estimate['high'])}]"
 
 
 # ------------------------------------------------------------------------------------------- report
-def _mean_sd(values: list[float], digits: int = 3) -> str:
+SEED_RULE = (f"Below {MIN_SEEDS_FOR_INTERVAL} seeds a cell lists every seed's value in seed order and their mean, "
+             "`s1 / s2 (mean m)`, and no interval is given: a Student-t interval of 2 seeds spans ±12.7 standard "
+             f"errors and says nothing the values do not. From {MIN_SEEDS_FOR_INTERVAL} seeds a cell is mean ± sd.")
+"""How the tables summarise a group's seeds; printed once at the top of ``report.md``."""
+
+
+def seed_cell(values: list[float], digits: int = 3) -> str:
+    """A table cell for one group's per-seed values: every seed and their mean below 5 seeds, mean ± sd from 5.
+
+    A seed without a value (no game ended yet) is shown as – and left out of the mean.
+
+    Example:
+        >>> seed_cell([9.0, 18.0]), seed_cell([float("nan"), 4.0]), seed_cell([2.0]), seed_cell([1, 2, 3, 4, 5.0])
+        ('9 / 18 (mean 13.5)', '– / 4 (mean 4)', '2', '3 ± 1.6')
+    """
     v = np.array(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if not len(v):
+    finite = v[np.isfinite(v)]
+    if not len(finite):
         return "–"
-    return fmt(float(v.mean()), digits) + (f" ± {fmt(float(v.std(ddof=1)), 2)}" if len(v) > 1 else "")
+    mean = float(finite.mean())
+    if len(v) >= MIN_SEEDS_FOR_INTERVAL:
+        return fmt(mean, digits) + (f" ± {fmt(float(finite.std(ddof=1)), 2)}" if len(finite) > 1 else "")
+    if len(v) == 1:
+        return fmt(mean, digits)
+    return " / ".join(fmt(float(x), digits) for x in v) + f" (mean {fmt(mean, digits)})"
+
+
+def _mean_sd_or_mean(values: list[float]) -> str:
+    """The final-score cell beside its own per-seed column: the mean, with ± sd from 5 seeds."""
+    v = np.array(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if not len(finite):
+        return "–"
+    sd = f" ± {fmt(float(finite.std(ddof=1)), 2)}" if len(v) >= MIN_SEEDS_FOR_INTERVAL and len(finite) > 1 else ""
+    return fmt(float(finite.mean())) + sd
 
 
 def _ci(values: list[float]) -> str:
+    """The 95% t-interval of the seed mean, from 5 seeds (below: the per-seed column is the answer)."""
+    if len(values) < MIN_SEEDS_FOR_INTERVAL:
+        return f"– (n < {MIN_SEEDS_FOR_INTERVAL})"
     mean, half = seed_interval(np.array(values, dtype=np.float64)[:, None])
     return "–" if not np.isfinite(half[0]) else f"[{fmt(mean[0] - half[0])}, {fmt(mean[0] + half[0])}]"
 
@@ -369,6 +313,8 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
     failed = _failed_from_manifest(sweep_dir, {str(r.path.resolve()) for r in runs})
     data = {
         "sweep": str(sweep_dir), "score": SCORE, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
+        "seed_rule": {"min_seeds_for_interval": MIN_SEEDS_FOR_INTERVAL, "below": "every seed's value and their mean",
+                      "from": "mean ± sd; Student-t 95% interval of the mean"},
         "runs": [{"run": r.name, "path": str(r.path), "game": r.game_key, "label": r.label, "seed": r.seed,
                   "frames": r.frames, "status": _status(r),
                   "final": final_score(r), "auc": run_auc(r), "hns": human_normalized(r.game_key, final_score(r))}
@@ -398,15 +344,16 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
     lines = [f"# Sweep report: `{data['sweep']}`", "",
              f"{len(runs)} runs, {len({r['game'] for r in runs})} games, groups: "
              f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE}` (mean raw game score of "
-             "the last 100 finished games). Definitions: docs/analysis.md.", ""]
-    lines += ["## Final score (mean ± sd over seeds; 95% t-interval of the mean)", "",
+             "the last 100 finished games). Definitions: docs/analysis.md.", "", SEED_RULE, ""]
+    lines += [f"## Final score (per seed and their mean; from {MIN_SEEDS_FOR_INTERVAL} seeds ± sd and the 95% "
+              "t-interval of the mean)", "",
               "| game | group | seeds | frames | final score | 95% CI | per seed | AUC (mean score over training) |",
               "|---|---|---|---|---|---|---|---|"]
     for s in scores:
         per_seed = ", ".join(f"s{seed}: {fmt(v)}" for seed, v in zip(s.seeds, s.final, strict=True))
-        lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {_mean_sd(s.final)} "
-                     f"| {_ci(s.final)} | {per_seed} | {_mean_sd(s.auc)} |")
-    lines += ["", "## Score at fixed frame budgets (mean ± sd over seeds)", "",
+        lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {_mean_sd_or_mean(s.final)} "
+                     f"| {_ci(s.final)} | {per_seed} | {seed_cell(s.auc)} |")
+    lines += ["", "## Score at fixed frame budgets (per seed and mean, or mean ± sd: see above)", "",
               "The running score (mean of the last 100 games) at the first iteration at or past each budget; "
               "– where a run had not got there or no game had ended.", ""]
     for table in data["at_frames"]:
@@ -414,7 +361,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
                   "|---|---|" + "---|" * len(table["frames"])]
         for group in table["groups"]:
             lines.append(f"| {group['label']} | {len(group['seeds'])} | "
-                         + " | ".join(_mean_sd(values) for values in group["scores"]) + " |")
+                         + " | ".join(seed_cell(values) for values in group["scores"]) + " |")
         for curve in table.get("published", []):
             lines.append(f"| {curve['agent']} (published, mean of seeds) | {curve['seeds']} | "
                          + " | ".join(fmt(value) for value in curve["scores"]) + " |")
@@ -432,7 +379,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
         cells = []
         for label in labels:
             match = [s for s in scores if s.game == game and s.label == label]
-            cells.append(_mean_sd(match[0].hns) if match else "–")
+            cells.append(seed_cell(match[0].hns) if match else "–")
         lines.append(f"| {game} | {ref[0] if ref else '–'} | {ref[1] if ref else '–'} | " + " | ".join(cells) + " |")
     lines += ["", f"## Aggregates across games (final HNS; 95% stratified-bootstrap CI, {data['bootstrap_reps']} "
               "resamples)", "", "| group | games | runs | IQM | mean | median |", "|---|---|---|---|---|---|"]
@@ -442,14 +389,17 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
                        (("no_reference", "no reference scores"), ("no_score", "no finished game yet")) if row[key])
         lines.append(f"| {row['label']} | {', '.join(row['games']) or '–'}{note} | {row['runs']} | " + " | ".join(cells)
                      + " |")
+    if any(len(s.seeds) < MIN_SEEDS_FOR_INTERVAL for s in scores):
+        lines += ["", f"With fewer than {MIN_SEEDS_FOR_INTERVAL} seeds of a game the bootstrap resamples a handful of "
+                  "runs: its interval is at most the range of the per-seed HNS above, which are the numbers to read."]
     if fig1:
         lines += ["", "## Intrinsic reward (Fig. 1 statistics; Fig. 3: `prend diagnose`)", "",
                   "| game | group | decay (late/early) | oscillation (detrended CV) | spread (within-rollout CV) "
                   "| probe-set decay |", "|---|---|---|---|---|---|"]
         for row in fig1:
-            lines.append(f"| {row['game']} | {row['label']} | {_mean_sd(row['decay'])} "
-                         f"| {_mean_sd(row['oscillation'])} | {_mean_sd(row['spread'])} "
-                         f"| {_mean_sd(row['probe_decay'])} |")
+            lines.append(f"| {row['game']} | {row['label']} | {seed_cell(row['decay'])} "
+                         f"| {seed_cell(row['oscillation'])} | {seed_cell(row['spread'])} "
+                         f"| {seed_cell(row['probe_decay'])} |")
     lines += _eval_markdown(data["evaluation"], data["bootstrap_reps"])
     lines += ["", "## Runs", "", "| run | status | frames | final score | AUC | HNS |", "|---|---|---|---|---|---|"]
     for r in runs:

@@ -1,0 +1,132 @@
+"""The figures of ``prend report``: Fig. 2 (score against frames) and the aggregate human-normalised scores.
+
+Fig. 2 draws each group's seeds by the rule of :func:`~prend.experiments.figures.plot_group`: below
+:data:`~prend.experiments.stats.MIN_SEEDS_FOR_INTERVAL` seeds every seed's curve thin with their mean, from
+there the mean with its Student-t 95% interval; the legend and the caption on the figure say which.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, MaxNLocator
+
+from prend.config import EnvConfig, RunConfig
+from prend.experiments.figures import (
+    add_legend,
+    caption,
+    describe_spread,
+    method_colors,
+    new_figure,
+    plot_group,
+    spread_caption,
+)
+from prend.experiments.published import published_curves
+from prend.experiments.runs import Run, group_runs
+from prend.experiments.scores import reference_scores
+from prend.experiments.stats import AGGREGATES
+from prend.rundir import FRAMES, SCORE
+
+PUBLISHED_STYLES = ("--", "-.", (0, (4, 1, 1, 1, 1, 1)))
+"""Line styles of the published agents' curves (grey, so prend's groups keep the colours)."""
+
+PANEL_WIDTH = 5.2
+"""Inches per game panel of Fig. 2."""
+
+
+def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
+    """Fig. 2: score against frames per game; per group the seed mean and how the seeds spread.
+
+    ``published="dopamine"`` draws Dopamine's published agents on the same axes, in grey, at the iterations
+    that end within the longest run's frames.
+
+    The figure says on itself what the thin lines or the band are and, when the runs are shorter than the
+    default budget, that they are short (with their frame budget), so a copied PNG still explains itself.
+    """
+    groups = group_runs(runs)
+    games = sorted({g for g, _ in groups})
+    colors = method_colors([label for _, label in groups])
+    cols = min(len(games), 3)
+    rows = -(-len(games) // cols)
+    # With published curves the legend goes below the panel: room for its entries (groups, published agents,
+    # random play and the two spread entries), at ~0.17 inch per line of 8-point text.
+    entries = max(sum(g == game for g, _ in groups) + len(published_curves(game, published)) + 3 for game in games)
+    height = 3.8 if published == "none" else 4.0 + 0.17 * entries
+    fig, axes = new_figure(rows, cols, width=PANEL_WIDTH, height=height)
+    for i, game in enumerate(games):
+        ax = axes[i // cols, i % cols]
+        drawn, counts = set(), []
+        for (g, label), members in groups.items():
+            if g != game:
+                continue
+            drawn.add(plot_group(ax, [r.series(FRAMES) for r in members], [r.series(SCORE) for r in members],
+                                 label, colors[label]))
+            counts.append(len(members))
+        longest = max(r.frames for (g, _), members in groups.items() if g == game for r in members)
+        curves = published_curves(game, published)
+        for style, curve in zip(PUBLISHED_STYLES, curves, strict=False):
+            shown = [i for i, end in enumerate(curve.frames) if end <= 1.05 * longest]  # within the runs' span
+            ax.plot([curve.frames[i] for i in shown], [curve.scores[i] for i in shown], color="dimgrey",
+                    linestyle=style, marker=".", markersize=4, linewidth=1.1,
+                    label=f"{curve.agent} (published, {curve.seeds} seeds)")
+        ref = reference_scores(game)
+        if ref is not None:
+            ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
+        describe_spread(ax, drawn, counts)
+        ax.set_title(game)
+        ax.set_xlabel("emulator frames")
+        ax.set_ylabel("score (mean of last 100 games)")
+        # "150000175000200000": plain tick labels run together on a narrow panel; 50k, 100k, ... do not.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.grid(alpha=0.3)
+        add_legend(ax, fontsize=8, below=bool(curves))  # inside, a legend can sit on a published curve
+    for j in range(len(games), rows * cols):
+        axes[j // cols, j % cols].set_visible(False)
+    counts = [len(members) for members in groups.values()]
+    fig.suptitle(caption(fig2_caption(runs, counts), PANEL_WIDTH * cols), fontsize=9)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
+def fig2_caption(runs: list[Run], counts: list[int]) -> str:
+    """What Fig. 2 shows, on the figure: lines, thin lines or band, and, for short runs, their frame budget.
+
+    ``counts`` are the groups' seed counts (:func:`~prend.experiments.figures.spread_caption`).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> short = SimpleNamespace(metrics=[{FRAMES: 196_608}])
+        >>> print(fig2_caption([short], [2]).splitlines()[1])
+        Short CPU-scale runs: up to 196,608 frames (0.49% of the default 40,000,000 frames = 10M agent steps).
+        >>> "Short" in fig2_caption([SimpleNamespace(metrics=[{FRAMES: 40_000_000}])], [6])
+        False
+    """
+    text = "Score vs emulator frames: " + spread_caption(counts)
+    default_frames = RunConfig().total_steps * EnvConfig().frame_skip
+    frames = max((int(r.metrics[-1].get(FRAMES, 0)) for r in runs if r.metrics), default=0)
+    if 0 < frames < default_frames:
+        text += (f"\nShort CPU-scale runs: up to {frames:,} frames ({100 * frames / default_frames:.2g}% of the "
+                 f"default {default_frames:,} frames = {RunConfig().total_steps // 1_000_000}M agent steps).")
+    return text
+
+
+def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
+    """rliable-style interval plot: one panel per aggregate, a bar per group from CI low to high."""
+    colors = method_colors([r["label"] for r in rows])
+    fig, axes = new_figure(1, len(AGGREGATES), width=3.6, height=0.5 + 0.45 * max(2, len(rows)))
+    for ax, name in zip(axes[0], AGGREGATES, strict=True):
+        for i, row in enumerate(rows):
+            est = row[name]
+            if not np.isfinite(est["value"]):
+                continue
+            ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colors[row["label"]], alpha=0.6)
+            ax.plot([est["value"]] * 2, [i - 0.3, i + 0.3], color="black", linewidth=1.5)
+        ax.set_yticks(range(len(rows)), [r["label"] for r in rows] if name == "IQM" else [""] * len(rows))
+        ax.set_title(name)
+        ax.set_xlabel("human-normalised score")
+        ax.grid(alpha=0.3, axis="x")
+    fig.savefig(path, dpi=110)
