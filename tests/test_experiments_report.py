@@ -354,8 +354,8 @@ def test_diagnose_reports_the_offset_share_first_and_late(tmp_path):
 
 
 def test_published_dopamine_curves_match_the_figures_quoted_in_the_reference_notes():
-    # google/dopamine's Boxing and Riverraid means of 5 seeds per 1M-frame iteration, as tabulated (rounded) in
-    # shared/reference/state_probes_and_budgets.md, read there from the same JSON files by hand.
+    # google/dopamine's Boxing and Riverraid means of 5 seeds per 1M-frame iteration, read by hand (rounded) from
+    # baselines/atari/data/{boxing,riverraid}.json at commit 5873f54 (github.com/google/dopamine).
     quoted = {("Boxing", "DQN"): {0: -3.4, 1: -14.8, 9: 37.3}, ("Boxing", "Rainbow"): {0: -6.0, 1: -31.2, 9: 68.4},
               ("Boxing", "IQN"): {0: 0.2, 1: 10.0, 9: 89.5}, ("Riverraid", "DQN"): {0: 1137, 1: 1634, 9: 3199},
               ("Riverraid", "Rainbow"): {0: 895, 1: 1638, 9: 4273}, ("Riverraid", "IQN"): {0: 1799, 1: 2748, 9: 6632}}

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("prend.intrinsic",),
     ("prend.agent",),
     ("prend.rundir", "prend.recorders"),
-    ("prend.train",),
+    ("prend.train", "prend.backbone_check"),
     ("prend.pretrain", "prend.experiments"),
     ("prend.cli",),
 ]

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("prend.pretrain.commands", "collect_command", "Collect Atari frames for pre-training/probing."),
     "pretrain": ("prend.pretrain.commands", "pretrain_command", "Pre-train an Atari-PB backbone (SiamMAE)."),
     "probe": ("prend.pretrain.commands", "probe_command", "Probe a backbone against its random-init twin."),
+    "check-backbone": ("prend.backbone_check", "check_backbone_command",
+                       "Check an Atari-PB backbone file before a run."),
     "games": ("prend.cli", "games_command", "List the games --game accepts."),
 }
 
@@ -107,7 +109,7 @@ def _usage(unknown: str | None) -> None:
         print(f"prend: error: unknown command '{unknown}'; choose one of: {', '.join(COMMANDS)}", file=stream)
     print("usage: prend <command> [--help] [flags]\n\ncommands:", file=stream)
     for name, (*_, help_text) in COMMANDS.items():
-        print(f"  {name:<10} {help_text}", file=stream)
+        print(f"  {name:<14} {help_text}", file=stream)
 
 
 if __name__ == "__main__":
