@@ -81,7 +81,7 @@ from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's s
 from prend.pretrain.collect import has_ram, read_manifest, resolve_games
 from prend.pretrain.dataset import FrameData, split_episodes
 from prend.pretrain.state_labels import ATARIARI_RAM
-from prend.pretrain.state_probe import StateProbeSettings, encoder_features, state_probe
+from prend.pretrain.state_probe import StateProbeSettings, encoder_features, one_thread_if, state_probe
 from prend.pretrain.state_report import format_state_probe
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -183,7 +183,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float, bala
         loss.backward()
         return loss
 
-    opt.step(closure)
+    with one_thread_if(x.shape[0] * x.shape[1] * num_classes < 2**23):   # tiny steps: threads only add waits
+        opt.step(closure)
     return w.detach(), b.detach()
 
 

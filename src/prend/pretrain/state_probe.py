@@ -29,10 +29,11 @@ split, initialisation and batch order), reported with the seeds' range.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -176,6 +177,23 @@ def three_way_split(episode: np.ndarray, settings: StateProbeSettings) -> tuple[
     return train, val, test
 
 
+@contextlib.contextmanager
+def one_thread_if(small: bool) -> Iterator[None]:
+    """Run torch on one thread inside the block when ``small`` (then restore the thread count).
+
+    A small layer's steps are a few microseconds of arithmetic: a second thread only adds synchronisation,
+    which on a busy machine made the state probe's test fits 5x slower (91 s against 18 s, measured at load
+    average 9); large problems (a full map) keep every thread.
+    """
+    threads = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def fit_linear_heads(x_train: np.ndarray, y_train: Mapping[str, np.ndarray], x_val: np.ndarray,
                      y_val: Mapping[str, np.ndarray], settings: StateProbeSettings
                      ) -> dict[str, tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
@@ -190,15 +208,8 @@ def fit_linear_heads(x_train: np.ndarray, y_train: Mapping[str, np.ndarray], x_v
     """
     names = list(y_train)
     classes = {n: np.unique(y_train[n]) for n in names}
-    # A small layer's steps are a few microseconds of arithmetic: a second thread only adds synchronisation,
-    # which on a busy machine made them 6x slower (measured); large ones (a full map) keep every thread.
-    threads = torch.get_num_threads()
-    if x_train.shape[1] * sum(len(c) for c in classes.values()) < 2**20:
-        torch.set_num_threads(1)
-    try:
+    with one_thread_if(x_train.shape[1] * sum(len(c) for c in classes.values()) < 2**20):
         return _fit_linear_heads(x_train, y_train, x_val, y_val, settings, names, classes)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit_linear_heads(x_train: np.ndarray, y_train: Mapping[str, np.ndarray], x_val: np.ndarray,

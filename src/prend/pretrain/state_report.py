@@ -44,7 +44,7 @@ def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str],
              + (" [in brackets: max - min over them]" if len(seeds) > 1 else ""),
              f"{'':<52}" + "".join(f"{label[e]:>{width[e]}}" for e in encoders)]
     view_title = {"map": "map probe (the whole output, flattened)",
-                  "vector": f"vector probe ({settings.get('vector_dim', 256)} features: "
+                  "vector": f"vector probe (at most {settings.get('vector_dim', 256)} features: "
                             f"{settings.get('vector', 'project')})"}
     for game, g in result["per_game"].items():
         kept = len(g["categories"])
