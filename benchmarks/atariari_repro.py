@@ -34,7 +34,7 @@ import torch
 from prend.agent.perf import cpu_summary
 from prend.errors import PrendError
 from prend.pretrain.atariari import STDIMSettings, STDIMTrainer, collect_episodes, load_episodes, split_train_val
-from prend.pretrain.atariari_probe import format_probe, probe_encoders, run_encoders
+from prend.pretrain.atariari_probe import CLASSIFIERS, format_probe, probe_encoders, run_encoders
 from prend.signals import StopFlag
 
 
@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoders", default="all",
                         help="probe: comma-separated init, last, best, epochNNN, or all of them")
     parser.add_argument("--probe-seeds", default="0,1,2", help="probe: the splits' seeds")
+    parser.add_argument("--classifiers", default="atariari,prend",
+                        help="probe: atariari (their classifiers on raw features), prend (standardised), or both")
     parser.add_argument("--name", default="probe", help="probe: the results' file stem (NAME.json, NAME.md)")
     return parser.parse_args(argv)
 
@@ -84,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             start = time.time()
             encoders = run_encoders(root / "stdim", args.encoders)
             seeds = [int(s) for s in args.probe_seeds.split(",")]
-            result = probe_encoders(encoders, load_episodes(probe_dir), seeds, say)
+            classifiers = [c.strip() for c in args.classifiers.split(",")]
+            if not set(classifiers) <= set(CLASSIFIERS):
+                raise PrendError(f"unknown classifiers in --classifiers {args.classifiers}",
+                                 f"choose from {', '.join(CLASSIFIERS)}")
+            result = probe_encoders(encoders, load_episodes(probe_dir), seeds, say, classifiers)
             result.update(cpu=cpu_summary(), seconds=round(time.time() - start, 1), frame=args.frame,
                           command=" ".join(["benchmarks/atariari_repro.py", *(argv or sys.argv[1:])]))
             (root / f"{args.name}.json").write_text(json.dumps(result, indent=1))
