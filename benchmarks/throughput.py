@@ -5,6 +5,7 @@ Usage:
     .venv/bin/python benchmarks/throughput.py                       # rnd at 8x128 and 128x128
     .venv/bin/python benchmarks/throughput.py --methods rnd rnd-lr prend --configs 8x128
     .venv/bin/python benchmarks/throughput.py --methods rnd snd-v snd-std snd-vic --configs 8x128   # SND beside RND
+    .venv/bin/python benchmarks/throughput.py --methods rnd snd-std --update-proportions 0.25 0.125   # rows per share
     .venv/bin/python benchmarks/throughput.py --configs 8x128 --torch-threads 1 2 --rounds 2   # A B A B
     .venv/bin/python benchmarks/throughput.py --iterations 3 --device cuda --bf16 off on
     .venv/bin/python benchmarks/throughput.py --table results.jsonl  # a --jsonl file as a Markdown table
@@ -98,7 +99,8 @@ def device_label(device: torch.device) -> str:
 
 
 def build_config(args: argparse.Namespace, method: str, backbone: str | None, envs: int, steps: int,
-                 threads: int, memory_format: str, bf16: bool, micro_batch: int = 0) -> TrainConfig:
+                 threads: int, memory_format: str, bf16: bool, micro_batch: int = 0,
+                 update_proportion: float | None = None) -> TrainConfig:
     """The benchmark's config for one row: defaults, except what the row varies."""
     cfg = TrainConfig()
     cfg.env.game, cfg.env.num_envs, cfg.ppo.num_steps = args.game, envs, steps
@@ -106,6 +108,8 @@ def build_config(args: argparse.Namespace, method: str, backbone: str | None, en
     cfg.run.device, cfg.run.probe_size = args.device, 0
     cfg.run.torch_threads, cfg.run.memory_format, cfg.run.micro_batch = threads, memory_format, micro_batch
     cfg.ppo.bf16 = cfg.intrinsic.backbone_bf16 = bf16
+    if update_proportion is not None:
+        cfg.intrinsic.update_proportion = update_proportion
     if backbone:
         cfg.intrinsic.backbone, cfg.intrinsic.backbone_width = backbone, args.backbone_width
     return cfg
@@ -158,6 +162,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "at or above the minibatch runs it whole)")
     parser.add_argument("--bf16", nargs="+", default=["off"], choices=["off", "on"],
                         help="bfloat16 autocast for the policy and PreND's backbone (changes the numbers)")
+    parser.add_argument("--update-proportions", nargs="+", type=float, default=[None],
+                        help="the intrinsic update's share of each minibatch (default: the config's, 0.25); a row "
+                             "that is not the default is labelled method@share (changes what is computed)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole grid, interleaved (A B A B)")
     parser.add_argument("--backbones", nargs="+", default=[None],
                         help="PreND backbones to measure (e.g. compact resnet18 resnet50; default: the config's)")
@@ -191,17 +198,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, game {args.game}, device: {label}")
     print(f"{'method':<16} {'envs x steps':>12} {'thr':>3} {'format':>13} {'micro':>5} {'bf16':>4} {'loop steps/s':>12}"
           f" {'env-only':>8} {'rollout s':>9} {'intrinsic s':>11} {'update s':>8} {'backbone f/s':>12}  device")
-    grid = [(config, method, backbone, threads, fmt, micro, bf16)
+    grid = [(config, method, backbone, threads, fmt, micro, bf16, share)
             for config in args.configs
             for method in args.methods for backbone in (args.backbones if method == "prend" else [None])
-            for threads, fmt, micro, bf16 in itertools.product(args.torch_threads, args.memory_formats,
-                                                               args.micro_batches, args.bf16)]
-    for _, (config, method, backbone, threads, fmt, micro, bf16) in itertools.product(range(args.rounds), grid):
+            for threads, fmt, micro, bf16, share in itertools.product(args.torch_threads, args.memory_formats,
+                                                                      args.micro_batches, args.bf16,
+                                                                      args.update_proportions)]
+    for _, (config, method, backbone, threads, fmt, micro, bf16, share) in itertools.product(range(args.rounds),
+                                                                                              grid):
         envs, steps = (int(x) for x in config.split("x"))
-        cfg = build_config(args, method, backbone, envs, steps, threads, fmt, bf16 == "on", micro)
+        cfg = build_config(args, method, backbone, envs, steps, threads, fmt, bf16 == "on", micro, share)
         env_rate = env_only_rate(cfg, args.env_seconds)
         sps, split = loop_rate(cfg, args.iterations)
-        record = {"method": f"{method}:{backbone}" if backbone else method, "config": config,
+        name = f"{method}:{backbone}" if backbone else method
+        if cfg.intrinsic.update_proportion != TrainConfig().intrinsic.update_proportion:
+            name += f"@{cfg.intrinsic.update_proportion:g}"
+        record = {"method": name, "config": config, "update_proportion": cfg.intrinsic.update_proportion,
                   "threads": split["perf"]["threads"], "memory_format": split["perf"]["memory_format"],
                   "micro_batch": split["perf"]["micro_batch"],
                   "bf16": bf16 == "on", "steps_per_s": sps, "env_steps_per_s": env_rate,
