@@ -95,6 +95,24 @@ def test_stdim_terms_match_cross_entropy_over_the_prediction_axis_on_many_cells(
     assert ll.item() == pytest.approx(F.cross_entropy(logits2, labels).item(), rel=1e-5)
 
 
+def test_snd_std_gradients_stay_finite_on_mostly_black_frames():
+    """Deep Sea's frames are black but for one white block: many of the third conv's cells are 0 for every
+    state of a batch, so their logit matrices are all 0. The logits' norm must then pass a zero gradient (as
+    the official torch.norm does), not sqrt's infinite one: all five SND-STD Deep Sea runs once diverged at
+    their first update on it."""
+    torch.manual_seed(0)
+    snd = make_snd(IntrinsicConfig(), num_envs=2, gamma=0.99, rom=None, variant="snd-std")
+    frames = torch.zeros(2, 16, 1, 84, 84, dtype=torch.uint8)
+    for i in range(16):
+        row, col = divmod(i, 4)
+        frames[0, i, :, 8 * row:8 * row + 8, 8 * col:8 * col + 8] = 255
+        frames[1, i, :, 8 * row + 8:8 * row + 16, 8 * col + 8:8 * col + 16] = 255
+    loss, terms = snd.update_loss(TargetBatch(frames[0], frames[1], torch.zeros(16, dtype=torch.bool)))
+    loss.backward()
+    assert math.isfinite(loss.item()) and terms["losses/target_logit_norm"] > 0
+    assert all(torch.isfinite(p.grad).all() for p in snd.parameters() if p.grad is not None)
+
+
 def test_snd_v_contrastive_form_by_hand():
     za = torch.tensor([[1.0, 3.0], [0.0, 0.0], [11.0, 11.0]])
     zb = torch.tensor([[1.0, 1.0], [0.0, 0.0], [11.0, 11.0]])

@@ -95,7 +95,10 @@ def stdim_terms(global_next: torch.Tensor, local_t: torch.Tensor, local_next: to
         return -logits.log_softmax(dim=1).diagonal(dim1=1, dim2=2).mean()
 
     def norm(logits: torch.Tensor) -> torch.Tensor:
-        return logits.square().sum((1, 2)).sqrt().mean()
+        # The official torch.norm: its gradient at an all-zero logit matrix is 0. sqrt(sum of squares) written
+        # out has an infinite one there, and a cell whose ReLU features are all 0 in the whole batch (black
+        # regions, as most of Deep Sea's frame) made the first update's gradient NaN.
+        return torch.linalg.vector_norm(logits, dim=(1, 2)).mean()
 
     return cross_entropy(logits1), cross_entropy(logits2), norm(logits1) + norm(logits2)
 
