@@ -48,7 +48,7 @@ def on_path(monkeypatch):
 # ------------------------------------------------------------------------------------------- built-ins
 def test_the_builtin_declarations_say_what_the_name_checks_said():
     """Before the registry: own optimizer for rnd-lr and prend, no value head for none, and these unused fields."""
-    assert list(BUILTIN_METHODS) == ["rnd", "rnd-lr", "prend", "none"]
+    assert list(BUILTIN_METHODS) == ["rnd", "rnd-lr", "prend", "snd-v", "snd-std", "snd-vic", "none"]  # SND: issue 32
     assert [m.uses_own_optimizer(IntrinsicConfig()) for m in (RND, RND_LR, PREND)] == [False, True, True]
     assert RND.uses_own_optimizer(IntrinsicConfig(separate_optimizer=True))
     assert [m.intrinsic_head for m in (RND, RND_LR, PREND, NONE)] == [True, True, True, False]

@@ -90,7 +90,8 @@ def plot_fig1(runs: list[Run], path: Path) -> Figure:
         for col, ax in enumerate(axes[row]):
             describe_spread(ax, drawn[col], counts[col])
             ax.set_xlabel("frames")
-            ax.set_yscale("log")
+            if has_positive_data(ax):  # an empty panel (no intrinsic series) cannot be log-scaled
+                ax.set_yscale("log")
             ax.grid(alpha=0.3)
             add_legend(ax, fontsize=8)
     counts_all = [len(members) for members in groups.values()]
@@ -132,6 +133,23 @@ def plot_group(ax, xs, ys, label, color) -> str:
     ax.plot(grid, mean, color=color, linewidth=1.8, label=f"{label}: mean of {n} seeds")
     ax.fill_between(grid, mean - half, mean + half, color=color, alpha=BAND_ALPHA, linewidth=0)
     return BAND
+
+
+def has_positive_data(ax) -> bool:
+    """Whether any line of ``ax`` has a finite positive y value (what a log scale needs).
+
+    Example:
+        >>> import matplotlib.pyplot as plt
+        >>> ax = plt.figure().add_subplot()
+        >>> _ = ax.plot([], [])
+        >>> has_positive_data(ax), (ax.plot([0, 1], [0.0, 2.0]) and has_positive_data(ax))
+        (False, True)
+    """
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        if np.any(np.isfinite(y) & (y > 0)):
+            return True
+    return False
 
 
 def describe_spread(ax, drawn: set[str], counts: list[int]) -> None:
