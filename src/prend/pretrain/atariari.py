@@ -48,7 +48,6 @@ import ale_py
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from prend.checkpoint import FORMAT as CHECKPOINT_FORMAT
@@ -56,6 +55,7 @@ from prend.checkpoint import atomic_torch_save, atomic_write, load_checkpoint
 from prend.envs.games import ale_env_id, resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.nets.atariari import FRAME_SHAPES, AtariARIEncoder, Frame
+from prend.pretrain.stdim import info_nce
 
 MIN_EPISODE_LENGTH = 64
 """Episodes of at most this many steps are dropped before any split (AtariARI: ``min_episode_length`` =
@@ -242,13 +242,11 @@ def stdim_loss(scores: STDIMScores, out_t: torch.Tensor, local_t: torch.Tensor, 
         ...                                         torch.ones(1, 3, 2, 2))]
         [0.0, 0.0]
     """
-    n = out_t.shape[0]
     prev = local_prev.flatten(2).permute(2, 0, 1)                 # (M, N, C)
     now = local_t.flatten(2).permute(2, 0, 1)                     # (M, N, C)
-    labels = torch.arange(n, device=out_t.device).repeat(prev.shape[0])
     logits_g = torch.einsum("nc,mkc->mnk", scores.global_local(out_t), prev)
     logits_l = torch.einsum("mnc,mkc->mnk", scores.local_local(now), prev)
-    return (F.cross_entropy(logits_g.reshape(-1, n), labels), F.cross_entropy(logits_l.reshape(-1, n), labels))
+    return info_nce(logits_g), info_nce(logits_l)  # unscaled, as AtariARI's (prend's own ST-DIM scales)
 
 
 # ---------------------------------------------------------------------------------------------- trainer
