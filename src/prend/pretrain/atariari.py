@@ -54,7 +54,7 @@ from prend.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from prend.checkpoint import atomic_torch_save, atomic_write, load_checkpoint
 from prend.envs.games import ale_env_id, resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
-from prend.nets.atariari import FRAME_SHAPES, AtariARIEncoder, Frame
+from prend.nets.atariari import FRAME_SHAPES, AtariARIEncoder, Frame, load_atariari_encoder
 from prend.pretrain.stdim import info_nce
 
 MIN_EPISODE_LENGTH = 64
@@ -410,12 +410,9 @@ class STDIMTrainer:
         self.best_val, self.stale, self.history = state["best_val"], state["stale"], list(state["history"])
 
 
-def load_encoder(path: str | os.PathLike[str]) -> AtariARIEncoder:
-    """The encoder saved in ``init.pt``, ``best.pt`` or ``checkpoint.pt`` of an :class:`STDIMTrainer` run."""
-    state = load_checkpoint(path)
-    encoder = AtariARIEncoder(state["frame"], size=tuple(state.get("size", FRAME_SHAPES[state["frame"]])))
-    encoder.load_state_dict(state["encoder"])
-    return encoder.eval()
+load_encoder = load_atariari_encoder
+"""The encoder saved in a run's ``init.pt``, ``best.pt`` or ``checkpoint.pt`` (the loader lives in
+:mod:`prend.nets.atariari`, so that PreND can load one as its backbone; this name is kept for imports)."""
 
 
 @torch.no_grad()
