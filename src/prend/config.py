@@ -149,12 +149,15 @@ class IntrinsicConfig:
     """Size of the target's and predictor's output."""
     backbone: str = "compact"
     """PreND backbone: ``compact`` (the shipped default: a SiamMAE-pre-trained ResNet-18 at width 0.125, see
-    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), an Atari-PB
-    architecture such as ``resnet18``/``resnet50`` (random init unless ``--backbone-weights`` is given), or
-    ``module.path:factory``: a function called with no arguments that returns any torch module mapping float
-    (N, 4, 84, 84) in [0, 1] to features (N, C, H, W), (N, tokens, D) or (N, D)."""
+    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), another shipped
+    name (an Atari-PB ResNet or an AtariARI encoder, by its family), an Atari-PB architecture such as
+    ``resnet18``/``resnet50`` or ``atariari-stack84`` (AtariARI's encoder on 84x84 4-stacks to a 256-d vector;
+    each random init unless ``--backbone-weights`` is given), or ``module.path:factory``: a function called with
+    no arguments that returns any torch module mapping float (N, 4, 84, 84) in [0, 1] to features
+    (N, C, H, W), (N, tokens, D) or (N, D)."""
     backbone_weights: str | None = None
-    """Atari-PB-format checkpoint for the PreND backbone."""
+    """Weights file for the PreND backbone, replacing a shipped one's: an Atari-PB-format checkpoint, or for
+    ``atariari-stack84`` (or a shipped AtariARI name) an ST-DIM run's ``init.pt``/``epochNNN.pt``/``best.pt``."""
     backbone_width: float = 1.0
     """Width multiplier of an Atari-PB ResNet backbone named by architecture."""
     backbone_bf16: bool = False

@@ -17,7 +17,9 @@ Variants beyond the paper, each one config field with the paper's choice as defa
 docs/hyperparameters.md): ``feature_norm`` whitens the backbone's features per element as RND whitens
 pixels; ``target_norm`` centres or whitens the target's outputs; ``predictor_init="target-mean"`` starts the
 predictor at the target's mean output; ``predictor_layers=1`` and ``predictor_spectral_norm`` are the paper's
-two ablations of the predictor. The backbone may also be any torch module (``backbone="pkg.mod:factory"``).
+two ablations of the predictor. The backbone may also be AtariARI's encoder (``backbone="atariari-stack84"``,
+random or from an ST-DIM run's file, or a shipped name of the ``atariari`` family: its 256-d vector reaches the
+necks as a 256x1x1 map) or any torch module (``backbone="pkg.mod:factory"``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from prend.intrinsic.base import DistillationReward, Encoder, OutputBias
 from prend.intrinsic.normalizers import OutputNormalizer
 from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN
 from prend.nets.atari_pb_io import load_atari_pb_backbone
-from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone
+from prend.nets.atariari import PREND_ARCH as ATARIARI_ARCH
+from prend.nets.atariari import AtariARIEncoder, load_atariari_backbone
+from prend.nets.weights import SHIPPED_BACKBONES, build_shipped_backbone, shipped_backbone
 
 
 def as_feature_map(features: torch.Tensor) -> torch.Tensor:
@@ -141,9 +145,12 @@ def backbone_weights_file(cfg: IntrinsicConfig) -> Path | None:
 def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
     """The frozen backbone ``cfg.backbone`` names, with its weights (see :class:`IntrinsicConfig`)."""
     name, weights = cfg.backbone, cfg.backbone_weights
-    if name in SHIPPED_BACKBONES:
-        path, arch, width = shipped_backbone(name)
-        return load_atari_pb_backbone(weights or path, arch=arch, width=width)
+    if name in SHIPPED_BACKBONES:  # either family (nets/weights.py): an Atari-PB ResNet or an AtariARI encoder
+        return build_shipped_backbone(name, weights)
+    if name == ATARIARI_ARCH:
+        if weights is not None:  # any ST-DIM run file (init.pt, epochNNN.pt, best.pt) or an exported one
+            return load_atariari_backbone(weights)
+        return AtariARIEncoder("stack84")  # "PreND without pre-training" for AtariARI's encoder
     if name == "atari-pb-resnet50":
         if weights is None:
             raise PrendError("--backbone atari-pb-resnet50 needs --backbone-weights PATH",
@@ -158,7 +165,7 @@ def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
         return backbone_from_factory(name)
     raise PrendError(f"unknown backbone '{name}'",
                      f"choose a shipped one ({', '.join(SHIPPED_BACKBONES)}), atari-pb-resnet50, an architecture "
-                     f"({', '.join(ARCHS)}) "
+                     f"({', '.join((*ARCHS, ATARIARI_ARCH))}) "
                      "or module.path:factory")
 
 

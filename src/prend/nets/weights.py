@@ -6,16 +6,26 @@ records its architecture, width, sha256, the exact commands that made it and its
 shipped, keeps its file: a run records the name it used, so resuming or re-running an old run finds the same
 weights. The locator lives with the networks so that PreND's reward finds its backbone without the
 pre-training package (:func:`prend.pretrain.shipped.export_backbone` writes such pairs).
+
+A backbone is of one of two families: ``atari-pb`` (an Atari-PB ResNet in Atari-PB's checkpoint format) or
+``atariari`` (AtariARI's encoder on 84x84 4-stacks, :mod:`prend.nets.atariari`'s file format, written by
+:func:`prend.pretrain.shipped.export_atariari_backbone`). :func:`build_shipped_backbone` is the one place that
+turns a name into a network for either.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from torch import nn
 
 from prend.errors import PrendError
+from prend.nets.atari_pb_io import load_atari_pb_backbone
+from prend.nets.atariari import load_atariari_backbone
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -32,6 +42,9 @@ class ShippedBackbone:
     """Width multiplier."""
     summary: str
     """One line for ``--help`` and the docs."""
+    family: Literal["atari-pb", "atariari"] = "atari-pb"
+    """``atari-pb``: an Atari-PB ResNet (``arch``, ``width``); ``atariari``: an AtariARI encoder file at 84x84
+    4-stacks (``arch`` ``atariari-stack84``, ``width`` 1.0)."""
 
 
 SHIPPED_BACKBONES: dict[str, ShippedBackbone] = {
@@ -82,3 +95,20 @@ def shipped_backbone(name: str = DEFAULT_BACKBONE) -> tuple[Path, str, float]:
 def shipped_backbone_info(name: str = DEFAULT_BACKBONE) -> dict[str, Any]:
     """A shipped backbone's record (arch, width, sha256, recipe, probe figures), from its ``.json``."""
     return json.loads(shipped_backbone_path(name=name).with_suffix(".json").read_text())
+
+
+def build_shipped_backbone(name: str, weights: str | os.PathLike[str] | None = None) -> nn.Module:
+    """The network of shipped backbone ``name``, frozen and in eval mode, whichever its family.
+
+    Args:
+        name: Its ``--backbone`` name.
+        weights: A file to load instead of the shipped one (``--backbone-weights``), of the same family and
+            architecture.
+
+    Raises:
+        PrendError: If the name is unknown, the shipped file is missing, or the weights do not match.
+    """
+    path, arch, width = shipped_backbone(name)
+    if _entry(name).family == "atariari":
+        return load_atariari_backbone(weights or path).requires_grad_(False)
+    return load_atari_pb_backbone(weights or path, arch=arch, width=width)

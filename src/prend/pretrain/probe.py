@@ -29,9 +29,11 @@ The probed encoder is called by the name the user gave it (the checkpoint path o
 ``"pretrained"`` (``details.names`` maps the keys to the names). Each stage prints one line to stderr with
 what it does and about how long it will take, with or without progress bars.
 
-The probed backbone is an Atari-PB checkpoint or any backbone ``--backbone`` accepts (``compact``, an
-Atari-PB architecture name, ``pkg.module:factory``); for a backbone that is not an Atari-PB ResNet the twin
-is a copy with every layer's ``reset_parameters()`` called.
+The probed backbone is an Atari-PB checkpoint, an AtariARI encoder file (an ST-DIM run's ``init.pt``,
+``epochNNN.pt``, ``best.pt``, or an exported one; 84x84 4-stacks only), or any backbone ``--backbone`` accepts
+(``compact``, an Atari-PB architecture name, ``atariari-stack84``, ``pkg.module:factory``). The twin of an
+Atari-PB ResNet or an AtariARI encoder is built anew from the seed; of any other backbone it is a copy with
+every layer's ``reset_parameters()`` called.
 
 Supplementary, outside the verdict: the **paired difference** of (a) between the two backbones with a 95%
 bootstrap interval over episodes (:func:`paired_difference_ci`; both backbones are scored on the same
@@ -61,6 +63,7 @@ from torch import nn
 from tqdm import tqdm
 
 from prend.agent.perf import resolve_device
+from prend.checkpoint import load_checkpoint
 from prend.clihelp import default_hint
 from prend.config import IntrinsicConfig
 from prend.envs.games import atari_pb_game_id
@@ -68,7 +71,10 @@ from prend.errors import PrendError
 from prend.intrinsic.pretrained import make_backbone
 from prend.nets.atari_pb import ARCHS, ResNetGN
 from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint
+from prend.nets.atariari import PREND_ARCH as ATARIARI_ARCH
+from prend.nets.atariari import AtariARIEncoder, is_atariari_file, load_atariari_backbone
 from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone_path
+from prend.pretrain.atariari import STDIMSettings
 from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's statistics)
     episode_coherences,
     episode_spearman,
@@ -80,6 +86,7 @@ from prend.pretrain.coherence import (  # noqa: F401 (re-exported: the probe's s
 )
 from prend.pretrain.collect import has_ram, read_manifest, resolve_games
 from prend.pretrain.dataset import FrameData, split_episodes
+from prend.pretrain.shipped import atariari_seed
 from prend.pretrain.state_labels import ATARIARI_RAM
 from prend.pretrain.state_probe import StateProbeSettings, encoder_features, one_thread_if, state_probe
 from prend.pretrain.state_report import format_state_probe
@@ -93,9 +100,10 @@ class ProbeConfig:
     """Probe a backbone checkpoint against its randomly initialised twin on held-out games."""
 
     checkpoint: tyro.conf.Positional[Path]
-    """Atari-PB-format checkpoint (its 'backbone' entry is probed; arch and width are read from it), or a
-    backbone as --backbone names one: a shipped one ('compact', ...), 'resnet18'/'resnet50' (random init),
-    'pkg.module:factory'."""
+    """Atari-PB-format checkpoint (its 'backbone' entry is probed; arch and width are read from it), an AtariARI
+    encoder file at 84x84 4-stacks (an ST-DIM run's init.pt/epochNNN.pt/best.pt, or an exported one), or a
+    backbone as --backbone names one: a shipped one ('compact', ...), 'resnet18'/'resnet50' or
+    'atariari-stack84' (random init), 'pkg.module:factory'."""
     data: Path = Path("data/probe_frames")
     """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
     riverraid --frames-per-game 36000 --num-envs 16 --seed 1 --ram)."""
@@ -126,7 +134,8 @@ class ProbeConfig:
     """Share of each game's episodes held out for testing the linear probes."""
     init_seed: Annotated[int | None, tyro.conf.arg(
         metavar="INT",
-        help_behavior_hint=default_hint("the pre-training seed stored in the checkpoint, else 0"))] = None
+        help_behavior_hint=default_hint("the pre-training seed recorded with the checkpoint, else 0 (an AtariARI "
+                                        "encoder: 42, ST-DIM's default)"))] = None
     """Seed of the random-init twin."""
     seed: int = 0
     """Seed of the episode split and the frame draws."""
@@ -326,8 +335,9 @@ def _game_name(games: Sequence[str], gid: int) -> str:
 def random_twin(backbone: nn.Module, seed: int) -> nn.Module:
     """The same architecture randomly initialised from ``seed``.
 
-    An Atari-PB ResNet is built anew (with the pre-training seed that is exactly a run's starting point); any
-    other module is copied and every layer with ``reset_parameters()`` re-initialised.
+    An Atari-PB ResNet or an AtariARI encoder is built anew (with the pre-training seed that is exactly a run's
+    starting point: ``init.pt`` of an ST-DIM run); any other module is copied and every layer with
+    ``reset_parameters()`` re-initialised.
 
     Raises:
         PrendError: If no layer of ``backbone`` can be re-initialised.
@@ -335,6 +345,8 @@ def random_twin(backbone: nn.Module, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     if isinstance(backbone, ResNetGN):
         return ResNetGN(backbone.arch, backbone.width, backbone.in_channels)
+    if isinstance(backbone, AtariARIEncoder):  # as STDIMTrainer builds it, right after seeding torch
+        return AtariARIEncoder(backbone.frame, backbone.feature_dim, backbone.size)
     twin = copy.deepcopy(backbone)
     layers = [m for m in twin.modules() if callable(getattr(m, "reset_parameters", None))]
     if not layers:
@@ -349,25 +361,37 @@ def load_probed_backbone(cfg: ProbeConfig) -> tuple[nn.Module, nn.Module, dict[s
     """The backbone ``cfg.checkpoint`` names, its random twin, and facts for the report (step, seed, arch).
 
     Raises:
-        PrendError: If it is neither a readable Atari-PB checkpoint nor a backbone name.
+        PrendError: If it is neither a readable Atari-PB checkpoint, nor an AtariARI encoder file at 84x84
+            4-stacks, nor a backbone name.
     """
     spec = str(cfg.checkpoint)
     path = shipped_backbone_path(name=spec) if spec in SHIPPED_BACKBONES else Path(spec)
-    if path.is_file():
+    if path.is_file() and is_atariari_file(path):
+        backbone = load_atariari_backbone(path)
+        state = load_checkpoint(path)
+        saved_seed = atariari_seed(path, state)
+        # Unrecorded: ST-DIM's default seed, with which the twin is the run's init.pt.
+        init_seed = cfg.init_seed if cfg.init_seed is not None else (
+            STDIMSettings().seed if saved_seed is None else saved_seed)
+        epoch = state.get("epoch")
+        facts = {"checkpoint": str(path), "arch": backbone.arch, "width": None, "step": None,
+                 "epoch": epoch if isinstance(epoch, int) else None}
+    elif path.is_file():
         ckpt = read_atari_pb_checkpoint(path)
         backbone = load_atari_pb_backbone(path, arch=None, width=None)
         saved_seed = ckpt.get("extra", {}).get("prend", {}).get("config", {}).get("seed", 0)
         init_seed = int(saved_seed) if cfg.init_seed is None else cfg.init_seed
         facts = {"checkpoint": str(path), "arch": backbone.arch, "width": backbone.width,
                  "step": int(ckpt.get("step", 0))}
-    elif ":" in spec or spec in (*ARCHS, "atari-pb-resnet50"):
+    elif ":" in spec or spec in (*ARCHS, "atari-pb-resnet50", ATARIARI_ARCH):
         backbone = make_backbone(IntrinsicConfig(method="prend", backbone=spec, backbone_width=cfg.backbone_width))
         init_seed = 0 if cfg.init_seed is None else cfg.init_seed
         facts = {"checkpoint": spec, "arch": getattr(backbone, "arch", type(backbone).__name__),
                  "width": getattr(backbone, "width", None), "step": 0}
     else:
         raise PrendError(f"'{spec}' is neither a checkpoint file nor a backbone name",
-                         "pass an Atari-PB checkpoint, 'compact', an architecture such as resnet18, or pkg.mod:factory")
+                         "pass an Atari-PB checkpoint, an AtariARI encoder file, 'compact', an architecture such "
+                         "as resnet18 or atariari-stack84, or pkg.mod:factory")
     return backbone, random_twin(backbone, init_seed), {**facts, "init_seed": init_seed}
 
 
