@@ -9,7 +9,7 @@ Stages:
 - ``collect``: AtariARI's random-agent frames with RAM (:func:`prend.pretrain.atariari.collect_episodes`):
   ``--pretrain-steps`` (100k) frames for the encoder (seed ``--seed``) and ``--probe-steps`` (50k) for the
   probe (seed ``--seed + 1``, so the probe never sees a pre-training frame);
-- ``pretrain``: ST-DIM, AtariARI's schedule (:class:`prend.pretrain.atariari.STDIMTrainer`), checkpointed
+- ``pretrain``: ST-DIM, AtariARI's schedule (:class:`prend.pretrain.atariari_train.STDIMTrainer`), checkpointed
   every 100 batches; SIGINT/SIGTERM stop it at the next batch with a checkpoint; ``--max-epochs`` caps it
   below AtariARI's 100 (the cap is part of the settings a resume checks, so raise it only in a new --out);
 - ``probe``: AtariARI's probe of each encoder's 256-d vector (:mod:`prend.pretrain.atariari_probe`): the
@@ -19,6 +19,24 @@ Stages:
   mean beside AtariARI's).
 
 Everything goes under ``--out/<frame>/``: ``data/`` (the collections), ``stdim/`` (the run), the probe files.
+
+Two other runs, beside that one:
+
+- ``--objective supervised``: AtariARI's supervised control (``SupervisedTrainer`` of
+  :mod:`prend.pretrain.atariari_train`): the same encoder trained end to end to classify the game's RAM
+  variables, on the same collection and split, into ``<out>/<frame>/supervised/`` (``--all-variables``
+  keeps those of label entropy below 0.6 too); its probe files are ``probe-supervised.*``;
+- ``--games g1,g2,...``: one ST-DIM encoder on several games (each batch one game's), into
+  ``<out>/<frame>/stdim-<run-name>/`` (``--run-name``, default ``<n>games``), from the collections
+  ``<data-root>/<rom>-<frame>-s<seed>`` (``--data-root``, default ``<out>/<frame>/data``; a missing one is
+  collected with ``--pretrain-steps`` frames). Its probe (``probe --run-name NAME --game GAME``, no
+  ``--games`` needed) reads ``--game``'s probe collection in ``<out>/<frame>/data`` and writes
+  ``probe-stdim-<run-name>-<rom>.*``.
+
+    .venv/bin/python benchmarks/atariari_repro.py pretrain --out /work/exp/atariari --frame stack84 \
+        --objective supervised
+    .venv/bin/python benchmarks/atariari_repro.py pretrain --out /work/exp/multigame --frame stack84 \
+        --games boxing,pong --data-root /work/exp/multigame/data --pretrain-steps 20000 --run-name two
 """
 
 from __future__ import annotations
@@ -32,9 +50,11 @@ from pathlib import Path
 import torch
 
 from prend.agent.perf import cpu_summary
+from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
-from prend.pretrain.atariari import STDIMSettings, STDIMTrainer, collect_episodes, load_episodes, split_train_val
+from prend.pretrain.atariari import collect_episodes, load_episodes, split_train_val
 from prend.pretrain.atariari_probe import CLASSIFIERS, format_probe, probe_encoders, run_encoders
+from prend.pretrain.atariari_train import STDIMSettings, STDIMTrainer, SupervisedSettings, SupervisedTrainer
 from prend.signals import StopFlag
 
 
@@ -56,8 +76,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-seeds", default="0,1,2", help="probe: the splits' seeds")
     parser.add_argument("--classifiers", default="atariari,prend",
                         help="probe: atariari (their classifiers on raw features), prend (standardised), or both")
-    parser.add_argument("--name", default="probe", help="probe: the results' file stem (NAME.json, NAME.md)")
+    parser.add_argument("--name", default=None,
+                        help="probe: the results' file stem (NAME.json, NAME.md); default probe for the ST-DIM "
+                             "run, probe-supervised, probe-stdim-RUN_NAME-GAME for a named run")
+    parser.add_argument("--objective", choices=("stdim", "supervised"), default="stdim",
+                        help="stdim: AtariARI's ST-DIM (stdim/); supervised: their supervised control, the encoder "
+                             "trained to classify the RAM variables (supervised/)")
+    parser.add_argument("--all-variables", action="store_true",
+                        help="supervised: also train variables of label entropy below 0.6 (AtariARI's probe "
+                             "drops them)")
+    parser.add_argument("--games", default=None,
+                        help="comma-separated games: one ST-DIM encoder on all of them, each batch one game's "
+                             "(stdim-RUN/)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="where the pre-training collections are read or collected (default OUT/FRAME/data); "
+                             "the probe's collection stays in OUT/FRAME/data")
+    parser.add_argument("--run-name", default=None,
+                        help="the run is stdim-RUN_NAME/ (supervised-RUN_NAME/); --games' default: <n>games")
     return parser.parse_args(argv)
+
+
+def run_games(args: argparse.Namespace) -> list[str]:
+    """The ROMs of ``--games`` (empty without it).
+
+    Raises:
+        PrendError: If a game is unknown or named twice, or ``--games`` is given to the supervised control.
+    """
+    if args.games is None:
+        return []
+    if args.objective != "stdim":
+        raise PrendError("--games trains one ST-DIM encoder on several games; the supervised control learns one "
+                         "game's variables", "drop --games, or use --objective stdim")
+    roms = []
+    for name in (g.strip() for g in args.games.split(",") if g.strip()):
+        rom = resolve_atari_game(name)
+        if rom is None:
+            raise unknown_game_error(name)
+        roms.append(rom)
+    if not roms or len(set(roms)) < len(roms):
+        raise PrendError(f"--games {args.games} names no game or one twice", "list each game once, e.g. boxing,pong")
+    return roms
+
+
+def run_dir(args: argparse.Namespace, root: Path, games: list[str]) -> Path:
+    """The run directory under ``root``: ``stdim`` or ``supervised``, ``-<run-name>`` added when named.
+
+    A multi-game run is always named (``<n>games`` unless ``--run-name``), so that it never resumes the
+    single-game run.
+    """
+    base = "stdim" if args.objective == "stdim" else "supervised"
+    name = args.run_name or (f"{len(games)}games" if games else None)
+    return root / (f"{base}-{name}" if name else base)
+
+
+def probe_name(args: argparse.Namespace, run: Path, rom: str) -> str:
+    """The probe files' stem: ``--name``, else ``probe`` (ST-DIM), ``probe-supervised``, ``probe-<run>-<rom>``."""
+    if args.name:
+        return args.name
+    return {"stdim": "probe", "supervised": "probe-supervised"}.get(run.name, f"probe-{run.name}-{rom}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,33 +144,50 @@ def main(argv: list[str] | None = None) -> int:
     data = root / "data"
     say = lambda line: print(line, flush=True)  # noqa: E731 - a one-line logger
     try:
+        games = run_games(args)
+        run = run_dir(args, root, games)
+        pre_root = args.data_root or data
         if args.stage in ("collect", "all", "pretrain"):
-            pre = collect_episodes(args.game, args.pretrain_steps, args.seed, data, args.frame, say)
+            pre = [collect_episodes(g, args.pretrain_steps, args.seed, pre_root, args.frame, say)
+                   for g in games or [args.game]]
         if args.stage in ("collect", "all", "probe"):
             probe_dir = collect_episodes(args.game, args.probe_steps, args.seed + 1, data, args.frame, say)
         if args.stage in ("pretrain", "all"):
-            train, val = split_train_val(load_episodes(pre), args.seed)
-            say(f"pretrain: {len(train)} training episodes ({train.steps:,} frames), {len(val)} validation "
-                f"({val.steps:,}); {cpu_summary()}; {torch.get_num_threads()} thread(s)")
-            settings = STDIMSettings(max_epochs=args.max_epochs, seed=args.seed)
+            splits = [split_train_val(load_episodes(p), args.seed) for p in pre]
+            train, val = [s[0] for s in splits], [s[1] for s in splits]
+            for tr, va in splits:
+                say(f"pretrain {tr.game}: {len(tr)} training episodes ({tr.steps:,} frames), {len(va)} validation "
+                    f"({va.steps:,})")
+            say(f"pretrain: {args.objective} into {run}; {cpu_summary()}; {torch.get_num_threads()} thread(s)")
+            if args.objective == "supervised":
+                settings = SupervisedSettings(max_epochs=args.max_epochs, seed=args.seed,
+                                              **({"min_entropy": 0.0} if args.all_variables else {}))
+                trainer = SupervisedTrainer(train[0], val[0], run, settings, say)
+                say(f"supervised: {len(trainer.variables)} variables ({', '.join(trainer.variables)})")
+            else:
+                settings = STDIMSettings(max_epochs=args.max_epochs, seed=args.seed)
+                # One game's run is given its Episodes, as before multi-game runs existed.
+                trainer = STDIMTrainer(train if games else train[0], val if games else val[0], run, settings, say)
             with StopFlag("stopping after this batch (saving)...") as stop:
-                summary = STDIMTrainer(train, val, root / "stdim", settings, say).fit(lambda: stop.raised is not None)
+                summary = trainer.fit(lambda: stop.raised is not None)
             say(json.dumps(summary))
             if not summary["finished"]:
                 return 0 if stop.raised is None else 128 + stop.raised
         if args.stage in ("probe", "all"):
             start = time.time()
-            encoders = run_encoders(root / "stdim", args.encoders)
+            encoders = run_encoders(run, args.encoders)
             seeds = [int(s) for s in args.probe_seeds.split(",")]
             classifiers = [c.strip() for c in args.classifiers.split(",")]
             if not set(classifiers) <= set(CLASSIFIERS):
                 raise PrendError(f"unknown classifiers in --classifiers {args.classifiers}",
                                  f"choose from {', '.join(CLASSIFIERS)}")
-            result = probe_encoders(encoders, load_episodes(probe_dir), seeds, say, classifiers)
+            probe_set = load_episodes(probe_dir)
+            name = probe_name(args, run, probe_set.game)
+            result = probe_encoders(encoders, probe_set, seeds, say, classifiers)
             result.update(cpu=cpu_summary(), seconds=round(time.time() - start, 1), frame=args.frame,
-                          command=" ".join(["benchmarks/atariari_repro.py", *(argv or sys.argv[1:])]))
-            (root / f"{args.name}.json").write_text(json.dumps(result, indent=1))
-            (root / f"{args.name}.md").write_text("\n".join(format_probe(result)) + "\n")
+                          run=str(run), command=" ".join(["benchmarks/atariari_repro.py", *(argv or sys.argv[1:])]))
+            (root / f"{name}.json").write_text(json.dumps(result, indent=1))
+            (root / f"{name}.md").write_text("\n".join(format_probe(result)) + "\n")
             say("\n".join(format_probe(result)))
     except PrendError as err:
         print(f"error: {err}", file=sys.stderr)

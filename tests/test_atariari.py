@@ -32,6 +32,12 @@ from prend.pretrain.atariari_probe import (
     probe_split,
     run_encoders,
 )
+from prend.pretrain.atariari_train import (
+    RAM_CLASSES,
+    SupervisedSettings,
+    SupervisedTrainer,
+    ram_cross_entropy,
+)
 from prend.pretrain.state_probe import StateProbeSettings, probe_variables
 
 
@@ -128,6 +134,152 @@ def test_stdim_resume_continues_exactly(tmp_path):
                                                                    rel=1e-5)
     with pytest.raises(PrendError, match="other settings"):
         STDIMTrainer(train, val, tmp_path / "part", STDIMSettings(max_epochs=3), log=lambda line: None)
+
+
+def test_single_game_plan_is_the_one_drawn_before_multi_game_runs(tmp_path):
+    # A running single-game job resumes with this code: its samples must be the old formula's, bit for bit.
+    train, val = moving_block_episodes(5, length=50, seed=0), moving_block_episodes(2, length=70, seed=1)
+    train.frames[1], train.ram[1] = train.frames[1][:37], train.ram[1][:37]  # unequal lengths
+    settings = STDIMSettings(batch_size=8, max_epochs=0, seed=7)
+    trainer = STDIMTrainer(train, val, tmp_path / "run", settings, log=lambda line: None)
+    for split, episodes in ((0, train), (1, val)):
+        for epoch in (0, 3):
+            rng = np.random.default_rng([settings.seed, epoch, split])
+            batches = episodes.steps // settings.batch_size
+            lengths = np.array([len(f) for f in episodes.frames])
+            ep = rng.integers(len(episodes), size=(batches, settings.batch_size))
+            t = 1 + (rng.random(ep.shape) * (lengths[ep] - 1)).astype(np.int64)
+            game, ep_now, t_now = trainer._plan([episodes], epoch, split)
+            assert np.array_equal(ep_now, ep) and np.array_equal(t_now, t) and not game.any()
+    assert trainer.summary()["games"] == ["boxing"]
+
+
+def two_games() -> tuple[list[Episodes], list[Episodes]]:
+    """Boxing with three times Pong's training frames; the games' frames differ (Pong's are inverted)."""
+    box, box_val = moving_block_episodes(3, length=40, seed=0), moving_block_episodes(1, length=40, seed=1)
+    pong, pong_val = moving_block_episodes(1, length=40, seed=2), moving_block_episodes(1, length=40, seed=3)
+    for eps in (pong, pong_val):
+        eps.game, eps.frames = "pong", [255 - f for f in eps.frames]
+    return [box, pong], [box_val, pong_val]
+
+
+def test_multi_game_batches_are_one_game_each_in_proportion_to_frames(tmp_path):
+    train, val = two_games()
+    settings = STDIMSettings(lr=1e-3, batch_size=8, max_epochs=1, patience=10, seed=0, checkpoint_every=1000)
+    trainer = STDIMTrainer(train, val, tmp_path / "run", settings, log=lambda line: None)
+    # Every batch's frames come from one game: record which game each frame read belongs to, per batch.
+    reads: list[str] = []
+    for sets in (trainer.train_sets, trainer.val_sets):
+        for eps in sets:
+            inputs = eps.inputs
+            eps.inputs = lambda e, t, inputs=inputs, game=eps.game: reads.append(game) or inputs(e, t)
+    per_batch, terms = [], trainer._terms
+
+    def spy(*args):
+        reads.clear()
+        out = terms(*args)
+        per_batch.append((args[0], set(reads), len(reads)))
+        return out
+
+    trainer._terms = spy
+    summary = trainer.fit()
+    assert summary["epochs"] == 1 and summary["games"] == ["boxing", "pong"]
+    train_batches = [b for b in per_batch if b[0] == 0]
+    assert len(train_batches) == (120 + 40) // 8
+    assert all(len(games) == 1 and n == 16 for _, games, n in per_batch)  # 8 pairs (t, t-1), one game
+    # Validation: each game its own steps // batch_size batches.
+    assert [g == {"pong"} for s, g, _ in per_batch if s == 1].count(True) == 40 // 8
+    history = json.loads((tmp_path / "run" / "history.jsonl").read_text())
+    assert set(history["val_loss_by_game"]) == {"boxing", "pong"}
+    # The training batches' games follow the frames, 3:1, over many epochs' plans.
+    games = np.concatenate([trainer._plan(train, e, 0)[0] for e in range(100)])
+    assert abs(np.mean(games == 0) - 0.75) < 0.03
+    for e in range(3):  # episodes are drawn within the batch's game
+        game, ep, t = trainer._plan(train, e, 0)
+        for g, sets in enumerate(train):
+            lengths = np.array([len(f) for f in sets.frames])
+            assert ep[game == g].max() < len(sets) and (t[game == g] < lengths[ep[game == g]]).all()
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["games"] == ["boxing", "pong"]
+    with pytest.raises(PrendError, match="pass the same games"):
+        STDIMTrainer(train[:1], val[:1], tmp_path / "run", settings, log=lambda line: None)
+    with pytest.raises(PrendError, match="differ"):
+        STDIMTrainer(train, val[::-1], tmp_path / "other", settings, log=lambda line: None)
+
+
+def test_ram_cross_entropy_matches_hand_computed():
+    # Two samples, two variables, three classes.
+    logits = torch.tensor([[[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]],
+                           [[0.0, 0.0, 3.0], [2.0, -1.0, 1.0]]])
+    labels = torch.tensor([[1, 2], [0, 0]])
+    ce = lambda row, k: math.log(sum(math.exp(v) for v in row)) - row[k]  # noqa: E731
+    expect = [(ce([1, 2, 0], 1) + ce([0, 0, 3], 0)) / 2, (ce([0, 0, 0], 2) + ce([2, -1, 1], 0)) / 2]
+    assert ram_cross_entropy(logits, labels).tolist() == pytest.approx(expect, rel=1e-6)
+
+
+def block_position_episodes(n_episodes: int, length: int = 48, seed: int = 0) -> Episodes:
+    """36x36 frames with a block at one of four places, player_x (RAM byte 32) the place: readable from the
+    stack's last frame."""
+    rng = np.random.default_rng(seed)
+    frames, ram = [], []
+    for _ in range(n_episodes):
+        place = rng.integers(0, 4, length)
+        f = np.zeros((length, 36, 36), np.uint8)
+        for t, p in enumerate(place):
+            f[t, 9 * p:9 * p + 9, 9 * p:9 * p + 9] = 255
+        r = np.zeros((length, 128), np.uint8)
+        r[:, 32] = 10 * place
+        r[:, 17] = 3  # the clock: constant, so the entropy filter drops it
+        frames.append(f)
+        ram.append(r)
+    return Episodes(frames, ram, "boxing", "stack84")
+
+
+def test_supervised_learns_labels_the_frame_shows(tmp_path):
+    train, val = block_position_episodes(4, seed=0), block_position_episodes(2, seed=1)
+    settings = SupervisedSettings(lr=1e-3, batch_size=16, max_epochs=3, patience=10, seed=0, checkpoint_every=1000)
+    trainer = SupervisedTrainer(train, val, tmp_path / "run", settings, log=lambda line: None)
+    assert trainer.variables == ["player_x"]  # the other six Boxing variables are constant: dropped
+    trainer.fit()  # 3 epochs of 12 batches
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert history[0]["train_loss"] > 0.5 * math.log(RAM_CLASSES)
+    # Four equally likely places: the prior alone scores ln 4 = 1.39; reading the frame, far less.
+    assert history[-1]["train_loss"] < 0.5 < math.log(4) and history[-1]["val_loss"] < 0.5, history
+    assert history[-1]["train_player_x"] == history[-1]["train_loss"]
+    # The encoder files are ST-DIM's, read by the same loader; the checkpoint records the variables.
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.pt")) == [
+        "best.pt", "checkpoint.pt", "epoch001.pt", "epoch002.pt", "epoch003.pt", "init.pt"]
+    loaded = load_encoder(tmp_path / "run" / "epoch003.pt")
+    for a, b in zip(trainer.encoder.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert state["variables"] == ["player_x"] and state["objective"] == "supervised"
+    every = SupervisedTrainer(train, val, tmp_path / "all", SupervisedSettings(min_entropy=0.0, max_epochs=0),
+                              log=lambda line: None)
+    assert len(every.variables) == 7
+    STDIMTrainer(train, val, tmp_path / "stdim", STDIMSettings(max_epochs=0), log=lambda line: None)._save()
+    with pytest.raises(PrendError, match="ST-DIM run"):
+        SupervisedTrainer(train, val, tmp_path / "stdim", settings, log=lambda line: None)
+
+
+def test_supervised_resume_continues_exactly(tmp_path):
+    train, val = block_position_episodes(2, seed=0), block_position_episodes(2, length=32, seed=1)
+    settings = SupervisedSettings(lr=1e-3, batch_size=8, max_epochs=2, patience=10, seed=0, checkpoint_every=4)
+    whole = SupervisedTrainer(train, val, tmp_path / "whole", settings, log=lambda line: None)
+    whole.fit()
+    calls = iter(range(1000))
+    part = SupervisedTrainer(train, val, tmp_path / "part", settings, log=lambda line: None)
+    stopped = part.fit(stop=lambda: next(calls) == 16)  # 12 batches an epoch: stops in epoch 1 after batch 5
+    assert (stopped["epochs"], stopped["batch"], stopped["finished"]) == (1, 5, False)
+    resumed = SupervisedTrainer(train, val, tmp_path / "part", settings, log=lambda line: None)
+    assert (resumed.epoch, resumed.batch) == (1, 5)
+    resumed.fit()
+    for a, b in zip(whole.encoder.state_dict().values(), resumed.encoder.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(whole.heads.state_dict().values(), resumed.heads.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert whole.history[-1]["val_loss"] == resumed.history[-1]["val_loss"]
+    with pytest.raises(PrendError, match="other settings"):
+        SupervisedTrainer(train, val, tmp_path / "part", SupervisedSettings(min_entropy=0.0), log=lambda line: None)
 
 
 def test_split_drops_short_episodes_and_keeps_whole_episodes():
@@ -260,3 +412,27 @@ def test_repro_script_says_what_is_missing_in_one_line(tmp_path, capsys):
     assert main(["probe", "--out", str(tmp_path), "--frame", "stack84", "--probe-steps", "300"]) == 2
     assert "has no encoder" in capsys.readouterr().err
     assert main(["collect", "--out", str(tmp_path), "--game", "notagame"]) == 2
+    assert main(["pretrain", "--out", str(tmp_path), "--games", "boxing,notagame"]) == 2
+    assert "notagame" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(tmp_path), "--games", "boxing,Boxing"]) == 2
+    assert main(["pretrain", "--out", str(tmp_path), "--games", "boxing,pong", "--objective", "supervised"]) == 2
+    assert "drop --games" in capsys.readouterr().err
+
+
+def test_repro_run_directories_and_probe_names(tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from atariari_repro import parse_args, probe_name, run_dir, run_games
+
+    def where(*argv):
+        args = parse_args(["probe", "--out", str(tmp_path), *argv])
+        run = run_dir(args, tmp_path, run_games(args))
+        return run.name, probe_name(args, run, "boxing")
+
+    assert where() == ("stdim", "probe")  # the single-game run's paths, as before
+    assert where("--objective", "supervised") == ("supervised", "probe-supervised")
+    assert where("--games", "Boxing,pong") == ("stdim-2games", "probe-stdim-2games-boxing")
+    assert where("--run-name", "pb20") == ("stdim-pb20", "probe-stdim-pb20-boxing")
+    assert where("--games", "boxing,pong", "--name", "x") == ("stdim-2games", "x")
+    assert run_games(parse_args(["pretrain", "--out", "o", "--games", "Boxing, MsPacman"])) == ["boxing", "ms_pacman"]

@@ -18,29 +18,23 @@ claim about PreND's backbones rests on it (issue 30, part 2):
   linear to 256), orthogonal initialisation with ReLU gain, zero biases. Local features: the 128-channel
   third layer (11x8 cells) at full resolution; the last conv layer (7x7) at 84x84, as their downsampled
   stack has no deeper map to take.
-- **objective** (:func:`stdim_loss`): two InfoNCE terms with in-batch negatives, global(t) against each
-  local cell of t-1 (through a linear map 256 -> C) and local(t) against local(t-1) (C -> C), each
-  averaged over cells, summed; no score scaling, no augmentation.
-- **schedule** (:class:`STDIMTrainer`): episodes split 80/20 (train/validation) after dropping those of
-  at most 64 steps; an epoch draws as many samples as the training episodes hold, each batch 64 episodes
-  drawn with replacement and one time step from each; Adam lr 3e-4, eps 1e-5; up to 100 epochs, stopped
-  when the validation loss has not improved for 15 epochs. The encoder the probe reads is the last one, as
-  theirs returns it (the best-validation one is kept too).
+- **training** (:mod:`prend.pretrain.atariari_train`): ST-DIM (:class:`STDIMTrainer`, on one game or
+  several) and AtariARI's supervised control (``SupervisedTrainer``), resumable mid-epoch; their names
+  ``STDIMScores``, ``STDIMSettings``, ``STDIMTrainer`` and ``stdim_loss`` are importable from here too.
+  The encoder the probe reads is the last one, as theirs returns it (the best-validation one is kept too).
 
 Deviations, each because it changes nothing measured or cannot be done here: no FIRE at reset (their
-``FireResetEnv``; Boxing needs none to start), ALE's own grayscale rather than OpenCV's (both luminance),
-and a sample's time step is drawn from ``1 .. T-1`` (theirs from ``0 .. T-1``, pairing step 0 with the
-episode's last frame through Python's negative index). Checkpoints are written every ``checkpoint_every``
-batches, so a stopped run resumes at that batch with the same samples it would have drawn.
+``FireResetEnv``; Boxing needs none to start), ALE's own grayscale rather than OpenCV's (both luminance).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +42,23 @@ import ale_py
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
-from prend.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from prend.checkpoint import atomic_torch_save, atomic_write, load_checkpoint
+from prend.checkpoint import atomic_write
 from prend.envs.games import ale_env_id, resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.nets.atariari import FRAME_SHAPES, AtariARIEncoder, Frame, load_atariari_encoder
-from prend.pretrain.stdim import info_nce
+
+# The trainers live in prend.pretrain.atariari_train, which imports this module's data; their old names are
+# resolved from there on first use (PEP 562), so that running jobs' imports keep working without a cycle.
+_TRAIN_EXPORTS = ("STDIMScores", "STDIMSettings", "STDIMTrainer", "stdim_loss")
+
+
+def __getattr__(name: str) -> Any:
+    """The trainers' names, from :mod:`prend.pretrain.atariari_train`."""
+    if name in _TRAIN_EXPORTS:
+        return getattr(importlib.import_module("prend.pretrain.atariari_train"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MIN_EPISODE_LENGTH = 64
 """Episodes of at most this many steps are dropped before any split (AtariARI: ``min_episode_length`` =
@@ -210,206 +213,7 @@ def split_train_val(episodes: Episodes, seed: int, train_fraction: float = 0.8) 
     return kept.subset(order[:cut]), kept.subset(order[cut:])
 
 
-# ---------------------------------------------------------------------------------------------- encoder
-class STDIMScores(nn.Module):
-    """ST-DIM's two linear score maps: global (D) -> local (C), and local (C) -> local (C)."""
-
-    def __init__(self, feature_dim: int, local_channels: int):
-        super().__init__()
-        self.global_local = nn.Linear(feature_dim, local_channels)
-        self.local_local = nn.Linear(local_channels, local_channels)
-
-
-def stdim_loss(scores: STDIMScores, out_t: torch.Tensor, local_t: torch.Tensor, local_prev: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """AtariARI's InfoNCE ST-DIM terms for a batch of pairs (t, t-1).
-
-    For each cell m of the local map, the scores of sample i's query against sample j's cell m at t-1 are
-    a softmax over j whose positive is j = i; each term is the mean cross-entropy over cells (and samples).
-
-    Args:
-        scores: The two linear maps.
-        out_t: The global vectors at t (N, D).
-        local_t: The local maps at t (N, C, H, W).
-        local_prev: The local maps at t-1 (N, C, H, W).
-
-    Returns:
-        ``(global_local, local_local)``; the loss trained is their sum.
-
-    Example (one sample: the only candidate is the positive, so both terms are 0):
-        >>> s = STDIMScores(4, 3)
-        >>> [round(v.item(), 6) for v in stdim_loss(s, torch.ones(1, 4), torch.ones(1, 3, 2, 2),
-        ...                                         torch.ones(1, 3, 2, 2))]
-        [0.0, 0.0]
-    """
-    prev = local_prev.flatten(2).permute(2, 0, 1)                 # (M, N, C)
-    now = local_t.flatten(2).permute(2, 0, 1)                     # (M, N, C)
-    logits_g = torch.einsum("nc,mkc->mnk", scores.global_local(out_t), prev)
-    logits_l = torch.einsum("mnc,mkc->mnk", scores.local_local(now), prev)
-    return info_nce(logits_g), info_nce(logits_l)  # unscaled, as AtariARI's (prend's own ST-DIM scales)
-
-
-# ---------------------------------------------------------------------------------------------- trainer
-@dataclass
-class STDIMSettings:
-    """AtariARI's ST-DIM schedule (``scripts/run_contrastive.py``'s defaults)."""
-
-    lr: float = 3e-4
-    """Adam learning rate (AtariARI: 3e-4; Adam eps 1e-5)."""
-    batch_size: int = 64
-    """Pairs per step, each from an episode drawn with replacement (AtariARI: 64)."""
-    max_epochs: int = 100
-    """Epochs at most (AtariARI: 100)."""
-    patience: int = 15
-    """Stop after this many epochs without a lower validation loss (AtariARI: 15)."""
-    seed: int = 42
-    """Seed of the split, the initialisation and the samples (AtariARI's default seed: 42)."""
-    checkpoint_every: int = 100
-    """Batches between checkpoints (an epoch of 80k samples is 1,250 batches)."""
-
-
-class STDIMTrainer:
-    """Trains an :class:`AtariARIEncoder` with ST-DIM on one game's episodes, resumably.
-
-    The run directory holds ``checkpoint.pt`` (encoder, score maps, Adam, position, history), ``init.pt``
-    (the untrained encoder: the random-init twin), ``epochNNN.pt`` (the encoder after NNN epochs), ``best.pt``
-    (the best-validation encoder) and
-    ``history.jsonl`` (one line per epoch).
-
-    Args:
-        train: Training episodes.
-        val: Validation episodes.
-        out: The run directory (created; resumed when it holds a checkpoint).
-        settings: The schedule.
-        log: Where progress lines go.
-    """
-
-    def __init__(self, train: Episodes, val: Episodes, out: str | os.PathLike[str],
-                 settings: STDIMSettings | None = None, log: Callable[[str], None] = print):
-        self.train_eps, self.val_eps, self.out, self.log = train, val, Path(out), log
-        self.settings = settings or STDIMSettings()
-        torch.manual_seed(self.settings.seed)
-        self.encoder = AtariARIEncoder(train.frame, size=train.frames[0].shape[1:])
-        self.scores = STDIMScores(self.encoder.feature_dim, self.encoder.local_channels)
-        params = list(self.encoder.parameters()) + list(self.scores.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=self.settings.lr, eps=1e-5)
-        self.epoch, self.batch, self.history = 0, 0, []
-        self.best_val, self.stale, self.running = float("inf"), 0, [0.0, 0.0, 0]
-        self.out.mkdir(parents=True, exist_ok=True)
-        if (self.out / "checkpoint.pt").exists():
-            self._load(load_checkpoint(self.out / "checkpoint.pt"))
-        else:
-            self._save_encoder("init.pt")
-
-    # -- the samples of an epoch are a function of (seed, epoch, split), so a resume draws the same ones
-    def _plan(self, episodes: Episodes, epoch: int, split: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.settings.seed, epoch, split])
-        batches = episodes.steps // self.settings.batch_size
-        ep = rng.integers(len(episodes), size=(batches, self.settings.batch_size))
-        lengths = np.array([len(f) for f in episodes.frames])
-        t = 1 + (rng.random(ep.shape) * (lengths[ep] - 1)).astype(np.int64)
-        return ep, t
-
-    def _pair_batch(self, episodes: Episodes, ep: np.ndarray, t: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        now = np.concatenate([episodes.inputs(e, np.array([s])) for e, s in zip(ep, t, strict=True)])
-        prev = np.concatenate([episodes.inputs(e, np.array([s - 1])) for e, s in zip(ep, t, strict=True)])
-        return (torch.from_numpy(now).float().div_(255), torch.from_numpy(prev).float().div_(255))
-
-    def _losses(self, now: torch.Tensor, prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out, local = self.encoder(torch.cat([now, prev]), local=True)
-        n = now.shape[0]
-        return stdim_loss(self.scores, out[:n], local[:n], local[n:])
-
-    def fit(self, stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-        """Train until early stopping, ``max_epochs``, or ``stop()`` (then checkpoint and return)."""
-        s = self.settings
-        while self.epoch < s.max_epochs and self.stale < s.patience:
-            ep, t = self._plan(self.train_eps, self.epoch, 0)
-            start = time.time()
-            self.encoder.train()
-            while self.batch < len(ep):
-                loss_g, loss_l = self._losses(*self._pair_batch(self.train_eps, ep[self.batch], t[self.batch]))
-                loss = loss_g + loss_l
-                if not torch.isfinite(loss):
-                    raise PrendError(f"ST-DIM's loss is {loss.item()} at epoch {self.epoch} batch {self.batch}; "
-                                     "the last checkpoint is intact", "lower --lr and resume")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                self.running = [self.running[0] + loss_g.item(), self.running[1] + loss_l.item(),
-                                self.running[2] + 1]
-                self.batch += 1
-                if self.batch % s.checkpoint_every == 0:
-                    self._save()
-                    self.log(f"epoch {self.epoch} batch {self.batch}/{len(ep)}: train loss "
-                             f"{(self.running[0] + self.running[1]) / self.running[2]:.4f} "
-                             f"({time.time() - start:.0f} s this session)")
-                if stop():
-                    self._save()
-                    return self.summary()
-            val = self.validate()
-            record = {"epoch": self.epoch, "train_loss": (self.running[0] + self.running[1]) / max(1, self.running[2]),
-                      "train_global_local": self.running[0] / max(1, self.running[2]),
-                      "train_local_local": self.running[1] / max(1, self.running[2]), **val,
-                      "seconds": round(time.time() - start, 1)}
-            self.history.append(record)
-            with open(self.out / "history.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            self._save_encoder(f"epoch{self.epoch + 1:03d}.pt", epoch=self.epoch + 1)  # the probe's trajectory
-            if val["val_loss"] < self.best_val:
-                self.best_val, self.stale = val["val_loss"], 0
-                self._save_encoder("best.pt", epoch=self.epoch)
-            else:
-                self.stale += 1
-            self.epoch, self.batch, self.running = self.epoch + 1, 0, [0.0, 0.0, 0]
-            self._save()
-            self.log(f"epoch {record['epoch']}: train {record['train_loss']:.4f} val {val['val_loss']:.4f} "
-                     f"({record['seconds']:.0f} s)")
-        return self.summary()
-
-    @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """The validation loss over one epoch's worth of validation samples."""
-        self.encoder.eval()
-        ep, t = self._plan(self.val_eps, self.epoch, 1)
-        totals = np.zeros(2)
-        for i in range(len(ep)):
-            totals += [v.item() for v in self._losses(*self._pair_batch(self.val_eps, ep[i], t[i]))]
-        totals /= max(1, len(ep))
-        return {"val_loss": float(totals.sum()), "val_global_local": float(totals[0]),
-                "val_local_local": float(totals[1])}
-
-    def summary(self) -> dict[str, Any]:
-        """Where training stands: epochs done, whether it stopped early, the best validation loss."""
-        s = self.settings
-        return {"epochs": self.epoch, "batch": self.batch, "early_stopped": self.stale >= s.patience,
-                "finished": self.epoch >= s.max_epochs or self.stale >= s.patience, "best_val_loss": self.best_val,
-                "settings": asdict(s), "train_episodes": len(self.train_eps), "train_steps": self.train_eps.steps,
-                "val_episodes": len(self.val_eps), "val_steps": self.val_eps.steps}
-
-    def _save_encoder(self, name: str, **extra: Any) -> None:
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "encoder": self.encoder.state_dict(),
-                           "frame": self.encoder.frame, "size": list(self.encoder.size), **extra}, self.out / name)
-
-    def _save(self) -> None:
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "encoder": self.encoder.state_dict(),
-                           "scores": self.scores.state_dict(),
-                           "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "batch": self.batch,
-                           "running": self.running, "best_val": self.best_val, "stale": self.stale,
-                           "history": self.history, "settings": asdict(self.settings),
-                           "frame": self.encoder.frame, "size": list(self.encoder.size)}, self.out / "checkpoint.pt")
-
-    def _load(self, state: dict[str, Any]) -> None:
-        if state["settings"] != asdict(self.settings):
-            raise PrendError(f"{self.out} was trained with other settings ({state['settings']})",
-                             "use the same settings to resume, or another directory")
-        self.encoder.load_state_dict(state["encoder"])
-        self.scores.load_state_dict(state["scores"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.batch, self.running = state["epoch"], state["batch"], list(state["running"])
-        self.best_val, self.stale, self.history = state["best_val"], state["stale"], list(state["history"])
-
-
+# ----------------------------------------------------------------------------------------------- encoders
 load_encoder = load_atariari_encoder
 """The encoder saved in a run's ``init.pt``, ``best.pt`` or ``checkpoint.pt`` (the loader lives in
 :mod:`prend.nets.atariari`, so that PreND can load one as its backbone; this name is kept for imports)."""
