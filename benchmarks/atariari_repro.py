@@ -91,6 +91,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", type=Path, default=None,
                         help="where the pre-training collections are read or collected (default OUT/FRAME/data); "
                              "the probe's collection stays in OUT/FRAME/data")
+    parser.add_argument("--last-frame", action="store_true",
+                        help="with --frame stack84: the encoder reads only each 4-stack's newest frame (AtariARI's "
+                             "single frames at 84x84; consecutive 4-stacks share three frames, which ST-DIM's pairs "
+                             "could be matched by); runs get '-last84' in their name")
     parser.add_argument("--run-name", default=None,
                         help="the run is stdim-RUN_NAME/ (supervised-RUN_NAME/); --games' default: <n>games")
     return parser.parse_args(argv)
@@ -126,7 +130,8 @@ def run_dir(args: argparse.Namespace, root: Path, games: list[str]) -> Path:
     """
     base = "stdim" if args.objective == "stdim" else "supervised"
     name = args.run_name or (f"{len(games)}games" if games else None)
-    return root / (f"{base}-{name}" if name else base)
+    parts = [base, *(["last84"] if args.last_frame else []), *([name] if name else [])]
+    return root / "-".join(parts)
 
 
 def probe_name(args: argparse.Namespace, run: Path, rom: str) -> str:
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     data = root / "data"
     say = lambda line: print(line, flush=True)  # noqa: E731 - a one-line logger
     try:
+        if args.last_frame and args.frame != "stack84":
+            raise PrendError("--last-frame reads the newest frame of 84x84 4-stacks", "add --frame stack84")
         games = run_games(args)
         run = run_dir(args, root, games)
         pre_root = args.data_root or data
@@ -158,16 +165,18 @@ def main(argv: list[str] | None = None) -> int:
             for tr, va in splits:
                 say(f"pretrain {tr.game}: {len(tr)} training episodes ({tr.steps:,} frames), {len(va)} validation "
                     f"({va.steps:,})")
+            encoder_frame = "last84" if args.last_frame else None
             say(f"pretrain: {args.objective} into {run}; {cpu_summary()}; {torch.get_num_threads()} thread(s)")
             if args.objective == "supervised":
                 settings = SupervisedSettings(max_epochs=args.max_epochs, seed=args.seed,
                                               **({"min_entropy": 0.0} if args.all_variables else {}))
-                trainer = SupervisedTrainer(train[0], val[0], run, settings, say)
+                trainer = SupervisedTrainer(train[0], val[0], run, settings, say, encoder_frame=encoder_frame)
                 say(f"supervised: {len(trainer.variables)} variables ({', '.join(trainer.variables)})")
             else:
                 settings = STDIMSettings(max_epochs=args.max_epochs, seed=args.seed)
                 # One game's run is given its Episodes, as before multi-game runs existed.
-                trainer = STDIMTrainer(train if games else train[0], val if games else val[0], run, settings, say)
+                trainer = STDIMTrainer(train if games else train[0], val if games else val[0], run, settings, say,
+                                       encoder_frame=encoder_frame)
             with StopFlag("stopping after this batch (saving)...") as stop:
                 summary = trainer.fit(lambda: stop.raised is not None)
             say(json.dumps(summary))

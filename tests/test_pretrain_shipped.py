@@ -52,14 +52,24 @@ def test_every_shipped_name_has_its_file_and_record_and_unknown_names_are_refuse
     import pytest
 
     from prend.errors import PrendError
-    from prend.nets.weights import DEFAULT_BACKBONE, SHIPPED_BACKBONES
+    from prend.nets.weights import DEFAULT_BACKBONE, SHIPPED_BACKBONES, build_shipped_backbone
 
     assert DEFAULT_BACKBONE in SHIPPED_BACKBONES and "compact" in SHIPPED_BACKBONES  # old runs name it
     for name, entry in SHIPPED_BACKBONES.items():
         path, arch, width = shipped_backbone(name)
         info = shipped_backbone_info(name)
         assert path.name == f"{entry.file}.pt" and info["sha256"] == sha256_file(path)
+        assert path.stat().st_size <= 25 * 2**20 and info["bytes"] == path.stat().st_size
         assert (info["arch"], info["width"]) == (arch, width) == (entry.arch, entry.width)
-        assert load_atari_pb_backbone(path, arch=arch, width=width).width == width
+        assert info.get("family", "atari-pb") == entry.family
+        backbone = build_shipped_backbone(name)
+        assert not any(p.requires_grad for p in backbone.parameters())
+        with torch.no_grad():
+            out = backbone(torch.rand(2, 4, 84, 84))
+        assert out.shape[0] == 2 and torch.isfinite(out).all()
+        if entry.family == "atari-pb":
+            assert load_atari_pb_backbone(path, arch=arch, width=width).width == width
+        else:  # an AtariARI encoder: a 256-d vector, with its recipe and probe figures on record
+            assert out.shape == (2, 256) and info["recipe"] and info["probe"]
     with pytest.raises(PrendError, match="no shipped backbone is named 'nope'"):
         shipped_backbone("nope")

@@ -38,7 +38,7 @@ from prend.intrinsic.base import DistillationReward, Encoder, OutputBias
 from prend.intrinsic.normalizers import OutputNormalizer
 from prend.nets.atari_pb import ARCHS, AtariPBNeck, ResNetGN
 from prend.nets.atari_pb_io import load_atari_pb_backbone
-from prend.nets.atariari import PREND_ARCH as ATARIARI_ARCH
+from prend.nets.atariari import PREND_ARCHS as ATARIARI_ARCHS
 from prend.nets.atariari import AtariARIEncoder, load_atariari_backbone
 from prend.nets.weights import SHIPPED_BACKBONES, build_shipped_backbone, shipped_backbone
 
@@ -147,10 +147,14 @@ def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
     name, weights = cfg.backbone, cfg.backbone_weights
     if name in SHIPPED_BACKBONES:  # either family (nets/weights.py): an Atari-PB ResNet or an AtariARI encoder
         return build_shipped_backbone(name, weights)
-    if name == ATARIARI_ARCH:
-        if weights is not None:  # any ST-DIM run file (init.pt, epochNNN.pt, best.pt) or an exported one
-            return load_atariari_backbone(weights)
-        return AtariARIEncoder("stack84")  # "PreND without pre-training" for AtariARI's encoder
+    if name in ATARIARI_ARCHS:
+        if weights is None:  # "PreND without pre-training" for AtariARI's encoder
+            return AtariARIEncoder(name.removeprefix("atariari-"))  # type: ignore[arg-type]
+        encoder = load_atariari_backbone(weights)  # any ST-DIM run file (init.pt, epochNNN.pt, best.pt), exported
+        if encoder.arch != name:
+            raise PrendError(f"--backbone-weights {weights} holds an {encoder.arch} encoder, not {name}",
+                             f"pass --backbone {encoder.arch}")
+        return encoder
     if name == "atari-pb-resnet50":
         if weights is None:
             raise PrendError("--backbone atari-pb-resnet50 needs --backbone-weights PATH",
@@ -165,7 +169,7 @@ def make_backbone(cfg: IntrinsicConfig) -> nn.Module:
         return backbone_from_factory(name)
     raise PrendError(f"unknown backbone '{name}'",
                      f"choose a shipped one ({', '.join(SHIPPED_BACKBONES)}), atari-pb-resnet50, an architecture "
-                     f"({', '.join((*ARCHS, ATARIARI_ARCH))}) "
+                     f"({', '.join((*ARCHS, *ATARIARI_ARCHS))}) "
                      "or module.path:factory")
 
 

@@ -23,12 +23,19 @@ from torch import nn
 from prend.checkpoint import load_checkpoint
 from prend.errors import PrendError
 
-Frame = Literal["full", "stack84"]
-FRAME_SHAPES: dict[str, tuple[int, int]] = {"full": (210, 160), "stack84": (84, 84)}
-"""Frame (height, width) per input kind: AtariARI's full 210x160 single frames, prend's 84x84 4-stacks."""
+Frame = Literal["full", "stack84", "last84"]
+FRAME_SHAPES: dict[str, tuple[int, int]] = {"full": (210, 160), "stack84": (84, 84), "last84": (84, 84)}
+"""Frame (height, width) per input kind: AtariARI's full 210x160 single frames, prend's 84x84 4-stacks (all four
+frames read, ``stack84``, or only the newest, ``last84``)."""
+
+PREND_FRAMES = ("stack84", "last84")
+"""The input kinds that take what PreND's backbone sees, float (N, 4, 84, 84)."""
 
 PREND_ARCH = "atariari-stack84"
 """``--backbone`` name of the encoder PreND can use: 84x84 4-stacks in, the 256-d vector out."""
+
+PREND_ARCHS = ("atariari-stack84", "atariari-last84")
+"""``--backbone`` names of AtariARI's encoders PreND can use (``atariari-<frame>``, random unless weights)."""
 
 FILE_FIX = ("pass init.pt, epochNNN.pt or best.pt of an ST-DIM run (prend.pretrain.atariari.STDIMTrainer), "
             "or a file prend.pretrain.shipped.export_atariari_backbone wrote")
@@ -38,7 +45,10 @@ class AtariARIEncoder(nn.Module):
     """AtariARI's Nature-CNN-like encoder to a ``feature_dim`` vector, with the local map ST-DIM reads.
 
     Args:
-        frame: ``"full"``: one 210x160 frame in; ``"stack84"``: an 84x84 4-stack in.
+        frame: ``"full"``: one 210x160 frame in; ``"stack84"``: an 84x84 4-stack in; ``"last84"``: an 84x84
+            4-stack in, of which only the newest frame is read (AtariARI's single frames at prend's resolution,
+            as RND's networks read only the newest frame). ST-DIM pairs consecutive steps, and two consecutive
+            4-stacks share three frames: with ``stack84`` the pair can be matched by those frames' pixels alone.
         feature_dim: Width of the output vector (AtariARI: 256).
         size: The frames' (height, width) when not the kind's own (small frames keep tests fast).
 
@@ -49,6 +59,8 @@ class AtariARIEncoder(nn.Module):
         ((2, 256), (2, 128, 11, 8))
         >>> tuple(AtariARIEncoder("stack84")(torch.zeros(2, 4, 84, 84), local=True)[1].shape)
         (2, 32, 7, 7)
+        >>> tuple(AtariARIEncoder("last84")(torch.zeros(2, 4, 84, 84)).shape)
+        (2, 256)
     """
 
     def __init__(self, frame: Frame = "full", feature_dim: int = 256, size: tuple[int, int] | None = None):
@@ -56,7 +68,7 @@ class AtariARIEncoder(nn.Module):
         if frame == "full":
             convs = [(1, 32, 8, 4), (32, 64, 4, 2), (64, 128, 4, 2), (128, 64, 3, 1)]
         else:
-            convs = [(4, 32, 8, 4), (32, 64, 4, 2), (64, 32, 3, 1)]
+            convs = [(4 if frame == "stack84" else 1, 32, 8, 4), (32, 64, 4, 2), (64, 32, 3, 1)]
         # Local features: the 128-channel third layer at full resolution (AtariARI's f5); their downsampled
         # stack has three layers, so there the last map is the local one.
         self.local_layers = 3
@@ -78,6 +90,8 @@ class AtariARIEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, local: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Float inputs in [0, 1] (N, C, H, W) -> the vector (N, feature_dim), and the local map if asked."""
+        if self.frame == "last84":
+            x = x[:, -1:]
         split = 2 * self.local_layers
         local_map = self.convs[:split](x)
         out = self.head(self.convs[split:](local_map).flatten(1))
@@ -185,11 +199,12 @@ def check_prend_input(encoder: AtariARIEncoder, source: str) -> AtariARIEncoder:
     Raises:
         PrendError: If it was trained on full 210x160 frames or another size.
     """
-    if encoder.frame != "stack84" or tuple(encoder.size) != FRAME_SHAPES["stack84"]:
+    if encoder.frame not in PREND_FRAMES or tuple(encoder.size) != FRAME_SHAPES["stack84"]:
         height, width = encoder.size
         raise PrendError(f"{source} is an AtariARI encoder of '{encoder.frame}' frames at {height}x{width}, but "
                          "PreND's backbone (and prend probe) sees 84x84 4-stacks",
-                         "train one on frame='stack84' episodes (collect_episodes(..., frame='stack84'))")
+                         "train one on frame='stack84' episodes (collect_episodes(..., frame='stack84')), "
+                         "reading the 4-stacks or their last frame")
     return encoder
 
 

@@ -292,12 +292,12 @@ def _order(name: str) -> tuple[int, str]:
 def format_probe(result: Mapping[str, Any]) -> list[str]:
     """Markdown: per classifier protocol, a table of each variable (with its category) and each category.
 
-    Cells are each encoder's mean ± sd over the split seeds; AtariARI's published random CNN and ST-DIM
-    stand beside them on Boxing.
+    Cells are each encoder's mean ± sd over the split seeds; AtariARI's published random CNN, ST-DIM and
+    supervised encoder stand beside them on Boxing.
     """
     names = sorted(result["encoders"], key=_order)
     published = PUBLISHED_BOXING if result["game"] == "boxing" else {}
-    theirs = [p for p in ("random CNN", "ST-DIM") if published]
+    theirs = [p for p in ("random CNN", "ST-DIM", "supervised") if published]
     cols = [*names, *(f"AtariARI {p}" for p in theirs)]
     pad = " |" * len(theirs)
 

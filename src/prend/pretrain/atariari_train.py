@@ -118,6 +118,9 @@ class EncoderTrainer:
         out: The run directory (created; resumed when it holds a checkpoint).
         settings: The schedule.
         log: Where progress lines go.
+        encoder_frame: The encoder's input kind when not the episodes' own: ``"last84"`` reads only the newest
+            frame of ``stack84`` episodes' 4-stacks (two consecutive 4-stacks share three frames, which an
+            ST-DIM pair could be matched by).
     """
 
     objective: ClassVar[str] = ""
@@ -130,7 +133,7 @@ class EncoderTrainer:
 
     def __init__(self, train: Episodes | Sequence[Episodes], val: Episodes | Sequence[Episodes],
                  out: str | os.PathLike[str], settings: STDIMSettings | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, encoder_frame: str | None = None):
         self.train_sets, self.val_sets = _game_sets(train, val)
         self.games = [e.game for e in self.train_sets]
         self.out, self.log = Path(out), log
@@ -138,7 +141,10 @@ class EncoderTrainer:
         self.terms: tuple[str, ...] = self._prepare()
         torch.manual_seed(self.settings.seed)
         first = self.train_sets[0]
-        self.encoder = AtariARIEncoder(first.frame, size=first.frames[0].shape[1:])
+        if encoder_frame not in (None, first.frame) and (encoder_frame, first.frame) != ("last84", "stack84"):
+            raise PrendError(f"an encoder of '{encoder_frame}' input cannot read '{first.frame}' episodes",
+                             "use encoder_frame='last84' only with frame='stack84' episodes")
+        self.encoder = AtariARIEncoder(encoder_frame or first.frame, size=first.frames[0].shape[1:])  # type: ignore[arg-type]
         self.heads = self._make_heads()
         params = list(self.encoder.parameters()) + list(self.heads.parameters())
         self.optimizer = torch.optim.Adam(params, lr=self.settings.lr, eps=1e-5)
@@ -315,6 +321,9 @@ class EncoderTrainer:
         if state.get("games", self.games) != self.games:
             raise PrendError(f"{self.out} was trained on {state['games']}, not {self.games}",
                              "pass the same games to resume, or use another directory")
+        if state.get("frame", self.encoder.frame) != self.encoder.frame:
+            raise PrendError(f"{self.out} holds an encoder of '{state['frame']}' input, not '{self.encoder.frame}'",
+                             "resume with the same input kind, or use another directory")
         if state["settings"] != asdict(self.settings):
             raise PrendError(f"{self.out} was trained with other settings ({state['settings']})",
                              "use the same settings to resume, or another directory")

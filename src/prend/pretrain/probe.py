@@ -71,7 +71,7 @@ from prend.errors import PrendError
 from prend.intrinsic.pretrained import make_backbone
 from prend.nets.atari_pb import ARCHS, ResNetGN
 from prend.nets.atari_pb_io import load_atari_pb_backbone, read_atari_pb_checkpoint
-from prend.nets.atariari import PREND_ARCH as ATARIARI_ARCH
+from prend.nets.atariari import PREND_ARCHS as ATARIARI_ARCHS
 from prend.nets.atariari import AtariARIEncoder, is_atariari_file, load_atariari_backbone
 from prend.nets.weights import SHIPPED_BACKBONES, shipped_backbone_path
 from prend.pretrain.atariari import STDIMSettings
@@ -383,7 +383,7 @@ def load_probed_backbone(cfg: ProbeConfig) -> tuple[nn.Module, nn.Module, dict[s
         init_seed = int(saved_seed) if cfg.init_seed is None else cfg.init_seed
         facts = {"checkpoint": str(path), "arch": backbone.arch, "width": backbone.width,
                  "step": int(ckpt.get("step", 0))}
-    elif ":" in spec or spec in (*ARCHS, "atari-pb-resnet50", ATARIARI_ARCH):
+    elif ":" in spec or spec in (*ARCHS, "atari-pb-resnet50", *ATARIARI_ARCHS):
         backbone = make_backbone(IntrinsicConfig(method="prend", backbone=spec, backbone_width=cfg.backbone_width))
         init_seed = 0 if cfg.init_seed is None else cfg.init_seed
         facts = {"checkpoint": spec, "arch": getattr(backbone, "arch", type(backbone).__name__),

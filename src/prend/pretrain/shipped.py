@@ -18,7 +18,7 @@ from prend.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from prend.checkpoint import atomic_torch_save, load_checkpoint, sha256_file
 from prend.errors import PrendError
 from prend.nets.atari_pb_io import infer_arch, read_atari_pb_checkpoint, save_atari_pb_checkpoint
-from prend.nets.atariari import PREND_ARCH, check_prend_input, load_atariari_encoder
+from prend.nets.atariari import check_prend_input, load_atariari_encoder
 from prend.nets.weights import (
     SHIPPED_ARCH,
     SHIPPED_NAME,
@@ -136,7 +136,7 @@ def export_atariari_backbone(run_file: str | os.PathLike[str], dest: str | os.Pa
                        "size": list(encoder.size)}, dest)
     dest.chmod(0o644)  # package data: readable by everyone (the atomic writer creates files 0600)
     info: dict[str, Any] = {"file": dest.name, "format": "prend AtariARI encoder (encoder only, float32)",
-                            "family": "atariari", "arch": PREND_ARCH, "width": 1.0, "frame": encoder.frame,
+                            "family": "atariari", "arch": encoder.arch, "width": 1.0, "frame": encoder.frame,
                             "size": list(encoder.size), "feature_dim": encoder.feature_dim,
                             "sha256": sha256_file(dest), "bytes": dest.stat().st_size}
     if isinstance(state.get("epoch"), int):
