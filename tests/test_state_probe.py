@@ -426,3 +426,19 @@ def test_random_twin_of_a_users_module_is_reinitialised():
     twin = random_twin(net, seed=0)
     assert not torch.equal(twin[0].weight, net[0].weight) and torch.equal(net[0].weight, torch.ones_like(net[0].weight))
     assert torch.equal(random_twin(net, seed=0)[0].weight, twin[0].weight)   # the seed fixes it
+
+
+def test_a_vector_output_is_its_own_vector_view_and_is_fitted_once(monkeypatch):
+    import prend.pretrain.state_probe as sp
+
+    data = _labelled_frames(n_per_episode=80, episodes=6)
+    vec = np.random.default_rng(0).normal(size=(len(data), 16)).astype(np.float32)
+    calls = []
+    real = sp.probe_variables
+    monkeypatch.setattr(sp, "probe_variables", lambda x, *a, **k: calls.append(x.shape[1]) or real(x, *a, **k))
+    settings = StateProbeSettings(lr=0.05, max_epochs=2, patience=1, repeats=1)
+    result = state_probe({"vec": vec}, data, settings)
+    # vec: one fit (the map view; its vector view is the same 16 features); pixels: 441 in the map, 256 projected
+    assert sorted(calls) == [16, 256, 441]
+    boxing = result["per_game"]["boxing"]
+    assert boxing["vector"]["category_mean"]["vec"] == boxing["map"]["category_mean"]["vec"]

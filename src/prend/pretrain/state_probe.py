@@ -427,9 +427,15 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
                     x, result["vector_reduction"][name] = vector_features(feats, settings)
                 else:
                     x = feats.reshape(len(feats), -1)
-                per_seed = [probe_variables(x, labels, masks, dataclasses.replace(settings, seed=s))
-                            for masks, s in zip(splits, seeds, strict=True)]
-                per_view[view][name] = _summary(per_seed)
+                if view == "vector" and name in per_view.get("map", {}) and x.shape == feats.reshape(
+                        len(feats), -1).shape and np.array_equal(x, feats.reshape(len(feats), -1)):
+                    # A vector output (AtariARI's 256-d encoder) is its own vector view: the same features,
+                    # split and classifiers give the same figures, so they are not fitted twice.
+                    per_view[view][name] = per_view["map"][name]
+                else:
+                    per_seed = [probe_variables(x, labels, masks, dataclasses.replace(settings, seed=s))
+                                for masks, s in zip(splits, seeds, strict=True)]
+                    per_view[view][name] = _summary(per_seed)
                 done += 1
                 bar.update(1)
                 elapsed = time.perf_counter() - started
