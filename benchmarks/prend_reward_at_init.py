@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1600, help="warm-up frames, and as many measured frames")
     parser.add_argument("--init-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--backbones", nargs="+", default=[None],
+                        help="PreND backbones (shipped names such as compact, stdim-boxing; architectures) each PreND "
+                             "variant is measured on, rows labelled 'variant [backbone]'; default: the config's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write OUT.json and OUT.md")
     args = parser.parse_args()
@@ -85,19 +88,22 @@ def main() -> None:
     for game in args.games:
         frames = random_frames(game, 2 * args.frames, num_envs=8, seed=0)
         warmup, measured = frames[:args.frames], frames[args.frames:]
-        for name in args.variants:
-            cfg = IntrinsicConfig(**VARIANTS[name])
+        on_backbones = lambda name: VARIANTS[name]["method"] == "prend" and "backbone" not in VARIANTS[name]  # noqa: E731
+        runs = [(name, b) for name in args.variants for b in (args.backbones if on_backbones(name) else [None])]
+        for name, backbone in runs:
+            cfg = IntrinsicConfig(**VARIANTS[name], **({"backbone": backbone} if backbone else {}))
+            label = name if backbone is None else f"{name} [{backbone}]"
             values = []
             for seed in args.init_seeds:
                 torch.manual_seed(seed)
                 module = make_intrinsic(cfg, num_envs=8, gamma=0.99, rom=game.lower())
                 values.append(at_init(module, warmup, measured))
-            row = {"game": game, "variant": name, "config": dataclasses.asdict(cfg), "seeds": args.init_seeds}
+            row = {"game": game, "variant": label, "config": dataclasses.asdict(cfg), "seeds": args.init_seeds}
             for key in KEYS:
                 v = np.array([x[key] for x in values])
                 row[key], row[key + "_sd"] = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
             rows.append(row)
-            print(f"{game:10s} {name:48s} " + "  ".join(f"{k} {row[k]:.3f}±{row[k + '_sd']:.3f}" for k in KEYS),
+            print(f"{game:10s} {label:48s} " + "  ".join(f"{k} {row[k]:.3f}±{row[k + '_sd']:.3f}" for k in KEYS),
                   flush=True)
     cpu = platform.processor() or platform.machine()
     try:
