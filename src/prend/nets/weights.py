@@ -52,6 +52,21 @@ SHIPPED_BACKBONES: dict[str, ShippedBackbone] = {
         "siammae_resnet18_w0125", "resnet18", 0.125,
         "SiamMAE, ResNet-18 w0.125, 12 games of random play, 46 CPU-minutes: carries no more of the game's "
         "state than its random twin (the first shipped; kept for runs that name it)"),
+    "stdim-boxing": ShippedBackbone(
+        "stdim_last84_boxing", "atariari-last84", 1.0,
+        "AtariARI's ST-DIM on 100k random-play Boxing frames (the newest 84x84 frame of each stack), 12 epochs: "
+        "Boxing state probe 0.296 against its twin's 0.278, Riverraid 0.486 against 0.519",
+        family="atariari"),
+    "stdim-20games": ShippedBackbone(
+        "stdim_last84_20games", "atariari-last84", 1.0,
+        "ST-DIM on 20 AtariARI-annotated Atari-PB games, 20k frames each, Riverraid held out, 5 epochs: Boxing "
+        "state probe 0.292 against its twin's 0.278, Riverraid 0.500 against 0.519",
+        family="atariari"),
+    "supervised-ram-boxing": ShippedBackbone(
+        "supervised_ram_stack84_boxing", "atariari-stack84", 1.0,
+        "SUPERVISED CONTROL, not self-supervised: trained on Boxing's RAM state variables themselves (the upper "
+        "bound of a target that reads the state): Boxing state probe 0.711 against its twin's 0.181",
+        family="atariari"),
 }
 """``--backbone`` name -> shipped file. Names are never re-pointed at other weights."""
 
