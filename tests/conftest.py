@@ -35,3 +35,14 @@ def tiny_run(tmp_path_factory):
 def tiny_run_copy(tiny_run, tmp_path):
     """This test's own copy of :func:`tiny_run`, to change as it likes."""
     return shutil.copytree(tiny_run, tmp_path / "run")
+
+
+@pytest.fixture(scope="session")
+def ram_frames(tmp_path_factory):
+    """480 Boxing frames with RAM labels (4 streams, episodes capped at 120 steps): the state probe's input."""
+    from prend.pretrain.collect import CollectConfig, collect
+
+    root = tmp_path_factory.mktemp("ram") / "d"
+    collect(CollectConfig(out=root, games=("boxing",), frames_per_game=480, num_envs=4, chunk_frames=60,
+                          max_episode_steps=120, seed=1, ram=True, progress=False))
+    return root

@@ -299,14 +299,6 @@ def test_collect_with_ram_stores_the_labels_of_each_frame(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- command
-@pytest.fixture(scope="module")
-def ram_frames(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ram") / "d"
-    collect(CollectConfig(out=root, games=("boxing",), frames_per_game=480, num_envs=4, chunk_frames=60,
-                          max_episode_steps=120, seed=1, ram=True, progress=False))
-    return root
-
-
 def test_prend_probe_state_end_to_end(ram_frames, tmp_path, capsys):
     out = tmp_path / "probe.json"
     torch.manual_seed(0)  # the twin's seed (no pre-training seed stored): the probed net is its twin

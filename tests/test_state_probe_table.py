@@ -11,7 +11,6 @@ import torch
 
 from prend.checkpoint import FORMAT, atomic_torch_save
 from prend.nets.atariari import AtariARIEncoder
-from prend.pretrain.collect import CollectConfig, collect
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "state_probe_table.py"
 
@@ -27,14 +26,6 @@ def _save(encoder: AtariARIEncoder, path: Path) -> Path:
     atomic_torch_save({"format": FORMAT, "encoder": encoder.state_dict(), "frame": encoder.frame,
                        "size": list(encoder.size)}, path)
     return path
-
-
-@pytest.fixture(scope="module")
-def ram_frames(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ram") / "d"
-    collect(CollectConfig(out=root, games=("boxing",), frames_per_game=480, num_envs=4, chunk_frames=60,
-                          max_episode_steps=120, seed=1, ram=True, progress=False))
-    return root
 
 
 def test_two_runs_of_one_seed_share_their_twin_and_every_figure_is_written(ram_frames, tmp_path, capsys):

@@ -123,6 +123,30 @@ def read_atari_pb_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
+def key_and_shape_problems(model: nn.Module, state_dict: Mapping[str, Any], sides: str) -> list[str]:
+    """The differences of ``state_dict`` from ``model``'s keys and shapes, as phrases for one error line.
+
+    Missing keys, unexpected keys and shape mismatches, the first few of each named; ``sides`` labels the
+    mismatch (e.g. ``"checkpoint vs model"``). Empty when every key and shape matches.
+
+    Example:
+        >>> key_and_shape_problems(nn.Linear(2, 3), {"weight": torch.zeros(3, 3), "b": 0}, "file vs model")
+        ['missing bias', 'unexpected b', 'shape mismatch (file vs model) weight (3, 3) vs (3, 2)']
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = []
+    for key, ref in own.items():
+        value = state_dict.get(key)
+        if key in state_dict and (not isinstance(value, torch.Tensor) or value.shape != ref.shape):
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            shapes.append(f"{key} {got} vs {tuple(ref.shape)}")
+    return ([f"missing {_first(missing)}"] if missing else []) + \
+           ([f"unexpected {_first(unexpected)}"] if unexpected else []) + \
+           ([f"shape mismatch ({sides}) {_first(shapes, 2)}"] if shapes else [])
+
+
 def _first(keys: Sequence[str], n: int = 3) -> str:
     more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
     return ", ".join(keys[:n]) + more
@@ -200,23 +224,8 @@ def check_backbone_state_dict(model: nn.Module, state_dict: Mapping[str, Any], *
         PrendError: On any mismatch, naming the offending keys and, when recognisable, the checkpoint's own
             architecture.
     """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    shapes = []
-    for key, ref in own.items():
-        value = state_dict.get(key)
-        if key in state_dict and (not isinstance(value, torch.Tensor) or value.shape != ref.shape):
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            shapes.append(f"{key} {got} vs {tuple(ref.shape)}")
-    if missing or unexpected or shapes:
-        problems = []
-        if missing:
-            problems.append(f"missing {_first(missing)}")
-        if unexpected:
-            problems.append(f"unexpected {_first(unexpected)}")
-        if shapes:
-            problems.append(f"shape mismatch (checkpoint vs model) {_first(shapes, 2)}")
+    problems = key_and_shape_problems(model, state_dict, "checkpoint vs model")
+    if problems:
         try:
             arch, width = infer_arch(state_dict)
             fix = f"the checkpoint looks like {arch} (width {width}); pass {ARCH_FLAGS} matching it"

@@ -22,6 +22,7 @@ from torch import nn
 
 from prend.checkpoint import load_checkpoint
 from prend.errors import PrendError
+from prend.nets.atari_pb_io import key_and_shape_problems
 
 Frame = Literal["full", "stack84", "last84"]
 FRAME_SHAPES: dict[str, tuple[int, int]] = {"full": (210, 160), "stack84": (84, 84), "last84": (84, 84)}
@@ -127,18 +128,7 @@ def check_encoder_state_dict(encoder: nn.Module, state_dict: Mapping[str, Any], 
     Raises:
         PrendError: On any difference, or a non-finite value (a NaN in a frozen backbone poisons every reward).
     """
-    own = encoder.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    shapes = []
-    for key, ref in own.items():
-        value = state_dict.get(key)
-        if key in state_dict and (not isinstance(value, torch.Tensor) or value.shape != ref.shape):
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            shapes.append(f"{key} {got} vs {tuple(ref.shape)}")
-    problems = ([f"missing {_first(missing)}"] if missing else []) + \
-               ([f"unexpected {_first(unexpected)}"] if unexpected else []) + \
-               ([f"shape mismatch (file vs encoder) {_first(shapes, 2)}"] if shapes else [])
+    problems = key_and_shape_problems(encoder, state_dict, "file vs encoder")
     if problems:
         raise PrendError(f"{source} does not match {getattr(encoder, 'arch', 'the encoder')} "
                          f"({getattr(encoder, 'size', '?')}): {'; '.join(problems)}",
