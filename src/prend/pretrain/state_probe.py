@@ -427,8 +427,8 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
                     x, result["vector_reduction"][name] = vector_features(feats, settings)
                 else:
                     x = feats.reshape(len(feats), -1)
-                if view == "vector" and name in per_view.get("map", {}) and x.shape == feats.reshape(
-                        len(feats), -1).shape and np.array_equal(x, feats.reshape(len(feats), -1)):
+                if view == "vector" and name in per_view.get("map", {}) and \
+                        result["vector_reduction"][name].startswith("as it is"):
                     # A vector output (AtariARI's 256-d encoder) is its own vector view: the same features,
                     # split and classifiers give the same figures, so they are not fitted twice.
                     per_view[view][name] = per_view["map"][name]
