@@ -114,6 +114,12 @@ def test_stdim_learns_to_tell_episodes_apart(tmp_path):
     assert history[-1]["train_loss"] < 0.6 * chance < history[0]["train_loss"] + 0.6, history
     assert sorted(p.name for p in (tmp_path / "run").glob("*.pt")) == [
         "best.pt", "checkpoint.pt", "epoch001.pt", "epoch002.pt", "init.pt"]
+    # best.pt counts epochs as the epochNNN.pt files do (epochs completed), and holds that file's weights.
+    best_index = min(range(len(history)), key=lambda i: history[i]["val_loss"])
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    same_epoch = torch.load(tmp_path / "run" / f"epoch{best_index + 1:03d}.pt", weights_only=True)
+    assert best["epoch"] == same_epoch["epoch"] == best_index + 1
+    assert all(torch.equal(best["encoder"][k], same_epoch["encoder"][k]) for k in best["encoder"])
 
 
 def test_stdim_resume_continues_exactly(tmp_path):

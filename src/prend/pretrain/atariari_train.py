@@ -262,7 +262,7 @@ class EncoderTrainer(ABC):
             self._save_encoder(f"epoch{self.epoch + 1:03d}.pt", epoch=self.epoch + 1)  # the probe's trajectory
             if val["val_loss"] < self.best_val:
                 self.best_val, self.stale = val["val_loss"], 0
-                self._save_encoder("best.pt", epoch=self.epoch)
+                self._save_encoder("best.pt", epoch=self.epoch + 1)  # epochs completed, as epochNNN.pt
             else:
                 self.stale += 1
             self.epoch, self.batch, self.running = self.epoch + 1, 0, [0.0] * len(self.terms) + [0]
