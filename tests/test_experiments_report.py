@@ -228,6 +228,24 @@ def test_fig2_caption_fits_a_one_game_figure(tmp_path):
     assert fig.bbox.x0 <= title.x0 and title.x1 <= fig.bbox.x1, (title, fig.bbox)
 
 
+def test_fig1_with_twelve_groups_gives_each_its_own_colour_and_one_legend_below_the_panels(tmp_path):
+    # Twelve predictor learning-rate scales of RND+LR: twelve groups, more than tab10's ten colours.
+    for k in range(12):
+        make_run(tmp_path, "Boxing", "rnd-lr", 1, [1.0, 2.0], raw=[1.0 + k, 0.5 + k], lr_scale=0.01 * (k + 1))
+    fig = plot_fig1(find_runs([tmp_path]), tmp_path / "fig1.png")
+    means = [line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert len(means) == 12 and len({line.get_color() for line in means}) == 12
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == 12
+    box = legend.get_window_extent()  # as laid out by the savefig above
+    for ax in fig.axes:
+        panel = ax.get_window_extent()
+        assert box.y1 <= panel.y0, (box, panel)
+        assert panel.height > 100  # the figure grew by the legend's height rather than squeezing the panels
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+
+
 def test_fig1_summary_legend_covers_no_panel_with_ten_groups(tmp_path):
     rows = [{"game": game, "label": f"prend variant {j}", "decay": 0.5 + j / 10, "oscillation": 0.1 * j,
              "spread": 0.2} for game in ("Boxing", "Riverraid") for j in range(10)]

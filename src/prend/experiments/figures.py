@@ -23,9 +23,24 @@ from prend.rundir import FRAMES, RAW_MEAN
 
 
 def method_colors(labels: list[str]) -> dict[str, Any]:
-    """One tab10 colour per group label, in prend's method order (the same label, the same colour, in every figure)."""
-    cmap = colormaps["tab10"]
-    return {label: cmap(i % 10) for i, label in enumerate(method_order(labels))}
+    """One distinct colour per group label, in prend's method order (the same labels, the same colours).
+
+    tab10 up to 10 groups, tab20 up to 20, then evenly spaced hues of ``hsv``: a diagnosis of 11 groups
+    (a grid of backbones x settings) must not give two of them one colour.
+
+    Example:
+        >>> len(set(method_colors([f"prend variant {i}" for i in range(11)]).values()))
+        11
+    """
+    ordered = method_order(labels)
+    n = len(ordered)
+    if n <= 10:
+        cmap, positions = colormaps["tab10"], range(n)
+    elif n <= 20:
+        cmap, positions = colormaps["tab20"], range(n)
+    else:
+        cmap, positions = colormaps["hsv"], [i / n for i in range(n)]
+    return {label: cmap(pos) for label, pos in zip(ordered, positions, strict=True)}
 
 
 def caption(text: str, width: float) -> str:
@@ -49,6 +64,25 @@ def add_legend(ax, fontsize: int = 8, below: bool = False) -> None:
         ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, 0), borderaxespad=4.5)
     else:
         ax.legend(fontsize=fontsize)
+
+
+def figure_legend(fig: Figure, axes, fontsize: int = 8) -> None:
+    """One legend for the whole figure, below its panels, each label once: it covers no panel however many groups.
+
+    Its columns fit the figure's width (about 15 characters of 8-point text per inch, for the longest label), and
+    the figure grows by the legend's height, so that the panels keep theirs.
+    """
+    entries: dict[str, Any] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if not entries:
+        return
+    longest = max(len(label) for label in entries)
+    columns = max(1, min(4, len(entries), int(fig.get_figwidth() * 15 * 8 / fontsize) // (longest + 4)))
+    rows = -(-len(entries) // columns)
+    fig.set_figheight(fig.get_figheight() + (rows + 1) * 1.4 * fontsize / 72)
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=columns, fontsize=fontsize)
 
 
 def new_figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
@@ -93,7 +127,7 @@ def plot_fig1(runs: list[Run], path: Path) -> Figure:
             if has_positive_data(ax):  # an empty panel (no intrinsic series) cannot be log-scaled
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
-            add_legend(ax, fontsize=8)
+    figure_legend(fig, axes)  # below the panels: with many groups a legend inside one covers its curves
     counts_all = [len(members) for members in groups.values()]
     fig.suptitle(caption("Raw intrinsic reward vs frames: " + spread_caption(counts_all), 2 * 5.0), fontsize=9)
     fig.savefig(path, dpi=110)
@@ -208,9 +242,7 @@ def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> Figure:
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3, axis="y")
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    if handles:  # below the panels: with many groups a legend inside one covers its bars
-        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), fontsize=8)
+    figure_legend(fig, axes[:, :1])  # below the panels: with many groups a legend inside one covers its bars
     fig.savefig(path, dpi=110)
     return fig
 
@@ -270,18 +302,19 @@ def plot_fig3_summary(runs: list[Run], results: dict[str, Fig3], rows: list[dict
     ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylim(-1, 1)
-    ax.set_title("Pearson r of |delta r_int| vs observation distance\n(pairs of training iterations)", fontsize=9)
-    add_legend(ax, fontsize=8)
+    ax.set_title("Pearson r of |delta r_int| vs observation distance\n(bar: seed mean, dots: seeds)", fontsize=9)
     ax = axes[0, 1]
+    styles = {game: style for game, style in zip(games, ("-", "--", ":", "-."), strict=False)}
     for run in runs:
         result = results.get(run.name)
         if result is None or "reference" not in result.probe_correlations:
             continue
         ax.plot(result.probe_iterations, result.probe_correlations["reference"], color=colors[run.label],
-                alpha=0.8, linewidth=1, label=f"{run.game_key} {run.label} s{run.seed}")
+                linestyle=styles.get(run.game_key, "-"), alpha=0.8, linewidth=1, label=run.label)
     ax.set_ylim(-1, 1)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xlabel("iteration")
-    ax.set_title("probe set: Pearson r of |delta r_int| vs reference distance", fontsize=9)
-    add_legend(ax, fontsize=7)
+    ax.set_title("probe set: Pearson r of |delta r_int| vs reference distance\n(one line per run; "
+                 + ", ".join(f"{style} {game}" for game, style in styles.items()) + ")", fontsize=9)
+    figure_legend(fig, axes)
     fig.savefig(path, dpi=110)
