@@ -17,7 +17,7 @@ SRC = ROOT / "src" / "prend"
 
 LAYERS: list[tuple[str, ...]] = [
     ("prend.errors",),
-    ("prend.clihelp", "prend.checkpoint", "prend.signals", "prend.bootstrap"),
+    ("prend.clihelp", "prend.checkpoint", "prend.signals", "prend.bootstrap", "prend.runlock"),
     ("prend.config", "prend.metrics"),
     ("prend.nets", "prend.envs"),
     ("prend",),
