@@ -242,7 +242,7 @@ def plot_fig1_summary(rows: list[dict[str, Any]], path: Path) -> Figure:
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3, axis="y")
-    figure_legend(fig, axes[:, :1])  # below the panels: with many groups a legend inside one covers its bars
+    figure_legend(fig, axes)  # below the panels: with many groups a legend inside one covers its bars
     fig.savefig(path, dpi=110)
     return fig
 
