@@ -8,6 +8,8 @@ is not there.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,8 +47,21 @@ def anchors(page: Path) -> set[str]:
     return out
 
 
+def ignored_by_git(path: Path) -> bool:
+    """Whether git would leave ``path`` out of a commit (a ``.gitignore`` rule matches it).
+
+    A linked file that exists here but is ignored passes an existence check on this machine and is missing
+    from every clone, CI's included; without git (an unpacked source archive) nothing is ignored.
+    """
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        return False
+    probe = path / "probe" if path.is_dir() else path
+    result = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", str(probe)], check=False)
+    return result.returncode == 0
+
+
 def broken_links(page: Path) -> list[str]:
-    """The relative links of ``page`` (outside code blocks) whose file or heading does not exist."""
+    """The relative links of ``page`` (outside code blocks) whose file or heading does not exist in a clone."""
     problems = []
     for target in LINK.findall(FENCE.sub("", page.read_text())):
         if re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
@@ -55,6 +70,8 @@ def broken_links(page: Path) -> list[str]:
         linked = (page.parent / path_part).resolve() if path_part else page
         if not linked.exists():
             problems.append(f"{target}: no such file")
+        elif ignored_by_git(linked):
+            problems.append(f"{target}: ignored by .gitignore, so missing from a clone")
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
             problems.append(f"{target}: no heading with that anchor")
     return problems
@@ -65,6 +82,13 @@ def test_the_anchor_rule_on_a_page_with_repeated_headings(tmp_path):
     page.write_text("# Results\n## Results\n```\n# not a heading\n```\n[a](#results-1) [b](#not-a-heading)\n")
     assert anchors(page) == {"results", "results-1"}
     assert broken_links(page) == ["#not-a-heading: no heading with that anchor"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout")
+def test_a_link_into_an_ignored_folder_is_broken():
+    """``runs/`` is ignored at any depth unless re-included, as result pages' run folders are."""
+    assert ignored_by_git(ROOT / "runs" / "some-run")
+    assert not ignored_by_git(ROOT / "docs" / "results" / "paper-answer" / "runs")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
