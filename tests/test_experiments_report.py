@@ -338,6 +338,25 @@ def test_diagnose_and_report_errors_are_one_line_exit_2(tmp_path, capsys):
         find_runs([tmp_path / "nope"])
 
 
+def test_several_directories_are_reported_together_into_out(tmp_path, capsys):
+    """A new sweep beside committed runs of other methods: the same groups and numbers as one folder holding all."""
+    for root in (tmp_path / "new", tmp_path / "together"):
+        make_run(root, "Boxing", "prend", 1, [math.nan, 1.0, 3.0])
+    for root in (tmp_path / "committed", tmp_path / "together"):
+        make_run(root, "Boxing", "rnd", 1, [math.nan, 0.0, 5.0])
+    assert main(["report", str(tmp_path / "new"), str(tmp_path / "committed")]) == 2
+    err = capsys.readouterr().err
+    assert "2 directories given and no --out" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "new" / "report.md").exists()
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "new"), str(tmp_path / "committed"), "--out", str(out), "--reps", "200"]) == 0
+    write_report(tmp_path / "together", reps=200)
+    apart, together = (json.loads((d / "report.json").read_text()) for d in (out, tmp_path / "together"))
+    assert {(g["label"], g["final"][0]) for g in apart["groups"]} == {("prend", 3.0), ("rnd", 5.0)}
+    assert apart["groups"] == together["groups"]
+    assert (out / "fig2_scores.png").is_file() and not (tmp_path / "new" / "report.md").exists()
+
+
 @pytest.mark.slow
 def test_pipeline_from_real_training_runs_to_report_and_diagnostics(tmp_path):
     # Two real (tiny) runs through the sweep command, then the report and the diagnostics on them.

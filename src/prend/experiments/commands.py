@@ -86,11 +86,18 @@ class ReportArgs:
     """A sweep's results: SWEEP_DIR/report.md with PNG figures.
 
     Score curves (Fig. 2), final-score and AUC tables, scores at fixed frame budgets, human-normalised scores,
-    and IQM across games with stratified-bootstrap CIs.
+    and IQM across games with stratified-bootstrap CIs. Several directories are reported together (a new sweep
+    beside committed runs of other methods) into --out.
     """
 
-    sweep_dir: tyro.conf.Positional[Path]
-    """The sweep directory (or any directory holding run directories)."""
+    paths: Annotated[tuple[Path, ...], tyro.conf.Positional,
+                     tyro.conf.arg(metavar="SWEEP_DIR ...", help_behavior_hint="(required, one or more)")]
+    """The sweep directory (or any directory holding run directories, or a run directory); several are
+    reported together."""
+    out: Annotated[Path | None, tyro.conf.arg(
+        metavar="PATH", help_behavior_hint=default_hint("SWEEP_DIR when one is given; required for several"))
+    ] = None
+    """Where report.md, report.json and the figures go."""
     reps: int = 50_000
     """Bootstrap resamples of the aggregate CIs."""
     seed: int = 0
@@ -105,11 +112,11 @@ class ReportArgs:
 
 
 def report_command(argv: list[str], prog: str = "prend report") -> int:
-    """``prend report SWEEP_DIR``."""
+    """``prend report SWEEP_DIR... [--out DIR]``."""
     from prend.experiments.report import write_report
 
     args = cli(ReportArgs, argv, prog)
-    path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed,
+    path = write_report(list(args.paths), reps=args.reps, seed=args.seed, out=args.out,
                         at_frames=list(args.at_frames) if args.at_frames else None, published=args.published)
     print(f"written: {path} (and its PNG figures)")
     return 0

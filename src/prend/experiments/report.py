@@ -276,43 +276,58 @@ def _status(run: Run) -> str:
         state, "partial")
 
 
-def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None,
-                 published: str = "none") -> Path:
-    """Write ``report.md``, ``report.json`` and the PNGs into ``sweep_dir``; returns the markdown's path.
+def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None,
+                 published: str = "none", out: Path | None = None) -> Path:
+    """Write ``report.md``, ``report.json`` and the PNGs; returns the markdown's path.
 
+    ``sweep_dir``: a sweep directory (or any directory holding run directories, or one run directory), or a
+    list of them, whose runs are reported together, e.g. a new sweep beside committed runs of other methods.
+    ``out``: where the report goes (default: ``sweep_dir`` when it is one directory; required for a list).
     ``at_frames``: the frame budgets of the "score at budgets" table (default: :data:`BUDGET_FRACTIONS` of each
     game's shortest run). ``published``: ``dopamine`` adds Dopamine's published learning curves to Fig. 2 and
     the budget table (:mod:`prend.experiments.published`).
     """
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise PrendError(f"'{sweep_dir}' is not a directory", "pass the --out directory of `prend sweep`")
+    paths = [Path(p) for p in sweep_dir] if isinstance(sweep_dir, (list, tuple)) else [Path(sweep_dir)]
+    if not paths:
+        raise PrendError("no directories given", "pass a sweep directory, e.g. prend report runs/my-sweep")
+    for path in paths:
+        if not path.is_dir():
+            raise PrendError(f"'{path}' is not a directory", "pass the --out directory of `prend sweep`")
+    if out is None:
+        if len(paths) > 1:
+            raise PrendError(f"{len(paths)} directories given and no --out",
+                             "pass --out DIR: where the report of their runs together goes")
+        out = paths[0]
+    out = Path(out)
     if reps < 100:
         raise PrendError(f"--reps must be >= 100, got {reps}", "pass e.g. --reps 50000")
     if at_frames is not None and any(f <= 0 for f in at_frames):
         raise PrendError(f"--at-frames must be positive frame counts, got {list(at_frames)}",
                          "pass e.g. --at-frames 400000 2000000")
     citation = published_source(published)  # checks the value before any work
-    runs = find_runs([sweep_dir], allow_empty=True)
+    runs = find_runs(paths, allow_empty=True)
+    out.mkdir(parents=True, exist_ok=True)
     scores = group_scores(runs)
     agg = aggregates(scores, reps=reps, seed=seed)
-    plot_scores(runs, sweep_dir / "fig2_scores.png", published)
+    plot_scores(runs, out / "fig2_scores.png", published)
     figures = ["fig2_scores.png"]
     if any(np.isfinite(r[name]["value"]) for r in agg for name in AGGREGATES):
-        plot_aggregates(agg, sweep_dir / "hns_aggregates.png")
+        plot_aggregates(agg, out / "hns_aggregates.png")
         figures.append("hns_aggregates.png")
     intrinsic_runs = [r for r in runs if r.declaration.intrinsic_head]
     fig1 = []
     if intrinsic_runs:
-        plot_fig1(intrinsic_runs, sweep_dir / "intrinsic_reward.png")
+        plot_fig1(intrinsic_runs, out / "intrinsic_reward.png")
         figures.append("intrinsic_reward.png")
         for (game, label), members in group_runs(intrinsic_runs).items():
             metrics = [fig1_metrics(r) for r in members]
             fig1.append({"game": game, "label": label,
                          **{k: [m[k] for m in metrics] for k in ("decay", "oscillation", "spread", "probe_decay")}})
-    failed = _failed_from_manifest(sweep_dir, {str(r.path.resolve()) for r in runs})
+    seen = {str(r.path.resolve()) for r in runs}
+    failed = [row for path in paths for row in _failed_from_manifest(path, seen)]
     data = {
-        "sweep": str(sweep_dir), "score": SCORE, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
+        "sweep": ", ".join(str(p) for p in paths), "sources": [str(p) for p in paths],
+        "score": SCORE, "reference_scores": SCORE_SOURCE, "bootstrap_reps": reps,
         "seed_rule": {"min_seeds_for_interval": MIN_SEEDS_FOR_INTERVAL, "below": "every seed's value and their mean",
                       "from": "mean ± sd; Student-t 95% interval of the mean"},
         "runs": [{"run": r.name, "path": str(r.path), "game": r.game_key, "label": r.label, "seed": r.seed,
@@ -324,8 +339,8 @@ def write_report(sweep_dir: Path, reps: int = 50_000, seed: int = 0, at_frames: 
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
         "evaluation": evaluation_scores(runs, reps=reps, seed=seed),
     }
-    (sweep_dir / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
-    path = sweep_dir / "report.md"
+    (out / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
+    path = out / "report.md"
     path.write_text(_markdown(data, scores, agg, fig1, figures))
     return path
 
@@ -341,7 +356,10 @@ def _failed_from_manifest(sweep_dir: Path, seen: set[str]) -> list[dict[str, Any
 def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[str, Any]], fig1: list[dict[str, Any]],
               figures: list[str]) -> str:
     runs = data["runs"]
-    lines = [f"# Sweep report: `{data['sweep']}`", "",
+    sources = data["sources"]
+    title = f"# Sweep report: `{sources[0]}`" if len(sources) == 1 else (
+        f"# Report of runs from {len(sources)} directories\n\n" + ", ".join(f"`{p}`" for p in sources))
+    lines = [title, "",
              f"{len(runs)} runs, {len({r['game'] for r in runs})} games, groups: "
              f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE}` (mean raw game score of "
              "the last 100 finished games). Definitions: docs/analysis.md.", "", SEED_RULE, ""]
