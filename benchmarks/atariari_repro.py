@@ -9,7 +9,7 @@ Stages:
 - ``collect``: AtariARI's random-agent frames with RAM (:func:`prend.pretrain.atariari.collect_episodes`):
   ``--pretrain-steps`` (100k) frames for the encoder (seed ``--seed``) and ``--probe-steps`` (50k) for the
   probe (seed ``--seed + 1``, so the probe never sees a pre-training frame);
-- ``pretrain``: ST-DIM, AtariARI's schedule (:class:`prend.pretrain.atariari_train.STDIMTrainer`), checkpointed
+- ``pretrain``: ST-DIM, AtariARI's schedule (:class:`prend.pretrain.atariari_objectives.STDIMTrainer`), checkpointed
   every 100 batches; SIGINT/SIGTERM stop it at the next batch with a checkpoint; ``--max-epochs`` caps it
   below AtariARI's 100 (the cap is part of the settings a resume checks, so raise it only in a new --out);
 - ``probe``: AtariARI's probe of each encoder's 256-d vector (:mod:`prend.pretrain.atariari_probe`): the
@@ -23,7 +23,7 @@ Everything goes under ``--out/<frame>/``: ``data/`` (the collections), ``stdim/`
 Two other runs, beside that one:
 
 - ``--objective supervised``: AtariARI's supervised control (``SupervisedTrainer`` of
-  :mod:`prend.pretrain.atariari_train`): the same encoder trained end to end to classify the game's RAM
+  :mod:`prend.pretrain.atariari_objectives`): the same encoder trained end to end to classify the game's RAM
   variables, on the same collection and split, into ``<out>/<frame>/supervised/`` (``--all-variables``
   keeps those of label entropy below 0.6 too); its probe files are ``probe-supervised.*``;
 - ``--games g1,g2,...``: one ST-DIM encoder on several games (each batch one game's), into
@@ -53,8 +53,9 @@ from prend.agent.perf import cpu_summary
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.pretrain.atariari import collect_episodes, load_episodes, split_train_val
+from prend.pretrain.atariari_objectives import STDIMTrainer, SupervisedTrainer
 from prend.pretrain.atariari_probe import CLASSIFIERS, format_probe, probe_encoders, run_encoders
-from prend.pretrain.atariari_train import STDIMSettings, STDIMTrainer, SupervisedSettings, SupervisedTrainer
+from prend.pretrain.atariari_train import STDIMSettings, SupervisedSettings
 from prend.signals import StopFlag
 
 

@@ -13,13 +13,16 @@ from prend.errors import PrendError
 from prend.pretrain.atariari import (
     AtariARIEncoder,
     Episodes,
-    STDIMScores,
-    STDIMSettings,
-    STDIMTrainer,
     collect_episodes,
     load_encoder,
     load_episodes,
     split_train_val,
+)
+from prend.pretrain.atariari_objectives import (
+    STDIMScores,
+    STDIMTrainer,
+    SupervisedTrainer,
+    ram_cross_entropy,
     stdim_loss,
 )
 from prend.pretrain.atariari_probe import (
@@ -32,12 +35,7 @@ from prend.pretrain.atariari_probe import (
     probe_split,
     run_encoders,
 )
-from prend.pretrain.atariari_train import (
-    RAM_CLASSES,
-    SupervisedSettings,
-    SupervisedTrainer,
-    ram_cross_entropy,
-)
+from prend.pretrain.atariari_train import RAM_CLASSES, STDIMSettings, SupervisedSettings
 from prend.pretrain.state_probe import StateProbeSettings, probe_variables
 
 
@@ -442,3 +440,15 @@ def test_repro_run_directories_and_probe_names(tmp_path):
     assert where("--run-name", "pb20") == ("stdim-pb20", "probe-stdim-pb20-boxing")
     assert where("--games", "boxing,pong", "--name", "x") == ("stdim-2games", "x")
     assert run_games(parse_args(["pretrain", "--out", "o", "--games", "Boxing, MsPacman"])) == ["boxing", "ms_pacman"]
+
+
+def test_the_trainers_old_import_paths_give_the_same_objects():
+    """Scripts written before the trainers moved (to atariari_train, then the objectives to their own module)."""
+    import prend.pretrain.atariari as data_module
+    import prend.pretrain.atariari_train as loop_module
+
+    assert data_module.STDIMTrainer is loop_module.STDIMTrainer is STDIMTrainer
+    assert data_module.STDIMSettings is STDIMSettings and loop_module.SupervisedTrainer is SupervisedTrainer
+    assert loop_module.ram_cross_entropy is ram_cross_entropy
+    with pytest.raises(AttributeError, match="no attribute 'NotATrainer'"):
+        loop_module.NotATrainer  # noqa: B018

@@ -18,8 +18,9 @@ claim about PreND's backbones rests on it (issue 30, part 2):
   linear to 256), orthogonal initialisation with ReLU gain, zero biases. Local features: the 128-channel
   third layer (11x8 cells) at full resolution; the last conv layer (7x7) at 84x84, as their downsampled
   stack has no deeper map to take.
-- **training** (:mod:`prend.pretrain.atariari_train`): ST-DIM (:class:`STDIMTrainer`, on one game or
-  several) and AtariARI's supervised control (``SupervisedTrainer``), resumable mid-epoch; their names
+- **training** (the loop in :mod:`prend.pretrain.atariari_train`, the objectives in
+  :mod:`prend.pretrain.atariari_objectives`): ST-DIM (:class:`STDIMTrainer`, on one game or several) and
+  AtariARI's supervised control (``SupervisedTrainer``), resumable mid-epoch; their names
   ``STDIMScores``, ``STDIMSettings``, ``STDIMTrainer`` and ``stdim_loss`` are importable from here too.
   The encoder the probe reads is the last one, as theirs returns it (the best-validation one is kept too).
 
@@ -48,15 +49,16 @@ from prend.envs.games import ale_env_id, resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
 from prend.nets.atariari import FRAME_SHAPES, AtariARIEncoder, Frame, load_atariari_encoder
 
-# The trainers live in prend.pretrain.atariari_train, which imports this module's data; their old names are
-# resolved from there on first use (PEP 562), so that running jobs' imports keep working without a cycle.
+# The trainers live in prend.pretrain.atariari_train and atariari_objectives, which import this module's data;
+# their old names are resolved from there on first use (PEP 562), so that old imports keep working without a cycle.
 _TRAIN_EXPORTS = ("STDIMScores", "STDIMSettings", "STDIMTrainer", "stdim_loss")
 
 
 def __getattr__(name: str) -> Any:
-    """The trainers' names, from :mod:`prend.pretrain.atariari_train`."""
+    """The trainers' names, from :mod:`prend.pretrain.atariari_objectives`."""
     if name in _TRAIN_EXPORTS:
-        return getattr(importlib.import_module("prend.pretrain.atariari_train"), name)
+        home = "atariari_train" if name == "STDIMSettings" else "atariari_objectives"
+        return getattr(importlib.import_module(f"prend.pretrain.{home}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
