@@ -190,6 +190,7 @@ def _synthetic_run(root, seed, eval_mean, complete=True):
     scores = [eval_mean - 1.0, eval_mean + 1.0]
     (run / "eval.json").write_text(json.dumps({"complete": complete, "checkpoint_step": 32, "scores": scores,
                                                "statistics": score_statistics(scores, "Boxing")}))
+    return run
 
 
 def test_report_shows_eval_iqm_over_seeds(tmp_path):
@@ -204,7 +205,28 @@ def test_report_shows_eval_iqm_over_seeds(tmp_path):
     assert row["iqm"]["value"] == pytest.approx(2.5)  # sorted 1, 2, 3, 100: the middle two
     assert row["iqm"]["low"] <= 2.5 <= row["iqm"]["high"]
     assert row["hns_iqm"]["value"] == pytest.approx((2.5 - 0.1) / 12.0)
-    assert "## Evaluation scores (`prend eval`)" in path.read_text()
+    text = path.read_text()
+    assert "## Evaluation scores (`prend eval`)" in text
+    # seed 5's evaluation was interrupted and it has no checkpoint: listed as one that cannot be evaluated
+    (missing,) = json.loads((tmp_path / "report.json").read_text())["not_evaluated"]
+    assert missing["run"].endswith("-s5") and missing["checkpoint"] is False
+    assert f"without one (not kept), so they cannot be evaluated: {missing['run']}" in text
+
+
+def test_report_lists_the_runs_still_to_evaluate_apart_from_those_that_cannot_be(tmp_path):
+    from prend.experiments.report import write_report
+
+    _synthetic_run(tmp_path, 1, 1.0)
+    for seed in (2, 3):
+        run = _synthetic_run(tmp_path, seed, 1.0)
+        (run / "eval.json").unlink()
+    (tmp_path / "Boxing-rnd-s2" / "checkpoint.pt").write_bytes(b"")  # only its existence is read
+    text = write_report(tmp_path, reps=200).read_text()
+    listed = json.loads((tmp_path / "report.json").read_text())["not_evaluated"]
+    missing = {m["run"][-2:]: m["checkpoint"] for m in listed}
+    assert missing == {"s2": True, "s3": False}
+    assert "Not evaluated (eval.json): 2 of the runs." in text
+    assert "with a checkpoint (`prend eval RUN_DIR` evaluates them): Boxing-rnd-s2" in text
 
 
 def test_sweep_evaluates_each_run_when_it_finishes_and_finished_runs_it_skips(tmp_path):

@@ -41,7 +41,7 @@ from prend.experiments.stats import (
     normalized_auc,
     seed_interval,
 )
-from prend.rundir import FRAMES, GLOBAL_STEP, SCORE, read_sweep_manifest
+from prend.rundir import FRAMES, GLOBAL_STEP, SCORE, RunDir, read_sweep_manifest
 
 
 @dataclass
@@ -193,7 +193,18 @@ def evaluation_scores(runs: list[Run], reps: int = 50_000, seed: int = 0) -> lis
     return rows
 
 
-def _eval_markdown(rows: list[dict[str, Any]], reps: int) -> list[str]:
+def not_evaluated(runs: list[Run]) -> list[dict[str, Any]]:
+    """The runs without a complete evaluation under the default setting, and whether each still can have one.
+
+    A run whose checkpoint was not kept (results committed without them) cannot be evaluated any more; the
+    report says so instead of leaving the reader to wonder why a method has no evaluation row.
+    """
+    default = EVAL_FILES[0]
+    return [{"run": r.name, "path": str(r.path), "checkpoint": RunDir(r.path).checkpoint_path.is_file()}
+            for r in runs if not ((rec := read_eval(r.path, default)) and rec.get("complete"))]
+
+
+def _eval_markdown(rows: list[dict[str, Any]], reps: int, missing: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     lines = ["", "## Evaluation scores (`prend eval`)", "",
@@ -210,6 +221,14 @@ def _eval_markdown(rows: list[dict[str, Any]], reps: int) -> list[str]:
         lines.append(f"| {row['setting']} | {row['game']} | {row['label']} | {n} "
                      f"| {min(row['games'])} | {seed_cell(row['scores'])} "
                      f"| {_interval(row['iqm'], n)} | {per_seed} | {hns} |")
+    if missing:
+        can = [m["run"] for m in missing if m["checkpoint"]]
+        cannot = [m["run"] for m in missing if not m["checkpoint"]]
+        lines += ["", f"Not evaluated ({EVAL_FILES[0]}): {len(missing)} of the runs."]
+        if can:
+            lines.append(f"- with a checkpoint (`prend eval RUN_DIR` evaluates them): {', '.join(can)}")
+        if cannot:
+            lines.append(f"- without one (not kept), so they cannot be evaluated: {', '.join(cannot)}")
     return lines
 
 
@@ -337,7 +356,7 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
         "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames, published),
         "published": citation,
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
-        "evaluation": evaluation_scores(runs, reps=reps, seed=seed),
+        "evaluation": evaluation_scores(runs, reps=reps, seed=seed), "not_evaluated": not_evaluated(runs),
     }
     (out / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
     path = out / "report.md"
@@ -418,7 +437,7 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
             lines.append(f"| {row['game']} | {row['label']} | {seed_cell(row['decay'])} "
                          f"| {seed_cell(row['oscillation'])} | {seed_cell(row['spread'])} "
                          f"| {seed_cell(row['probe_decay'])} |")
-    lines += _eval_markdown(data["evaluation"], data["bootstrap_reps"])
+    lines += _eval_markdown(data["evaluation"], data["bootstrap_reps"], data["not_evaluated"])
     lines += ["", "## Runs", "", "| run | status | frames | final score | AUC | HNS |", "|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['run']} | {r['status']} | {r['frames']} | {fmt(r['final'])} | {fmt(r['auc'])} "
