@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -290,6 +291,12 @@ def test_diagnose_fig3_correlation_on_synthetic_diagnostics(tmp_path):
         pytest.approx(1.0)
     later = diagnose([run], tmp_path / "later", skip_first=3)["runs"][0]
     assert later["fig3_points"] == len(levels) - 3 and later["fig3_pearson_pixels"] == pytest.approx(1.0)
+    # a figure an earlier analysis left in the folder is not listed as this one's
+    (tmp_path / "out" / "fig3_Riverraid-rnd-s9.png").write_bytes(b"")
+    diagnose([run], tmp_path / "out")
+    listed = re.findall(r"!\[(.*?)\]", (tmp_path / "out" / "summary.md").read_text())
+    assert listed == ["fig1_decay_oscillation.png", "fig1_intrinsic.png", "fig3_Boxing-rnd-s1.png",
+                      "fig3_correlations.png"]
 
 
 def test_diagnose_says_why_fig3_r_is_undefined_for_a_reward_with_no_spread(tmp_path, capsys):

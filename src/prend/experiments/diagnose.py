@@ -339,7 +339,7 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
                          "diagnose runs of a method with one (rnd, rnd-lr, prend or your own)")
     out = Path(out) if out else default_out(paths)
     out.mkdir(parents=True, exist_ok=True)
-    rows, results = [], {}
+    rows, results, figures = [], {}, ["fig1_decay_oscillation.png", "fig1_intrinsic.png"]
     for run in runs:
         row: dict[str, Any] = {"run": run.name, "path": str(run.path), "game": run.game_key, "label": run.label,
                                "method": run.method, "seed": run.seed,
@@ -360,15 +360,18 @@ def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
         if result is not None:
             results[run.name] = result
             plot_fig3(run, result, out / f"fig3_{run.name}.png")
+            figures.append(f"fig3_{run.name}.png")
         rows.append(row)
     plot_fig1(runs, out / "fig1_intrinsic.png")
     plot_fig1_summary(rows, out / "fig1_decay_oscillation.png")
     if results:
         plot_fig3_summary(runs, results, rows, out / "fig3_correlations.png")
+        figures.append("fig3_correlations.png")
     summary = {"runs": rows, "groups": _group_rows(rows), "early_fraction": early_fraction,
                "max_points": max_points, "skip_first": skip_first, "reference_seed": REFERENCE_SEED}
     (out / "summary.json").write_text(json.dumps(nan_to_none(summary), indent=2) + "\n")
-    (out / "summary.md").write_text(summary_markdown(summary, sorted(p.name for p in out.glob("*.png"))))
+    # only this analysis's figures: an earlier diagnose into the same folder may have left others
+    (out / "summary.md").write_text(summary_markdown(summary, sorted(figures)))
     return summary
 
 
