@@ -101,6 +101,21 @@ def test_1_a_sweep_reports_a_locked_run_directory_as_busy(tmp_path):
     assert spec.state == "start"
 
 
+def test_1_a_sweep_sharing_its_directory_with_another_says_busy_not_failed(tmp_path, capsys):
+    # Two sweep processes over one directory (a second worker): the run the other one trains is not a failure,
+    # and the exit code says nothing failed.
+    out = tmp_path / "s"
+    spec = plan(SweepConfig(out=out, methods="rnd", games="Boxing", seeds="1"), [*TINY, "--total-steps", "32"])[0]
+    spec.run_dir.mkdir(parents=True)
+    with RunLock(spec.run_dir):
+        assert main(["sweep", "--out", str(out), "--methods", "rnd", "--games", "Boxing", "--seeds", "1",
+                     *TINY, "--total-steps", "32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index(f"sweep {out}: 0 of 1 runs finished, 1 being trained by another process:")
+    assert lines[at + 1].startswith(f"  busy {spec.name}: '{spec.run_dir}' is being trained by pid {os.getpid()}")
+    assert not any("failed" in line for line in lines)
+
+
 def test_1_a_run_taken_after_planning_is_busy_and_left_untouched(tmp_path, monkeypatch):
     # Two sweeps over one directory plan the same free run at the same instant; the second to start finds it
     # held, either before it starts prend train or (the race) when prend train fails on the lock.

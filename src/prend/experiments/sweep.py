@@ -398,14 +398,17 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], echo: Callable[[str], Non
             results[s.name] |= eval_in_subprocess(s.run_dir, cfg.eval_episodes, threads, s.log, pythonpath)
             echo(f"  {results[s.name]['eval']} {s.name} ({cfg.eval_episodes} games; eval.json, log: {s.log})")
             _write_manifest(out, cfg, train_args, specs, results)
-    failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict", "busy")]
+    failed = [s for s in specs if results.get(s.name, {}).get("state") in ("failed", "conflict")]
+    # a run another process trains (a second sweep over the same directory, a lone prend train) has not failed
+    busy = [s for s in specs if results.get(s.name, {}).get("state") == "busy"]
     interrupted = [s.name for s in specs if results.get(s.name, {}).get("state") == "interrupted"]
     echo(f"sweep {cfg.out}: {sum(r.get('state') in ('finished', 'skipped') for r in results.values())} of "
-         f"{len(specs)} runs finished" + (f", {len(failed)} failed:" if failed else ""))
+         f"{len(specs)} runs finished" + (f", {len(failed)} failed" if failed else "")
+         + (f", {len(busy)} being trained by another process" if busy else "") + (":" if failed or busy else ""))
     for s in failed:
-        result = results.get(s.name, {})
-        echo(f"  {s.name}: " + (s.message if s.state in ("conflict", "busy") else
-                                result["error"] if result.get("state") == "busy" else f"log {s.log}"))
+        echo(f"  {s.name}: " + (s.message if s.state == "conflict" else f"log {s.log}"))
+    for s in busy:
+        echo(f"  busy {s.name}: {results[s.name]['error']}")
     for s in specs:
         for lost in results.get(s.name, {}).get("retries", []):
             echo(f"  retried {s.name}: lost {lost['node']} ({lost['error']}) at step {lost['at_step']:,}, then "
