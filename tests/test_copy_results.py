@@ -1,0 +1,44 @@
+"""``scripts/copy_results.sh``: finished runs into a results folder without checkpoints, TensorBoard files or locks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "copy_results.sh"
+
+
+def _run_dir(root: Path, name: str, state: str) -> Path:
+    run = root / name
+    (run / "tb").mkdir(parents=True)
+    (run / "tb" / "events.out.tfevents.1").write_bytes(b"x")
+    for file in ("metrics.jsonl", "config.json", "eval.json", "train.log", "checkpoint.pt", "checkpoint.pt.tmp",
+                 ".lock", ".eval.lock"):
+        (run / file).write_text(file)
+    (run / "sweep_status.json").write_text(json.dumps({"state": state}, indent=2))
+    return run
+
+
+def _copy(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], capture_output=True, text=True, check=False)
+
+
+def test_a_finished_run_is_copied_without_its_checkpoint_tensorboard_or_locks(tmp_path):
+    done = _run_dir(tmp_path / "sweep", "Boxing-rnd-s1", "finished")
+    running = _run_dir(tmp_path / "sweep", "Boxing-rnd-s2", "running")
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    result = _copy(tmp_path / "results", done, running, tmp_path / "sweep" / "sweep.json")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["copied Boxing-rnd-s1", "skipped Boxing-rnd-s2: not finished (its "
+                                          "sweep_status.json)", "skipped sweep.json: not a run directory (no "
+                                          "metrics.jsonl)"]
+    copied = sorted(p.name for p in (tmp_path / "results" / "Boxing-rnd-s1").iterdir())
+    assert copied == ["config.json", "eval.json", "metrics.jsonl", "sweep_status.json", "train.log"]
+    assert not (tmp_path / "results" / "Boxing-rnd-s2").exists()
+    assert (done / "checkpoint.pt").is_file()  # the source keeps everything
+
+
+def test_without_runs_it_prints_its_usage_and_exits_2(tmp_path):
+    result = _copy(tmp_path / "results")
+    assert result.returncode == 2 and "usage: bash scripts/copy_results.sh DEST RUN_DIR" in result.stderr
