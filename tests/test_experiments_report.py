@@ -229,6 +229,24 @@ def test_fig2_caption_fits_a_one_game_figure(tmp_path):
     assert fig.bbox.x0 <= title.x0 and title.x1 <= fig.bbox.x1, (title, fig.bbox)
 
 
+def test_fig2_with_many_groups_puts_one_legend_below_the_panels_and_with_few_one_inside(tmp_path):
+    # Five groups on each of two games (the paper-answer comparison): inside a panel their entries covered curves.
+    for game in ("Boxing", "Riverraid"):
+        for k in range(5):
+            make_run(tmp_path / "many", game, "rnd-lr", 1, [1.0, 2.0], lr_scale=0.01 * (k + 1))
+    fig = plot_scores(find_runs([tmp_path / "many"]), tmp_path / "many.png")
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert sum("rnd-lr" in label for label in labels) == 5  # each group once, not once per game
+    box = legend.get_window_extent()
+    assert all(box.y1 <= ax.get_window_extent().y0 for ax in fig.axes)
+    for k in range(2):
+        make_run(tmp_path / "few", "Boxing", "rnd-lr", 1, [1.0, 2.0], lr_scale=0.01 * (k + 1))
+    fig = plot_scores(find_runs([tmp_path / "few"]), tmp_path / "few.png")
+    assert fig.legends == [] and fig.axes[0].get_legend() is not None
+
+
 def test_fig1_with_twelve_groups_gives_each_its_own_colour_and_one_legend_below_the_panels(tmp_path):
     # Twelve predictor learning-rate scales of RND+LR: twelve groups, more than tab10's ten colours.
     for k in range(12):

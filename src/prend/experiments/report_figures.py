@@ -19,6 +19,7 @@ from prend.experiments.figures import (
     add_legend,
     caption,
     describe_spread,
+    figure_legend,
     method_colors,
     new_figure,
     plot_group,
@@ -35,6 +36,9 @@ PUBLISHED_STYLES = ("--", "-.", (0, (4, 1, 1, 1, 1, 1)))
 
 PANEL_WIDTH = 5.2
 """Inches per game panel of Fig. 2."""
+
+CROWDED_LEGEND = 4
+"""Fig. 2 panels with more groups than this get one legend below the panels instead of one inside each."""
 
 
 def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
@@ -56,6 +60,7 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
     entries = max(sum(g == game for g, _ in groups) + len(published_curves(game, published)) + 3 for game in games)
     height = 3.8 if published == "none" else 4.0 + 0.17 * entries
     fig, axes = new_figure(rows, cols, width=PANEL_WIDTH, height=height)
+    crowded = max(sum(g == game for g, _ in groups) for game in games) > CROWDED_LEGEND
     for i, game in enumerate(games):
         ax = axes[i // cols, i % cols]
         drawn, counts = set(), []
@@ -83,7 +88,10 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
-        add_legend(ax, fontsize=8, below=bool(curves))  # inside, a legend can sit on a published curve
+        if curves or not crowded:
+            add_legend(ax, fontsize=8, below=bool(curves))  # inside, a legend can sit on a published curve
+    if crowded and published == "none":
+        figure_legend(fig, axes)  # below the panels: inside one, many groups' entries cover its curves
     for j in range(len(games), rows * cols):
         axes[j // cols, j % cols].set_visible(False)
     counts = [len(members) for members in groups.values()]
