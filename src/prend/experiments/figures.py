@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from prend.experiments.fig3_result import Fig3
 from prend.experiments.runs import Run, group_runs, method_order
@@ -85,6 +86,12 @@ def figure_legend(fig: Figure, axes, fontsize: int = 8) -> None:
     fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=columns, fontsize=fontsize)
 
 
+def frame_ticks(ax) -> None:
+    """Frame counts as 500k, 1M, ... on at most 5 ticks (plain labels run together; 1e6 offsets are easy to miss)."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+
+
 def new_figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6):
     """A constrained-layout figure of ``rows`` x ``cols`` panels, each ``width`` x ``height`` inches: (fig, axes)."""
     fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
@@ -123,7 +130,8 @@ def plot_fig1(runs: list[Run], path: Path) -> Figure:
         axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
         for col, ax in enumerate(axes[row]):
             describe_spread(ax, drawn[col], counts[col])
-            ax.set_xlabel("frames")
+            ax.set_xlabel("emulator frames")
+            frame_ticks(ax)
             if has_positive_data(ax):  # an empty panel (no intrinsic series) cannot be log-scaled
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from prend.config import EnvConfig, RunConfig
 from prend.experiments.figures import (
@@ -20,6 +19,7 @@ from prend.experiments.figures import (
     caption,
     describe_spread,
     figure_legend,
+    frame_ticks,
     method_colors,
     new_figure,
     plot_group,
@@ -84,9 +84,7 @@ def plot_scores(runs: list[Run], path: Path, published: str = "none") -> Figure:
         ax.set_title(game)
         ax.set_xlabel("emulator frames")
         ax.set_ylabel("score (mean of last 100 games)")
-        # "150000175000200000": plain tick labels run together on a narrow panel; 50k, 100k, ... do not.
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        frame_ticks(ax)
         ax.grid(alpha=0.3)
         if curves or not crowded:
             add_legend(ax, fontsize=8, below=bool(curves))  # inside, a legend can sit on a published curve
