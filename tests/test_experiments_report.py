@@ -11,7 +11,7 @@ from prend.errors import PrendError
 from prend.experiments.diagnose import diagnose
 from prend.experiments.figures import plot_fig1, plot_fig1_summary
 from prend.experiments.published import published_curves
-from prend.experiments.report import write_report
+from prend.experiments.report import separation_p, write_report
 from prend.experiments.report_figures import plot_scores
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
@@ -195,6 +195,12 @@ def test_two_seeds_are_drawn_one_by_one_with_their_mean_and_no_t_band(tmp_path):
     # The tables list the seeds and give no interval.
     text = write_report(tmp_path, reps=200).read_text()
     assert "| Boxing | rnd | 2 | 384 | 5 | – (n < 5) | s1: 3, s2: 7 |" in text
+
+
+def test_the_smallest_p_value_few_seeds_can_give():
+    # all 2 splits of 1 + 1 runs are "separated"; C(8, 4) = 70 splits of 4 + 4, two of them extreme
+    assert separation_p(1, 1) == 1.0 and separation_p(4, 4) == pytest.approx(2 / 70)
+    assert separation_p(2, 3) == pytest.approx(2 / 10) and separation_p(3, 2) == separation_p(2, 3)
 
 
 def test_six_seeds_get_the_student_t_band_of_their_mean(tmp_path):

@@ -240,9 +240,26 @@ def _interval(estimate: dict[str, float], n: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------- report
+def separation_p(n: int, m: int) -> float:
+    """Two-sided permutation p-value of the most extreme outcome: every one of n seeds above every one of m.
+
+    Under "the method makes no difference" each of the C(n+m, n) ways to split the pooled runs is equally
+    likely, and two of them (all above, all below) are that extreme; so it is the smallest p-value n and m
+    seeds can give at all, however far apart their values.
+
+    Example:
+        >>> separation_p(2, 2), separation_p(3, 3), round(separation_p(5, 5), 4)
+        (0.3333333333333333, 0.1, 0.0079)
+    """
+    return min(1.0, 2 / math.comb(n + m, n))
+
+
 SEED_RULE = (f"Below {MIN_SEEDS_FOR_INTERVAL} seeds a cell lists every seed's value in seed order and their mean, "
              "`s1 / s2 (mean m)`, and no interval is given: a Student-t interval of 2 seeds spans ±12.7 standard "
-             f"errors and says nothing the values do not. From {MIN_SEEDS_FOR_INTERVAL} seeds a cell is mean ± sd.")
+             f"errors and says nothing the values do not. From {MIN_SEEDS_FOR_INTERVAL} seeds a cell is mean ± sd. "
+             "Few seeds cannot separate two groups either: even when every seed of one is above every seed of the "
+             f"other, a permutation test gives p = {separation_p(2, 2):.2f} for 2 seeds against 2 and "
+             f"{separation_p(3, 3):.2f} for 3 against 3 (p < 0.05 needs 4 against 4: {separation_p(4, 4):.3f}).")
 """How the tables summarise a group's seeds; printed once at the top of ``report.md``."""
 
 
