@@ -12,7 +12,7 @@ from prend.experiments.diagnose import diagnose
 from prend.experiments.figures import plot_fig1, plot_fig1_summary
 from prend.experiments.published import published_curves
 from prend.experiments.report import separation_p, write_report
-from prend.experiments.report_figures import plot_scores
+from prend.experiments.report_figures import plot_final_scores, plot_scores
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
 
@@ -251,6 +251,24 @@ def test_fig2_with_many_groups_puts_one_legend_below_the_panels_and_with_few_one
         make_run(tmp_path / "few", "Boxing", "rnd-lr", 1, [1.0, 2.0], lr_scale=0.01 * (k + 1))
     fig = plot_scores(find_runs([tmp_path / "few"]), tmp_path / "few.png")
     assert fig.legends == [] and fig.axes[0].get_legend() is not None
+
+
+def test_final_scores_figure_draws_every_seed_its_mean_and_its_evaluation(tmp_path):
+    make_run(tmp_path, "Boxing", "rnd", 1, [0.0, 1.0])
+    make_run(tmp_path, "Boxing", "rnd", 2, [0.0, 3.0])
+    make_run(tmp_path, "Boxing", "none", 1, [0.0, -2.0])
+    evaluation = [{"setting": "eval.json", "game": "Boxing", "label": "rnd", "seeds": [2], "scores": [5.5]}]
+    fig = plot_final_scores(find_runs([tmp_path]), evaluation, tmp_path / "final.png")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["rnd", "none"]
+    points = {tuple(np.round(p, 2)) for c in ax.collections for p in c.get_offsets()}
+    assert {(-0.12, 1.0), (0.12, 3.0), (1.0, -2.0), (0.12, 5.5)} == points  # seeds, and seed 2's evaluation
+    bars = [line.get_ydata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_linewidth() == 2]
+    assert bars == [pytest.approx(2.0), pytest.approx(-2.0)]
+    assert [t.get_text() for t in ax.texts] == ["s1", "s2", "s1"]
+    (legend,) = fig.legends
+    assert any("evaluation mean" in t.get_text() for t in legend.get_texts())
 
 
 def test_fig1_with_twelve_groups_gives_each_its_own_colour_and_one_legend_below_the_panels(tmp_path):

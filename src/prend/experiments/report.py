@@ -30,7 +30,7 @@ from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
 from prend.experiments.evaluate import EVAL_FILES, read_eval
 from prend.experiments.figures import plot_fig1
 from prend.experiments.published import published_at, published_curves, published_source
-from prend.experiments.report_figures import plot_aggregates, plot_scores
+from prend.experiments.report_figures import plot_aggregates, plot_final_scores, plot_scores
 from prend.experiments.runs import Run, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import (
@@ -345,8 +345,10 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
     out.mkdir(parents=True, exist_ok=True)
     scores = group_scores(runs)
     agg = aggregates(scores, reps=reps, seed=seed)
+    evaluation = evaluation_scores(runs, reps=reps, seed=seed)
     plot_scores(runs, out / "fig2_scores.png", published)
-    figures = ["fig2_scores.png"]
+    plot_final_scores(runs, evaluation, out / "final_scores.png")
+    figures = ["fig2_scores.png", "final_scores.png"]
     if any(np.isfinite(r[name]["value"]) for r in agg for name in AGGREGATES):
         plot_aggregates(agg, out / "hns_aggregates.png")
         figures.append("hns_aggregates.png")
@@ -373,7 +375,7 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
         "groups": [vars(s) for s in scores], "at_frames": budget_scores(runs, at_frames, published),
         "published": citation,
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
-        "evaluation": evaluation_scores(runs, reps=reps, seed=seed), "not_evaluated": not_evaluated(runs),
+        "evaluation": evaluation, "not_evaluated": not_evaluated(runs),
     }
     (out / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
     path = out / "report.md"

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from prend.config import EnvConfig, RunConfig
+from prend.experiments.evaluate import EVAL_FILES
 from prend.experiments.figures import (
     add_legend,
     caption,
@@ -118,6 +119,62 @@ def fig2_caption(runs: list[Run], counts: list[int]) -> str:
         text += (f"\nShort CPU-scale runs: up to {frames:,} frames ({100 * frames / default_frames:.2g}% of the "
                  f"default {default_frames:,} frames = {RunConfig().total_steps // 1_000_000}M agent steps).")
     return text
+
+
+def plot_final_scores(runs: list[Run], evaluations: list[dict[str, Any]], path: Path) -> Figure:
+    """Every seed's final score as a point, per game and group: the figure to read when seeds are few.
+
+    Filled points are the final running score (``charts/score_mean_100``) of each seed, labelled with its seed;
+    a bar marks their mean. Where ``prend eval`` scored the final policy (``evaluations``: the report's
+    evaluation rows of the default setting), a hollow diamond at the same place shows that seed's evaluation
+    mean. The
+    random-play score is dotted. No interval is drawn: with few seeds the points are the information.
+    """
+    groups = group_runs(runs)
+    games = sorted({g for g, _ in groups})
+    colors = method_colors([label for _, label in groups])
+    evaluated = {(row["game"], row["label"]): dict(zip(row["seeds"], row["scores"], strict=True))
+                 for row in evaluations if row["setting"] == EVAL_FILES[0]}
+    cols = min(len(games), 3)
+    rows = -(-len(games) // cols)
+    labels_per_game = {game: [label for g, label in groups if g == game] for game in games}
+    width = max(PANEL_WIDTH, 0.55 * max(len(v) for v in labels_per_game.values()) + 1.5)
+    fig, axes = new_figure(rows, cols, width=width, height=4.2)
+    for i, game in enumerate(games):
+        ax = axes[i // cols, i % cols]
+        for x, label in enumerate(labels_per_game[game]):
+            members = groups[(game, label)]
+            finals = [float(r.series(SCORE)[-1]) for r in members]  # report.final_score (it imports this module)
+            offsets = np.linspace(-0.12, 0.12, len(members)) if len(members) > 1 else [0.0]
+            ax.scatter([x + o for o in offsets], finals, color=colors[label], s=28, zorder=3)
+            for o, run, value in zip(offsets, members, finals, strict=True):
+                ax.annotate(f"s{run.seed}", (x + o, value), xytext=(4, 0), textcoords="offset points",
+                            fontsize=7, va="center")
+            if np.isfinite(finals).any():
+                ax.plot([x - 0.25, x + 0.25], [np.nanmean(finals)] * 2, color=colors[label], linewidth=2)
+            scores = evaluated.get((game, label), {})
+            shown = [(x + o, scores[r.seed]) for o, r in zip(offsets, members, strict=True) if r.seed in scores]
+            if shown:
+                ax.scatter(*zip(*shown, strict=True), marker="D", facecolors="none", edgecolors=colors[label], s=30,
+                           zorder=3)
+        ref = reference_scores(game)
+        if ref is not None:
+            ax.axhline(ref[0], color="grey", linestyle=":", linewidth=1, label="random play")
+        ax.scatter([], [], color="grey", s=28, label="final running score, one seed (bar: their mean)")
+        if any((game, label) in evaluated for label in labels_per_game[game]):
+            ax.scatter([], [], marker="D", facecolors="none", edgecolors="grey", s=30,
+                       label="evaluation mean of the same seed's final policy (prend eval)")
+        ax.set_xticks(range(len(labels_per_game[game])), labels_per_game[game], rotation=30, ha="right", fontsize=8)
+        ax.set_title(game)
+        ax.set_ylabel("score")
+        ax.grid(alpha=0.3, axis="y")
+    for j in range(len(games), rows * cols):
+        axes[j // cols, j % cols].set_visible(False)
+    figure_legend(fig, axes)  # below the rotated group names, whatever their length
+    fig.suptitle("Final score of every seed (no interval: with few seeds the points are the information)",
+                 fontsize=9)
+    fig.savefig(path, dpi=110)
+    return fig
 
 
 def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
