@@ -35,5 +35,5 @@ echo "  first_run.png        who found the treasure, in which episode (training)
 echo "  results.md           the same as a table (results.json: per run)"
 echo "  rnd_agent.mp4        RND seed 1 playing, its intrinsic reward, game reward and values beneath"
 echo "  ppo_agent.mp4        plain PPO seed 1 playing, game reward and value beneath"
-echo "  size10/report.md     prend report: score curves (fig2_scores.png), intrinsic reward, evaluation IQM"
+echo "  size10/report.md     prend report: score curves (fig2_scores.png), final scores per seed, intrinsic reward, evaluation IQM"
 echo "  size10/<run>/        each run: metrics.jsonl, checkpoint.pt, eval.json, train.log (prend eval/video take it)"

@@ -65,9 +65,10 @@ def test_report_numbers_on_synthetic_runs(tmp_path):
     assert prend_boxing["hns"][0] == pytest.approx((3.0 - 0.1) / 12.0)
     text = path.read_text()
     for needle in ("## Final score", "## Human-normalised final score", "## Aggregates across games", "IQM",
-                   "DQN Zoo", "| Boxing | rnd | 2 |", "fig2_scores.png", "hns_aggregates.png", "intrinsic_reward.png"):
+                   "DQN Zoo", "| Boxing | rnd | 2 |", "fig2_scores.png", "final_scores.png", "hns_aggregates.png",
+                   "intrinsic_reward.png"):
         assert needle in text, needle
-    for png in ("fig2_scores.png", "hns_aggregates.png", "intrinsic_reward.png"):
+    for png in ("fig2_scores.png", "final_scores.png", "hns_aggregates.png", "intrinsic_reward.png"):
         assert (tmp_path / png).stat().st_size > 1000
 
 
