@@ -323,7 +323,7 @@ def prepare_out_dir(run_dir: Path) -> Path:
 
 
 def remove_temp_files(run_dir: Path) -> list[Path]:
-    """Delete the temporary files interrupted atomic writes left (``.checkpoint.pt.XXXX.tmp``...); returns them.
+    """Delete the temporary files interrupted atomic writes left (e.g. ``.checkpoint.pt.XXXX.tmp``); returns them.
 
     Only names :func:`prend.checkpoint.atomic_write` makes for the files ``prend train`` owns; call it with the
     lock held, so no live write is removed.

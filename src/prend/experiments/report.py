@@ -31,7 +31,7 @@ from prend.experiments.evaluate import EVAL_FILES, read_eval
 from prend.experiments.figures import plot_fig1
 from prend.experiments.published import published_at, published_curves, published_source
 from prend.experiments.report_figures import plot_aggregates, plot_final_scores, plot_scores
-from prend.experiments.runs import Run, find_runs, group_runs, method_order
+from prend.experiments.runs import Run, final_score, find_runs, group_runs, method_order
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import (
     AGGREGATES,
@@ -58,11 +58,6 @@ class GroupScores:
     """Per seed: area under score-vs-frames divided by the frame span (the average score over training)."""
     hns: list[float]
     """Per seed: the final score, human-normalised."""
-
-
-def final_score(run: Run) -> float:
-    """The score at a run's last iteration (NaN if no game has ended yet)."""
-    return float(run.series(SCORE)[-1])
 
 
 def run_auc(run: Run) -> float:

@@ -27,7 +27,7 @@ from prend.experiments.figures import (
     spread_caption,
 )
 from prend.experiments.published import published_curves
-from prend.experiments.runs import Run, group_runs
+from prend.experiments.runs import Run, final_score, group_runs
 from prend.experiments.scores import reference_scores
 from prend.experiments.stats import AGGREGATES
 from prend.rundir import FRAMES, SCORE
@@ -144,7 +144,7 @@ def plot_final_scores(runs: list[Run], evaluations: list[dict[str, Any]], path: 
         ax = axes[i // cols, i % cols]
         for x, label in enumerate(labels_per_game[game]):
             members = groups[(game, label)]
-            finals = [float(r.series(SCORE)[-1]) for r in members]  # report.final_score (it imports this module)
+            finals = [final_score(r) for r in members]
             offsets = np.linspace(-0.12, 0.12, len(members)) if len(members) > 1 else [0.0]
             ax.scatter([x + o for o in offsets], finals, color=colors[label], s=28, zorder=3)
             for o, run, value in zip(offsets, members, finals, strict=True):

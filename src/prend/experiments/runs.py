@@ -26,7 +26,7 @@ from prend.config import config_from_dict
 from prend.envs.games import resolve_atari_game
 from prend.errors import PrendError
 from prend.intrinsic.methods import PLUGIN_ORDER, IntrinsicMethod, method_by_name, resolve_method
-from prend.rundir import BOOKKEEPING_FIELDS, CONFIG, FRAMES, METRICS, Diagnostics, RunDir, flatten
+from prend.rundir import BOOKKEEPING_FIELDS, CONFIG, FRAMES, METRICS, SCORE, Diagnostics, RunDir, flatten
 
 IGNORED_FIELDS = BOOKKEEPING_FIELDS | {"run.seed", "env.game", "intrinsic.method"}
 """Config fields that never distinguish groups: seeds are what a group averages over, game and method are
@@ -251,6 +251,11 @@ def label_runs(runs: list[Run]) -> list[Run]:
         seen[base] = seen.get(base, 0) + 1
         run.name = base if seen[base] == 1 else f"{base}-{seen[base]}"
     return runs
+
+
+def final_score(run: Run) -> float:
+    """The score at a run's last iteration (NaN if no game has ended yet)."""
+    return float(run.series(SCORE)[-1])
 
 
 def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:

@@ -51,14 +51,14 @@ from prend.nets.atariari import FRAME_SHAPES, AtariARIEncoder, Frame, load_atari
 
 # The trainers live in prend.pretrain.atariari_train and atariari_objectives, which import this module's data;
 # their old names are resolved from there on first use (PEP 562), so that old imports keep working without a cycle.
-_TRAIN_EXPORTS = ("STDIMScores", "STDIMSettings", "STDIMTrainer", "stdim_loss")
+_TRAIN_EXPORTS = {"STDIMScores": "atariari_objectives", "STDIMSettings": "atariari_train",
+                  "STDIMTrainer": "atariari_objectives", "stdim_loss": "atariari_objectives"}
 
 
 def __getattr__(name: str) -> Any:
-    """The trainers' names, from :mod:`prend.pretrain.atariari_objectives`."""
+    """The trainers' names, from the module each now lives in."""
     if name in _TRAIN_EXPORTS:
-        home = "atariari_train" if name == "STDIMSettings" else "atariari_objectives"
-        return getattr(importlib.import_module(f"prend.pretrain.{home}"), name)
+        return getattr(importlib.import_module(f"prend.pretrain.{_TRAIN_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
