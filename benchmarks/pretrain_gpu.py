@@ -12,6 +12,9 @@ interpreter has prend's dependencies. Subcommands:
 The output folder holds at most 8 flat files (what the device tool brings back): ``backbone.pt`` (or its parts),
 ``backbone.json``, ``probe.json``, ``probe.md``, ``summary.json`` and ``log.txt``. Everything else (frames,
 checkpoints, TensorBoard logs) goes to the work folder.
+
+Its helpers live beside it, split out by concept: ``pretrain_gpu_budget.py`` (the time budget's arithmetic),
+``pretrain_gpu_commands.py`` (options, ``prend`` commands) and ``pretrain_gpu_outputs.py`` (export, records, ship).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import argparse
 import dataclasses
 import importlib.metadata
 import json
-import math
 import os
 import shlex
 import shutil
@@ -28,317 +30,55 @@ import signal
 import subprocess
 import sys
 import time
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-BUDGET_S = 540
-"""The whole recipe, set-up included, ends within 9 minutes (the device tool allows 10 per command)."""
-PROBE_S = 180
-"""Seconds kept for ``prend probe`` at the end (its classifiers are fitted on the CPU)."""
-MARGIN_S = 15
-"""Seconds kept after the probe for the export, the summary and slack."""
-WARMUP_STEPS = 40
-"""Optimizer steps of the timing run; the first :data:`WARMUP_SKIP` are left out of the rate."""
-WARMUP_SKIP = 10
-WARMUP_LOG_EVERY = 5
-WARMUP_FRAMES_PER_GAME = 2000
-"""The timing run loads only this many frames of each game (the step cost does not depend on the data size)."""
-WARMUP_CAP_S = 90
-"""Longest the timing run may take (process start, CUDA start, 40 steps, the final save)."""
-MIN_TRAIN_S = 60
-"""Collection must leave at least this long for the pre-training run itself."""
-SAFETY = 0.9
-"""Share of the measured rate the step count is planned on."""
-SAVES = 3
-"""Checkpoints the pre-training run writes (every third of its steps), each costing about one warm-up save."""
-LOAD_FRAMES_PER_S = 10_000
-"""Frames per second ``FrameData.load`` decompresses (measured 13.7k/s on a 2-core CPU; kept conservative)."""
+from pretrain_gpu_budget import (
+    BUDGET_S,
+    LOAD_FRAMES_PER_S,
+    MIN_TRAIN_S,
+    PROBE_S,
+    WARMUP_CAP_S,
+    WARMUP_FRAMES_PER_GAME,
+    WARMUP_LOG_EVERY,
+    WARMUP_STEPS,
+    deadlines,
+    save_every,
+    startup_seconds,
+    steps_for_budget,
+    steps_per_second,
+)
+from pretrain_gpu_commands import (
+    Options,
+    collect_command,
+    frames_in,
+    merge_figures,
+    prend_features,
+    pretrain_command,
+    pretrain_games,
+    probe_collect_command,
+    probe_plan,
+    shown,
+)
+from pretrain_gpu_outputs import (
+    add_probe_to_record,
+    backbone_file,
+    finish,
+    headline,
+    probe_markdown,
+    scalar_events,
+    ship,
+)
+
 GRACE_S = 30
 """After SIGTERM (the trainer finishes its step and saves ``latest.pth``) this long before SIGKILL."""
-PROBE_GAMES = ("boxing", "riverraid")
-PROBE_FRAMES_PER_GAME = 12_000
-PROBE_SEED = 1
-FILE_LIMIT = 16 * 2**20
-"""The device tool brings back files of at most 16 MiB; a larger backbone file is split into parts."""
-PART_BYTES = 15 * 2**20
 WHEEL_PACKAGES = ("ale-py", "gymnasium", "farama-notifications", "tyro", "docstring-parser", "typeguard",
                   "typing-extensions")
 """prend's dependencies that the GPU machine's python3 lacks (it has torch, numpy, scipy, tensorboard, tqdm,
 matplotlib, opencv); typing-extensions travels too, as typeguard needs >= 4.14."""
 WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
                    "manylinux2014_x86_64", "manylinux1_x86_64")
-
-
-# ---------------------------------------------------------------------------------------------- arithmetic
-@dataclasses.dataclass(frozen=True)
-class Deadlines:
-    """Seconds after the helper's start by which each phase must end."""
-
-    collect: float
-    """The pre-training frames are collected (leaving the warm-up and a minimal training run)."""
-    train: float
-    """The pre-training run stops (SIGTERM) and the probe starts, at the latest."""
-    end: float
-    """The probe stops; export and summary follow in the margin."""
-
-
-def deadlines(left_s: float, probe_s: float = PROBE_S, margin_s: float = MARGIN_S) -> Deadlines:
-    """Split the seconds left after set-up into phase deadlines.
-
-    Example:
-        >>> deadlines(525)
-        Deadlines(collect=180, train=330, end=510)
-    """
-    end = left_s - margin_s
-    train = end - probe_s
-    return Deadlines(collect=train - WARMUP_CAP_S - MIN_TRAIN_S, train=train, end=end)
-
-
-def steps_per_second(events: Sequence[tuple[int, float]], skip_steps: int = WARMUP_SKIP) -> float:
-    """Optimizer steps per second between the first logged step at or after ``skip_steps`` and the last one.
-
-    ``events`` are ``(step, wall time)`` of the trainer's TensorBoard scalars; the first steps (CUDA start,
-    kernel loading, allocator growth) are left out.
-
-    Example:
-        >>> steps_per_second([(5, 100.0), (10, 101.0), (20, 103.0), (40, 107.0)])
-        5.0
-
-    Raises:
-        ValueError: With fewer than two logged steps past ``skip_steps``.
-    """
-    kept = sorted((s, w) for s, w in events if s >= skip_steps)
-    if len(kept) < 2 or kept[-1][1] <= kept[0][1]:
-        raise ValueError(f"need two logged steps at or after step {skip_steps}, got {sorted(events)}")
-    (s0, w0), (s1, w1) = kept[0], kept[-1]
-    return (s1 - s0) / (w1 - w0)
-
-
-def startup_seconds(launched: float, events: Sequence[tuple[int, float]], rate: float) -> float:
-    """Seconds a trainer spends before its first step: the first logged step's time, less the steps before it.
-
-    Example:
-        >>> startup_seconds(90.0, [(5, 100.0), (10, 101.0)], rate=5.0)
-        9.0
-    """
-    step, wall = min(events)
-    return max(0.0, wall - launched - step / rate)
-
-
-def steps_for_budget(seconds: float, rate: float, startup_s: float = 0.0, save_s: float = 0.0,
-                     saves: int = SAVES, safety: float = SAFETY) -> int:
-    """Optimizer steps that fit in ``seconds``: what is left after start-up and saves, times the rate, times safety.
-
-    Example (300 s at 5 steps/s, 20 s start-up, 3 saves of 2 s: 274 s x 5 x 0.9):
-        >>> steps_for_budget(300, 5.0, startup_s=20, save_s=2)
-        1233
-        >>> steps_for_budget(10, 5.0, startup_s=20)
-        0
-    """
-    usable = seconds - startup_s - saves * save_s
-    return max(0, math.floor(usable * rate * safety + 1e-9))
-
-
-def save_every(steps: int, saves: int = SAVES) -> int:
-    """Checkpoint interval giving ``saves`` checkpoints over the run (the last at its end).
-
-    Example:
-        >>> save_every(1233), save_every(2)
-        (411, 1)
-    """
-    return max(1, math.ceil(steps / saves))
-
-
-def thin(points: Sequence[Any], most: int = 100) -> list[Any]:
-    """At most ``most`` evenly spaced entries of ``points``, the first and last included.
-
-    Example:
-        >>> thin(list(range(10)), 4)
-        [0, 3, 6, 9]
-    """
-    if len(points) <= most:
-        return list(points)
-    return [points[round(i * (len(points) - 1) / (most - 1))] for i in range(most)]
-
-
-# -------------------------------------------------------------------------------------------------- prend
-def pretrain_games() -> tuple[str, ...]:
-    """prend's default collection games, with Boxing added if they lack it and Riverraid taken out if they have it.
-
-    Atari-PB's split keeps Boxing among the pre-training games and Riverraid out; the probe measures both.
-    """
-    from prend.pretrain.collect import DEFAULT_COLLECT_GAMES
-
-    games = tuple(g for g in DEFAULT_COLLECT_GAMES if g != "riverraid")
-    return games if "boxing" in games else (*games, "boxing")
-
-
-def prend_features() -> dict[str, Any]:
-    """Which of the flags this script uses the installed prend has (they were added by parallel work).
-
-    ``collect_ram``: ``prend collect --ram``; ``probe_state``: ``prend probe --state``; ``probe_classic_flag``:
-    ``prend probe --no-classic``; ``objectives``: the values ``prend pretrain --objective`` accepts (``None``
-    when they are not a ``Literal``).
-    """
-    from prend.pretrain.collect import CollectConfig
-    from prend.pretrain.probe import ProbeConfig
-    from prend.pretrain.trainer import PretrainConfig
-
-    def names(cls: type) -> set[str]:
-        return {f.name for f in dataclasses.fields(cls)}
-
-    try:
-        hint = typing.get_type_hints(PretrainConfig)["objective"]
-        objectives = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
-    except Exception:  # an annotation that does not resolve here: let prend pretrain judge the value
-        objectives = None
-    probe_fields = names(ProbeConfig)
-    return {"collect_ram": "ram" in names(CollectConfig), "probe_state": "state" in probe_fields,
-            "probe_classic_flag": "classic" in probe_fields, "objectives": list(objectives) if objectives else None}
-
-
-def frames_in(root: Path) -> int:
-    """Frames stored in a ``prend collect`` directory (0 when it has no manifest)."""
-    from prend.pretrain.collect import disk_usage, read_manifest
-
-    if not (root / "manifest.json").is_file():
-        return 0
-    return int(disk_usage(read_manifest(root))["frames"])
-
-
-def scalar_events(tb_dir: Path, tag: str) -> list[tuple[int, float, float]]:
-    """``(step, wall time, value)`` of one scalar in a TensorBoard log directory, in step order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    if not tb_dir.is_dir():
-        return []
-    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    if tag not in acc.Tags().get("scalars", []):
-        return []
-    return sorted((e.step, e.wall_time, e.value) for e in acc.Scalars(tag))
-
-
-def shown(command: Sequence[str]) -> str:
-    """A command as a person would type it: ``prend ...`` for the interpreter running ``prend.cli``.
-
-    Example:
-        >>> shown(["/usr/bin/python3", "-m", "prend.cli", "probe", "a b.pt"])
-        "prend probe 'a b.pt'"
-    """
-    args = list(command)
-    if args[1:3] == ["-m", "prend.cli"]:
-        args = ["prend", *args[3:]]
-    return shlex.join(args)
-
-
-# ------------------------------------------------------------------------------------------------ options
-@dataclasses.dataclass
-class Options:
-    """What ``run`` does (the shell script's options, paths absolute)."""
-
-    out: Path
-    work: Path
-    budget_s: float = BUDGET_S
-    objective: str = "siammae"
-    arch: str = "resnet18"
-    width: float = 0.5
-    batch_size: int = 512
-    frames_per_game: int = 15_000
-    num_envs: int = 16
-    data: Path | None = None
-    probe_data: Path | None = None
-    probe_s: float = PROBE_S
-    seed: int = 0
-    device: str = "cuda"
-    gpu: str = "?"
-    pretrain_args: list[str] = dataclasses.field(default_factory=list)
-
-    def frames_dir(self) -> Path:
-        return self.data if self.data is not None else self.work / "frames"
-
-    def probe_dir(self) -> Path:
-        return self.probe_data if self.probe_data is not None else self.work / "probe_frames"
-
-
-def prend_cli() -> list[str]:
-    """How ``prend`` is started: this interpreter with ``-m prend.cli`` (no installed console script needed)."""
-    return [sys.executable, "-m", "prend.cli"]
-
-
-def collect_command(opts: Options, features: dict[str, Any]) -> list[str]:
-    """``prend collect`` of the pre-training frames: the default games plus Boxing, never Riverraid."""
-    return [*prend_cli(), "collect", "--out", str(opts.frames_dir()), "--games", *pretrain_games(),
-            "--frames-per-game", str(opts.frames_per_game), "--num-envs", str(opts.num_envs),
-            "--seed", str(opts.seed), "--no-progress"]
-
-
-def probe_collect_command(opts: Options, features: dict[str, Any]) -> list[str]:
-    """``prend collect`` of the held-out probe frames (docs/pretraining.md's set, with the RAM when prend can)."""
-    command = [*prend_cli(), "collect", "--out", str(opts.probe_dir()), "--games", *PROBE_GAMES,
-               "--frames-per-game", str(PROBE_FRAMES_PER_GAME), "--seed", str(PROBE_SEED), "--no-progress"]
-    return command + (["--ram"] if features["collect_ram"] else [])
-
-
-def pretrain_command(opts: Options, run_dir: Path, steps: int, save_every_: int, log_every: int = 10,
-                     max_frames_per_game: int | None = None) -> list[str]:
-    """``prend pretrain`` on ``opts.device``; the probe is run separately (with ``--state``, in its own time)."""
-    command = [*prend_cli(), "pretrain", "--objective", opts.objective, "--data", str(opts.frames_dir()),
-               "--out", str(run_dir), "--arch", opts.arch, "--width", str(opts.width),
-               "--batch-size", str(opts.batch_size), "--steps", str(steps), "--save-every", str(save_every_),
-               "--log-every", str(log_every), "--device", opts.device, "--seed", str(opts.seed),
-               "--probe-data", "None", "--no-progress"]
-    if max_frames_per_game is not None:
-        command += ["--max-frames-per-game", str(max_frames_per_game)]
-    return command + list(opts.pretrain_args)
-
-
-def probe_command(opts: Options, checkpoint: Path, out_json: Path, state: bool = False,
-                  classic: bool = True) -> list[str]:
-    """``prend probe`` of the exported backbone against its random-init twin on the probe frames.
-
-    ``state`` adds ``--state`` (the RAM state probe), ``classic=False`` adds ``--no-classic`` (only that).
-    """
-    command = [*prend_cli(), "probe", str(checkpoint), "--data", str(opts.probe_dir()), "--out", str(out_json),
-               "--device", opts.device, "--no-progress"]
-    return command + (["--state"] if state else []) + ([] if classic else ["--no-classic"])
-
-
-def probe_plan(opts: Options, checkpoint: Path, features: dict[str, Any]) -> list[tuple[str, list[str], Path]]:
-    """``(name, command, JSON path)`` of the probes to run side by side.
-
-    Both probes' classifiers are fitted on the CPU, one process each: with ``--no-classic`` in prend, the
-    classic probe (temporal coherence, action and reward probes) and the state probe run as two processes, so
-    a state probe that outlasts the budget does not cost the classic figures; else one ``--state`` probe (or a
-    plain one when prend has no ``--state``).
-    """
-    work = opts.work
-    if features.get("probe_state") and features.get("probe_classic_flag"):
-        return [("probe", probe_command(opts, checkpoint, work / "probe-classic.json"), work / "probe-classic.json"),
-                ("probe-state", probe_command(opts, checkpoint, work / "probe-state.json", state=True, classic=False),
-                 work / "probe-state.json")]
-    state = bool(features.get("probe_state"))
-    return [("probe", probe_command(opts, checkpoint, work / "probe-classic.json", state=state),
-             work / "probe-classic.json")]
-
-
-def merge_figures(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One ``probe.json`` from the figures of separate probe runs (as one ``prend probe --state`` writes it).
-
-    Example:
-        >>> merge_figures([{"action_probe": 1, "details": {"frames": 9, "pool": 6}},
-        ...                {"state_probe": 2, "details": {"frames": 9}}])
-        {'action_probe': 1, 'state_probe': 2, 'details': {'frames': 9, 'pool': 6}}
-    """
-    merged: dict[str, Any] = {}
-    details: dict[str, Any] = {}
-    for figures in parts:
-        merged.update({k: v for k, v in figures.items() if k != "details"})
-        details.update(figures.get("details", {}))
-    merged["details"] = details
-    return merged
 
 
 # --------------------------------------------------------------------------------------------- processes
@@ -405,137 +145,6 @@ def tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-# ------------------------------------------------------------------------------------------------ outputs
-def export(checkpoint: Path, out: Path, work: Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Write ``out/backbone.pt`` (backbone only, Atari-PB format) and ``out/backbone.json`` from a checkpoint.
-
-    A file over the device tool's 16 MiB limit is moved to ``work/backbone.pt`` and split into
-    ``out/backbone.pt.part0``, ``.part1``, ... (``cat backbone.pt.part* > backbone.pt`` joins them).
-
-    Returns:
-        The JSON record (``export_backbone``'s, plus ``parts`` when split).
-    """
-    from prend.pretrain.shipped import export_backbone
-
-    dest = out / "backbone.pt"
-    info = export_backbone(checkpoint, dest, record)
-    for old in out.glob("backbone.pt.part*"):
-        old.unlink()
-    if dest.stat().st_size > FILE_LIMIT:
-        whole = work / "backbone.pt"
-        work.mkdir(parents=True, exist_ok=True)
-        shutil.move(dest, whole)
-        data = whole.read_bytes()
-        parts = []
-        for i in range(math.ceil(len(data) / PART_BYTES)):
-            part = out / f"backbone.pt.part{i}"
-            part.write_bytes(data[i * PART_BYTES:(i + 1) * PART_BYTES])
-            parts.append(part.name)
-        info["parts"] = parts
-        info["join"] = "cat " + " ".join(parts) + " > backbone.pt"
-        (out / "backbone.json").write_text(json.dumps(info, indent=1) + "\n")
-    return info
-
-
-def backbone_file(out: Path, work: Path) -> Path:
-    """The whole exported backbone: ``out/backbone.pt``, or ``work/backbone.pt`` when it was split."""
-    return out / "backbone.pt" if (out / "backbone.pt").exists() else work / "backbone.pt"
-
-
-def probe_markdown(table: str, facts: dict[str, Any]) -> str:
-    """``probe.md``: the run's facts, then ``prend probe``'s printed table as it was printed.
-
-    Example:
-        >>> print(probe_markdown("measure  pretrained", {"GPU": "H200"}))
-        # Probe of the GPU-pre-trained backbone
-        <BLANKLINE>
-        | | |
-        |---|---|
-        | GPU | H200 |
-        <BLANKLINE>
-        ```text
-        measure  pretrained
-        ```
-        <BLANKLINE>
-    """
-    lines = ["# Probe of the GPU-pre-trained backbone", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in facts.items()]
-    return "\n".join([*lines, "", "```text", table.rstrip("\n"), "```", ""])
-
-
-def headline(figures: dict[str, Any]) -> dict[str, Any]:
-    """The probe figures without their per-game details (what ``backbone.json`` and the summary keep)."""
-    return {k: v for k, v in figures.items() if k != "details"}
-
-
-def finish(run_dir: Path, out: Path, work: Path, record: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Export a pre-training run's backbone and describe the run (what ``run`` does after training).
-
-    Takes ``run_dir/backbone.pth`` when the run finished, else its last ``latest.pth`` (a run stopped by the
-    budget). Returns the ``pretrain`` part of the summary: checkpoint used, step reached of the planned
-    steps, loss, the loss curve (at most 100 points of ``loss/mse_ema``) and the backbone record.
-
-    Raises:
-        FileNotFoundError: When the run directory holds no checkpoint.
-    """
-    config_path = run_dir / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    source = run_dir / "backbone.pth"
-    if not source.exists():
-        source = run_dir / "latest.pth"
-    if not source.exists():
-        raise FileNotFoundError(f"{run_dir} holds no backbone.pth or latest.pth")
-    planned = config.get("steps")
-    curve = [[step, value] for step, _, value in scalar_events(run_dir / "tb", "loss/mse_ema")]
-    rates = scalar_events(run_dir / "tb", "perf/samples_per_s")
-    info = export(source, out, work, {**(record or {}), "config": config})
-    step = int(info["step"])
-    completed = planned is not None and step >= int(planned)
-    part = {"checkpoint": str(source), "step": step, "steps": planned, "completed": completed,
-            "samples": step * int(config.get("batch_size", 0)), "loss_ema": info.get("loss_ema"),
-            "samples_per_s": rates[-1][2] if rates else None, "loss_curve": thin(curve), "backbone": info}
-    status = (f"finished its {planned} steps" if completed else
-              f"stopped by the time budget at step {step} of {planned} (the LR schedule did not finish)")
-    info["status"] = status
-    (out / "backbone.json").write_text(json.dumps(info, indent=1) + "\n")
-    return part
-
-
-def add_probe_to_record(out: Path, figures: dict[str, Any]) -> None:
-    """Put the probe's headline figures into ``backbone.json`` (as the shipped backbone's record has them)."""
-    path = out / "backbone.json"
-    info = json.loads(path.read_text())
-    info["probe"] = headline(figures)
-    info["probe_setup"] = {k: figures.get("details", {}).get(k) for k in ("data", "games", "frames", "init_seed")}
-    path.write_text(json.dumps(info, indent=1) + "\n")
-
-
-RECOMPUTED = ("file", "format", "arch", "width", "sha256", "bytes", "step", "loss_ema", "parts", "join")
-"""``backbone.json`` entries :func:`ship` leaves to ``export_backbone`` (they describe the new file)."""
-
-
-def ship(folder: Path, dest: Path) -> dict[str, Any]:
-    """Turn a brought-back folder into package weights: ``dest`` (``.pt``) and its ``.json`` record.
-
-    The backbone (joined from its parts when it was split) goes through ``export_backbone`` again, so arch,
-    width, sha256 and size describe ``dest``; the folder's record (status, recipe, GPU, plan, probe figures)
-    is carried over.
-    """
-    from prend.pretrain.shipped import export_backbone
-
-    record = json.loads((folder / "backbone.json").read_text())
-    source = folder / "backbone.pt"
-    if not source.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        source = dest.with_name(dest.stem + ".joined.pt")
-        source.write_bytes(b"".join((folder / part).read_bytes() for part in record["parts"]))
-    try:
-        return export_backbone(source, dest, {k: v for k, v in record.items() if k not in RECOMPUTED})
-    finally:
-        if source.parent != folder:
-            source.unlink()
 
 
 # ----------------------------------------------------------------------------------------------- pipeline

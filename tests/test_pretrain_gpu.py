@@ -18,6 +18,9 @@ SCRIPT = ROOT / "benchmarks" / "pretrain_gpu.sh"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pretrain_gpu as pg  # noqa: E402
+import pretrain_gpu_budget as pgb  # noqa: E402
+import pretrain_gpu_commands as pgc  # noqa: E402
+import pretrain_gpu_outputs as pgo  # noqa: E402
 
 from prend.nets.atari_pb import ResNetGN  # noqa: E402
 from prend.nets.atari_pb_io import save_atari_pb_checkpoint  # noqa: E402
@@ -159,23 +162,23 @@ def test_the_script_is_valid_bash_and_its_usage_lists_every_option():
 
 # ------------------------------------------------------------------------------------------- arithmetic
 def test_the_budget_is_split_into_phase_deadlines():
-    assert pg.deadlines(525) == pg.Deadlines(collect=180, train=330, end=510)  # 525-15; -180 probe; -90-60
-    assert pg.deadlines(1000, probe_s=300, margin_s=0) == pg.Deadlines(collect=550, train=700, end=1000)
-    assert pg.BUDGET_S == 9 * 60
+    assert pgb.deadlines(525) == pgb.Deadlines(collect=180, train=330, end=510)  # 525-15; -180 probe; -90-60
+    assert pgb.deadlines(1000, probe_s=300, margin_s=0) == pgb.Deadlines(collect=550, train=700, end=1000)
+    assert pgb.BUDGET_S == 9 * 60
 
 
 def test_steps_come_from_the_measured_rate_and_what_is_left():
     events = [(5, 1000.0), (10, 1001.5), (20, 1004.0), (40, 1009.0)]  # the first 10 steps are left out
-    assert pg.steps_per_second(events) == pytest.approx(30 / 7.5)        # 4 steps/s
-    assert pg.startup_seconds(980.0, events, 4.0) == pytest.approx(18.75)  # 20 s, less 5 steps at 4/s
+    assert pgb.steps_per_second(events) == pytest.approx(30 / 7.5)        # 4 steps/s
+    assert pgb.startup_seconds(980.0, events, 4.0) == pytest.approx(18.75)  # 20 s, less 5 steps at 4/s
     with pytest.raises(ValueError):
-        pg.steps_per_second([(5, 1.0), (10, 2.0)])
+        pgb.steps_per_second([(5, 1.0), (10, 2.0)])
     # 245 s left, 35.4 s start-up, three saves of 3 s: 200.6 s x 4 steps/s x 0.9 = 722.16
-    assert pg.steps_for_budget(245, 4.0, startup_s=35.4, save_s=3.0) == 722
-    assert pg.steps_for_budget(245, 4.0, startup_s=35.4, save_s=3.0, safety=1.0) == 802
-    assert pg.steps_for_budget(30, 4.0, startup_s=35.4) == 0
-    assert pg.save_every(722) == 241 and pg.save_every(1) == 1
-    assert pg.thin(list(range(1000)), 100)[-1] == 999 and len(pg.thin(list(range(1000)), 100)) == 100
+    assert pgb.steps_for_budget(245, 4.0, startup_s=35.4, save_s=3.0) == 722
+    assert pgb.steps_for_budget(245, 4.0, startup_s=35.4, save_s=3.0, safety=1.0) == 802
+    assert pgb.steps_for_budget(30, 4.0, startup_s=35.4) == 0
+    assert pgb.save_every(722) == 241 and pgb.save_every(1) == 1
+    assert pgb.thin(list(range(1000)), 100)[-1] == 999 and len(pgb.thin(list(range(1000)), 100)) == 100
 
 
 def test_the_rate_is_read_from_the_trainers_tensorboard_wall_times(tmp_path):
@@ -185,31 +188,31 @@ def test_the_rate_is_read_from_the_trainers_tensorboard_wall_times(tmp_path):
     for step in range(5, 45, 5):
         writer.add_scalar("loss/mse", 1.0 / step, step, walltime=500.0 + step / 8)
     writer.close()
-    events = pg.scalar_events(tmp_path / "tb", "loss/mse")
+    events = pgo.scalar_events(tmp_path / "tb", "loss/mse")
     assert [s for s, _, _ in events] == list(range(5, 45, 5)) and events[0][2] == pytest.approx(0.2)
-    assert pg.steps_per_second([(s, w) for s, w, _ in events]) == pytest.approx(8.0)
-    assert pg.scalar_events(tmp_path / "tb", "no/such") == [] and pg.scalar_events(tmp_path / "none", "x") == []
+    assert pgb.steps_per_second([(s, w) for s, w, _ in events]) == pytest.approx(8.0)
+    assert pgo.scalar_events(tmp_path / "tb", "no/such") == [] and pgo.scalar_events(tmp_path / "none", "x") == []
 
 
 def test_the_plan_collects_boxing_but_never_riverraid_and_probes_with_the_state_probe(tmp_path):
-    opts = pg.Options(out=tmp_path / "o", work=tmp_path / "w")
+    opts = pgc.Options(out=tmp_path / "o", work=tmp_path / "w")
     features = {"collect_ram": True, "probe_state": True, "probe_classic_flag": True}
-    games = pg.collect_command(opts, features)
+    games = pgc.collect_command(opts, features)
     games = games[games.index("--games") + 1:games.index("--frames-per-game")]
     assert "boxing" in games and "riverraid" not in games and len(set(games)) == len(games)
     from prend.pretrain.collect import DEFAULT_COLLECT_GAMES
 
     assert set(games) == {*DEFAULT_COLLECT_GAMES, "boxing"} - {"riverraid"}
-    probe_frames = pg.probe_collect_command(opts, features)
+    probe_frames = pgc.probe_collect_command(opts, features)
     assert probe_frames[3:] == ["collect", "--out", str(tmp_path / "w" / "probe_frames"), "--games", "boxing",
                                 "riverraid", "--frames-per-game", "12000", "--seed", "1", "--no-progress", "--ram"]
-    names = [(name, command[4:]) for name, command, _ in pg.probe_plan(opts, tmp_path / "b.pt", features)]
+    names = [(name, command[4:]) for name, command, _ in pgc.probe_plan(opts, tmp_path / "b.pt", features)]
     assert [n for n, _ in names] == ["probe", "probe-state"]
     assert "--state" not in names[0][1] and names[1][1][-2:] == ["--state", "--no-classic"]
     old = {"collect_ram": False, "probe_state": False, "probe_classic_flag": False}
-    assert "--ram" not in pg.probe_collect_command(opts, old)
-    assert [c[-1] for _, c, _ in pg.probe_plan(opts, tmp_path / "b.pt", old)] == ["--no-progress"]
-    features = pg.prend_features()  # this prend's own flags
+    assert "--ram" not in pgc.probe_collect_command(opts, old)
+    assert [c[-1] for _, c, _ in pgc.probe_plan(opts, tmp_path / "b.pt", old)] == ["--no-progress"]
+    features = pgc.prend_features()  # this prend's own flags
     assert set(features) == {"collect_ram", "probe_state", "probe_classic_flag", "objectives"}
     assert features["objectives"] is None or "siammae" in features["objectives"]
 
@@ -239,7 +242,7 @@ def test_finish_exports_a_stopped_runs_last_checkpoint_into_a_flat_folder(tmp_pa
     _fake_run(run_dir, step=70, steps=100, complete=False)
     out = tmp_path / "out"
     out.mkdir()
-    part = pg.finish(run_dir, out, tmp_path / "work", {"gpu": GPU_LINE})
+    part = pgo.finish(run_dir, out, tmp_path / "work", {"gpu": GPU_LINE})
     assert sorted(p.name for p in out.iterdir()) == ["backbone.json", "backbone.pt"]
     assert part["step"] == 70 and part["steps"] == 100 and not part["completed"] and part["samples"] == 560
     assert part["checkpoint"].endswith("latest.pth") and part["loss_curve"][0] == [10, pytest.approx(0.1)]
@@ -252,31 +255,31 @@ def test_finish_exports_a_stopped_runs_last_checkpoint_into_a_flat_folder(tmp_pa
 
     assert load_atari_pb_backbone(out / "backbone.pt", arch=None, width=None).width == 0.125
     _fake_run(run_dir, step=100, steps=100, complete=True)
-    assert pg.finish(run_dir, out, tmp_path / "work")["completed"]
+    assert pgo.finish(run_dir, out, tmp_path / "work")["completed"]
     assert json.loads((out / "backbone.json").read_text())["status"] == "finished its 100 steps"
     with pytest.raises(FileNotFoundError):
-        pg.finish(tmp_path, out, tmp_path / "work")
+        pgo.finish(tmp_path, out, tmp_path / "work")
 
 
 def test_a_backbone_over_the_device_tools_file_limit_comes_back_in_parts(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     _fake_run(run_dir, step=10, steps=10, complete=True)
-    monkeypatch.setattr(pg, "FILE_LIMIT", 20_000)
-    monkeypatch.setattr(pg, "PART_BYTES", 15_000)
+    monkeypatch.setattr(pgo, "FILE_LIMIT", 20_000)
+    monkeypatch.setattr(pgo, "PART_BYTES", 15_000)
     out, work = tmp_path / "out", tmp_path / "work"
     out.mkdir()
-    info = pg.finish(run_dir, out, work)["backbone"]
+    info = pgo.finish(run_dir, out, work)["backbone"]
     whole = (work / "backbone.pt").read_bytes()
     parts = info["parts"]
     assert parts == [f"backbone.pt.part{i}" for i in range(math.ceil(len(whole) / 15_000))]
-    assert not (out / "backbone.pt").exists() and pg.backbone_file(out, work) == work / "backbone.pt"
+    assert not (out / "backbone.pt").exists() and pgo.backbone_file(out, work) == work / "backbone.pt"
     assert b"".join((out / p).read_bytes() for p in parts) == whole
     assert hashlib.sha256(whole).hexdigest() == info["sha256"] == json.loads((out / "backbone.json").read_text())[
         "sha256"]
     assert info["join"] == f"cat {' '.join(parts)} > backbone.pt"
     # ship joins the parts and writes package weights whose record describes the new file.
-    shipped = pg.ship(out, tmp_path / "weights" / "mine.pt")
+    shipped = pgo.ship(out, tmp_path / "weights" / "mine.pt")
     assert shipped["file"] == "mine.pt" and "parts" not in shipped and shipped["status"] == "finished its 10 steps"
     assert shipped["sha256"] == hashlib.sha256((tmp_path / "weights" / "mine.pt").read_bytes()).hexdigest()
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["mine.json", "mine.pt"]
@@ -354,11 +357,17 @@ def _fake_launch(clock, calls, fail=()):
 def _pipeline(tmp_path, monkeypatch, fail=()):
     clock, calls = _Clock(), []
     monkeypatch.setattr(pg, "launch", _fake_launch(clock, calls, fail))
-    monkeypatch.setattr(pg, "pretrain_games", lambda: tuple(f"game{i}" for i in range(12)) + ("boxing",))
+    # Pipeline calls pretrain_games and prend_features by the names pretrain_gpu imported; collect_command calls
+    # pretrain_games in its own module: each is patched where it is looked up.
+    def games():
+        return tuple(f"game{i}" for i in range(12)) + ("boxing",)
+
+    monkeypatch.setattr(pgc, "pretrain_games", games)
+    monkeypatch.setattr(pg, "pretrain_games", games)
     monkeypatch.setattr(pg, "prend_features", lambda: {"collect_ram": True, "probe_state": True,
                                                        "probe_classic_flag": True, "objectives": ["siammae"]})
-    opts = pg.Options(out=tmp_path / "out", work=tmp_path / "work", budget_s=525, frames_per_game=20_000,
-                      gpu=GPU_LINE)
+    opts = pgc.Options(out=tmp_path / "out", work=tmp_path / "work", budget_s=525, frames_per_game=20_000,
+                       gpu=GPU_LINE)
     return pg.Pipeline(opts, clock=clock), calls
 
 
@@ -425,10 +434,12 @@ def test_the_wheels_are_pinned_to_the_versions_tested_here():
     assert command[command.index("--python-version") + 1] == "3.12" and "--no-deps" in command
 
 
-def test_the_helpers_examples_hold():
+@pytest.mark.parametrize("module", [pg, pgb, pgc, pgo], ids=lambda m: m.__name__)
+def test_the_helpers_examples_hold(module):
     import doctest
 
-    assert doctest.testmod(pg).failed == 0
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
 
 
 def test_a_job_over_its_deadline_gets_sigterm_and_time_to_save(tmp_path):
