@@ -8,6 +8,7 @@ Usage:
     .venv/bin/python benchmarks/throughput.py --methods rnd snd-std --update-proportions 0.25 0.125   # rows per share
     .venv/bin/python benchmarks/throughput.py --configs 8x128 --torch-threads 1 2 --rounds 2   # A B A B
     .venv/bin/python benchmarks/throughput.py --iterations 3 --device cuda --bf16 off on
+    .venv/bin/python benchmarks/throughput.py --methods rnd snd-vic --configs 8x128 --bf16 off reward all
     .venv/bin/python benchmarks/throughput.py --table results.jsonl  # a --jsonl file as a Markdown table
 
 Each figure is the median over ``--iterations`` timed iterations after one untimed warm-up iteration.
@@ -99,7 +100,7 @@ def device_label(device: torch.device) -> str:
 
 
 def build_config(args: argparse.Namespace, method: str, backbone: str | None, envs: int, steps: int,
-                 threads: int, memory_format: str, bf16: bool, micro_batch: int = 0,
+                 threads: int, memory_format: str, bf16: str, micro_batch: int = 0,
                  update_proportion: float | None = None) -> TrainConfig:
     """The benchmark's config for one row: defaults, except what the row varies."""
     cfg = TrainConfig()
@@ -107,12 +108,18 @@ def build_config(args: argparse.Namespace, method: str, backbone: str | None, en
     cfg.intrinsic.method, cfg.intrinsic.obs_norm_init_iters = method, 1
     cfg.run.device, cfg.run.probe_size = args.device, 0
     cfg.run.torch_threads, cfg.run.memory_format, cfg.run.micro_batch = threads, memory_format, micro_batch
-    cfg.ppo.bf16 = cfg.intrinsic.backbone_bf16 = bf16
+    cfg.ppo.bf16 = cfg.intrinsic.backbone_bf16 = bf16 in ("on", "all")
+    cfg.intrinsic.reward_bf16 = bf16 in ("reward", "all")
     if update_proportion is not None:
         cfg.intrinsic.update_proportion = update_proportion
     if backbone:
         cfg.intrinsic.backbone, cfg.intrinsic.backbone_width = backbone, args.backbone_width
     return cfg
+
+
+def _bf16_cell(value: bool | str) -> str:
+    """The bf16 setting of a record: a string, or a bool in records written before 'reward' and 'all' existed."""
+    return value if isinstance(value, str) else ("on" if value else "off")
 
 
 def _cell(value: Any, digits: int = 0) -> str:
@@ -124,7 +131,7 @@ def _cell(value: Any, digits: int = 0) -> str:
 def row_cells(record: dict[str, Any]) -> list[str]:
     """A JSONL record's cells, in :data:`COLUMNS` order."""
     return [record["method"], record["config"], _cell(record["threads"]), record["memory_format"],
-            _cell(record.get("micro_batch", "—")), "on" if record["bf16"] else "off", _cell(record["steps_per_s"]),
+            _cell(record.get("micro_batch", "—")), _bf16_cell(record["bf16"]), _cell(record["steps_per_s"]),
             _cell(record["env_steps_per_s"]),
             _cell(record["rollout_s"], 2), _cell(record["intrinsic_s"], 2), _cell(record["update_s"], 2),
             _cell(record["backbone_fps"]), record["device"]]
@@ -160,8 +167,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--micro-batches", nargs="+", type=int, default=[0],
                         help="samples per forward/backward pass in the update (0: chosen at start-up; a size "
                              "at or above the minibatch runs it whole)")
-    parser.add_argument("--bf16", nargs="+", default=["off"], choices=["off", "on"],
-                        help="bfloat16 autocast for the policy and PreND's backbone (changes the numbers)")
+    parser.add_argument("--bf16", nargs="+", default=["off"], choices=["off", "on", "reward", "all"],
+                        help="bfloat16 autocast (changes the numbers): 'on' for the policy and PreND's backbone "
+                             "(--bf16 --backbone-bf16), 'reward' for the reward's target and predictor "
+                             "(--reward-bf16), 'all' for both")
     parser.add_argument("--update-proportions", nargs="+", type=float, default=[None],
                         help="the intrinsic update's share of each minibatch (default: the config's, 0.25); a row "
                              "that is not the default is labelled method@share (changes what is computed)")
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     label = device_label(device)
     print(f"torch {torch.__version__}, game {args.game}, device: {label}")
-    print(f"{'method':<16} {'envs x steps':>12} {'thr':>3} {'format':>13} {'micro':>5} {'bf16':>4} {'loop steps/s':>12}"
+    print(f"{'method':<16} {'envs x steps':>12} {'thr':>3} {'format':>13} {'micro':>5} {'bf16':>6} {'loop steps/s':>12}"
           f" {'env-only':>8} {'rollout s':>9} {'intrinsic s':>11} {'update s':>8} {'backbone f/s':>12}  device")
     grid = [(config, method, backbone, threads, fmt, micro, bf16, share)
             for config in args.configs
@@ -207,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     for _, (config, method, backbone, threads, fmt, micro, bf16, share) in itertools.product(range(args.rounds),
                                                                                               grid):
         envs, steps = (int(x) for x in config.split("x"))
-        cfg = build_config(args, method, backbone, envs, steps, threads, fmt, bf16 == "on", micro, share)
+        cfg = build_config(args, method, backbone, envs, steps, threads, fmt, bf16, micro, share)
         env_rate = env_only_rate(cfg, args.env_seconds)
         sps, split = loop_rate(cfg, args.iterations)
         name = f"{method}:{backbone}" if backbone else method
@@ -216,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         record = {"method": name, "config": config, "update_proportion": cfg.intrinsic.update_proportion,
                   "threads": split["perf"]["threads"], "memory_format": split["perf"]["memory_format"],
                   "micro_batch": split["perf"]["micro_batch"],
-                  "bf16": bf16 == "on", "steps_per_s": sps, "env_steps_per_s": env_rate,
+                  "bf16": bf16, "steps_per_s": sps, "env_steps_per_s": env_rate,
                   "rollout_s": split["time/rollout_s"], "intrinsic_s": split["time/intrinsic_s"],
                   "update_s": split["time/update_s"], "backbone_fps": split["backbone_fps"], "device": label,
                   "torch": torch.__version__, "perf": split["perf"]}
         print(f"{record['method']:<16} {config:>12} {record['threads']:>3} {record['memory_format']:>13}"
-              f" {record['micro_batch']:>5} {bf16:>4}"
+              f" {record['micro_batch']:>5} {bf16:>6}"
               f" {sps:>12.0f} {env_rate:>8.0f} {record['rollout_s']:>9.2f} {record['intrinsic_s']:>11.2f}"
               f" {record['update_s']:>8.2f} {split['backbone_fps']:>12.0f}  {label}", flush=True)
         if args.jsonl is not None:

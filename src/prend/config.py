@@ -186,6 +186,10 @@ class IntrinsicConfig:
     reward_scale: float | None = None
     """The factor of ``--reward-norm clip`` (SND's eta; ``None``: the method's: snd-v 0.5, snd-std 1, snd-vic
     0.25, as Iskandor/SND's Montezuma configs; 1 otherwise). ``return-std`` is unchanged by any scale."""
+    reward_bf16: bool = False
+    """Run the reward's target and predictor (and a self-trained target's passes) under bfloat16 autocast, with
+    rewards and losses in float32 (a CPU with AVX-512 BF16 or AMX, or a GPU; docs/performance.md). Changes the
+    numbers: off by default."""
 
 
 PREND_VARIANT_FIELDS = ("feature_norm", "target_norm", "predictor_init", "predictor_layers",

@@ -84,7 +84,10 @@ class TargetObjective(nn.Module, abc.ABC):
     """A target's own, self-supervised loss: with one, :class:`DistillationReward` trains its target.
 
     Its parameters (heads the loss needs, such as ST-DIM's classifiers) train with the target's and are
-    checkpointed with the reward module.
+    checkpointed with the reward module. It is called inside the reward's :meth:`DistillationReward.networks_autocast`:
+    with ``bf16`` on, the target's passes run in bfloat16, and an objective computes its terms from their outputs
+    cast to float32 inside :func:`float32_losses` (a batch statistic such as a covariance or a softmax over the
+    batch is not one to take at 8 bits of mantissa).
     """
 
     pairs: bool = False
@@ -113,6 +116,11 @@ class TargetObjective(nn.Module, abc.ABC):
         """
         loss, terms = self(target, x, x_next, ends)
         return loss, terms, (None, None)
+
+
+def float32_losses(like: torch.Tensor) -> torch.autocast:
+    """A context that turns autocast off on ``like``'s device, for loss arithmetic on float32 tensors."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 TargetOutputs = tuple[torch.Tensor | None, torch.Tensor | None]
@@ -224,6 +232,9 @@ class DistillationReward(nn.Module):
         reward_norm: ``return-std``: divide by the running std of the discounted intrinsic return (RND's);
             ``clip``: ``clip(reward_scale x raw, 0, 1)`` (SND's).
         reward_scale: the factor of ``clip`` (SND's eta); ``return-std`` is unchanged by any scale.
+        bf16: run the target and the predictor (and a trained target's network passes) under bfloat16 autocast;
+            their outputs are cast back to float32, so rewards, stored targets and every loss are float32
+            arithmetic (``IntrinsicConfig.reward_bf16``; off by default: it changes the numbers).
     """
 
     episodic = False
@@ -234,7 +245,8 @@ class DistillationReward(nn.Module):
                  gamma: float = 0.99, chunk_size: int = 2048, target_norm: nn.Module | None = None,
                  start_at_target_mean: bool = False, target_objective: TargetObjective | None = None,
                  rates: Literal["next", "current"] = "next",
-                 reward_norm: Literal["return-std", "clip"] = "return-std", reward_scale: float = 1.0):
+                 reward_norm: Literal["return-std", "clip"] = "return-std", reward_scale: float = 1.0,
+                 bf16: bool = False):
         super().__init__()
         ends_in_bias = isinstance(predictor, nn.Sequential) and isinstance(predictor[-1], OutputBias)
         if start_at_target_mean and not ends_in_bias:
@@ -257,6 +269,13 @@ class DistillationReward(nn.Module):
         self.forward_filter = RewardForwardFilter(gamma, num_envs)
         self.return_rms = RunningMeanStd(shape=())
         self.chunk_size = chunk_size
+        self.bf16 = bf16
+
+    def networks_autocast(self) -> torch.autocast:
+        """The context the target and predictor run in: bfloat16 autocast when :attr:`bf16`, else a no-op."""
+        param = next(self.parameters(), None)
+        return torch.autocast(param.device.type if param is not None else "cpu", dtype=torch.bfloat16,
+                              enabled=self.bf16)
 
     @property
     def trains_target(self) -> bool:
@@ -293,8 +312,9 @@ class DistillationReward(nn.Module):
     def _reward_chunk(self, obs: torch.Tensor) -> RewardOutput:
         compact = self.encoder.compact(obs)
         x = self.encoder.expand(compact)
-        target = self.target(x)
-        error = self.predictor(x) - self.regression_target(target)
+        with self.networks_autocast():
+            target, prediction = self.target(x).float(), self.predictor(x).float()
+        error = prediction - self.regression_target(target)
         return RewardOutput(error.square().mean(-1), compact, target, error)
 
     @torch.no_grad()
@@ -342,7 +362,9 @@ class DistillationReward(nn.Module):
         The update of a frozen target's reward: a scalar that requires grad (a reward with nothing to learn
         still returns one, e.g. ``0 * sum of a parameter``).
         """
-        prediction = self.predictor(self.encoder.expand(update_input))
+        x = self.encoder.expand(update_input)
+        with self.networks_autocast():
+            prediction = self.predictor(x).float()
         return (prediction - self.regression_target(target)).square().mean()
 
     def update_loss(self, batch: TargetBatch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -360,13 +382,15 @@ class DistillationReward(nn.Module):
                 raise ValueError("this target's objective reads consecutive pairs: the batch has none")
             other = self.encoder.expand(batch.pairs)
             x_t, x_next = (x, other) if self.rates == "current" else (other, x)
-        target, terms, outputs = self.target_objective.loss_and_outputs(self.target, x_t, x_next, batch.ends)
-        # The target's output on the predictor's states before this step: the objective's own when it ran
-        # the target on them (one forward pass fewer, issue 32 part 3), else a pass here.
-        reused = outputs[0] if self.rates == "current" or not self.target_objective.pairs else outputs[1]
-        if reused is None:
-            with torch.no_grad():
-                reused = self.target(x)
-        regression = self.regression_target(reused.detach())
-        predictor = (self.predictor(x) - regression).square().mean()
+        with self.networks_autocast():  # objectives compute their loss terms in float32 (see TargetObjective)
+            target, terms, outputs = self.target_objective.loss_and_outputs(self.target, x_t, x_next, batch.ends)
+            # The target's output on the predictor's states before this step: the objective's own when it ran
+            # the target on them (one forward pass fewer, issue 32 part 3), else a pass here.
+            reused = outputs[0] if self.rates == "current" or not self.target_objective.pairs else outputs[1]
+            if reused is None:
+                with torch.no_grad():
+                    reused = self.target(x)
+            prediction = self.predictor(x).float()
+        regression = self.regression_target(reused.detach().float())
+        predictor = (prediction - regression).square().mean()
         return predictor + target, {"losses/predictor": predictor.item(), "losses/target": target.item(), **terms}

@@ -13,7 +13,8 @@ def make_intrinsic(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str |
 
     The method's builder (:mod:`prend.intrinsic.methods`) makes it; a plug-in's that returns anything else is
     reported in one line here, before training starts. ``cfg.reward_norm`` and ``cfg.reward_scale``, when set,
-    replace the normalisation the builder chose (``auto`` and ``None`` keep it).
+    replace the normalisation the builder chose (``auto`` and ``None`` keep it); ``cfg.reward_bf16`` sets its
+    networks' autocast.
     """
     method = resolve_method(cfg.method)
     if method.build is None:
@@ -27,4 +28,5 @@ def make_intrinsic(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str |
         module.reward_norm = cfg.reward_norm
     if cfg.reward_scale is not None:
         module.reward_scale = cfg.reward_scale
+    module.bf16 = cfg.reward_bf16
     return module

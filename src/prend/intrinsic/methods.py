@@ -43,7 +43,8 @@ from prend.intrinsic.snd import make_snd
 ENTRY_POINT_GROUP = "prend.methods"
 """The entry-point group installed packages declare their methods in (``name = "module:attribute"``)."""
 
-SHARED_FIELDS = ("update_proportion", "separate_optimizer", "predictor_lr_scale", "reward_norm", "reward_scale")
+SHARED_FIELDS = ("update_proportion", "separate_optimizer", "predictor_lr_scale", "reward_norm", "reward_scale",
+                 "reward_bf16")
 """``IntrinsicConfig`` fields of the predictor's training and of the reward's normalisation, which the trainer
 reads for every reward."""
 

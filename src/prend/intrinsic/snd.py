@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prend.config import IntrinsicConfig
-from prend.intrinsic.base import DistillationReward, Encoder, TargetObjective, TargetOutputs
+from prend.intrinsic.base import DistillationReward, Encoder, TargetObjective, TargetOutputs, float32_losses
 from prend.nets.snd import SNDConvNet, SNDKind, snd_predictor, snd_target
 
 
@@ -158,8 +158,9 @@ class ContrastiveObjective(TargetObjective):
         a = torch.randint(n, (n,), device=x.device)
         labels = torch.rand(n, device=x.device) > 0.5
         b = torch.where(labels, torch.randint(n, (n,), device=x.device), a)
-        z = target(torch.cat([augment(x[a]), augment(x[b])]))
-        return contrastive_loss(z[:n], z[n:], labels.to(z.dtype)), {}
+        z = target(torch.cat([augment(x[a]), augment(x[b])])).float()
+        with float32_losses(z):
+            return contrastive_loss(z[:n], z[n:], labels.to(z.dtype)), {}
 
 
 class VICRegObjective(TargetObjective):
@@ -180,9 +181,10 @@ class VICRegObjective(TargetObjective):
                          ends: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], TargetOutputs]:
         """:meth:`forward`, with the target's outputs on s_t and s_t+1 (the predictor's regression target)."""
         assert x_next is not None
-        z = target(torch.cat([x, x_next]))
-        terms = vicreg_terms(z[: len(x)], z[len(x):])
-        loss = sum(w * t for w, t in zip(self.weights, terms, strict=True))
+        z = target(torch.cat([x, x_next])).float()
+        with float32_losses(z):
+            terms = vicreg_terms(z[: len(x)], z[len(x):])
+            loss = sum(w * t for w, t in zip(self.weights, terms, strict=True))
         names = ("losses/target_invariance", "losses/target_variance", "losses/target_covariance")
         return loss, {name: t.item() for name, t in zip(names, terms, strict=True)}, (z[: len(x)], z[len(x):])
 
@@ -213,12 +215,13 @@ class STDIMObjective(TargetObjective):
         """:meth:`forward`, with the target's outputs on s_t and s_t+1 (the predictor's regression target)."""
         assert x_next is not None and isinstance(target, SNDConvNet)
         local = target.local_features(torch.cat([x, x_next]))
-        out = target.head_from_local(local)
-        n = len(x)
-        global_local, local_local, logit_norm = stdim_terms(out[n:], local[:n], local[n:], self.classifier1,
-                                                            self.classifier2)
-        spread = out[:n].std(dim=1).mean()
-        loss = global_local + local_local + self.norm_weight * logit_norm - self.std_weight * spread
+        out = target.head_from_local(local).float()
+        local, n = local.float(), len(x)
+        with float32_losses(out):  # the classifiers too: their logits are a softmax over the batch
+            global_local, local_local, logit_norm = stdim_terms(out[n:], local[:n], local[n:], self.classifier1,
+                                                                self.classifier2)
+            spread = out[:n].std(dim=1).mean()
+            loss = global_local + local_local + self.norm_weight * logit_norm - self.std_weight * spread
         return loss, {"losses/target_global_local": global_local.item(),
                       "losses/target_local_local": local_local.item(),
                       "losses/target_logit_norm": logit_norm.item()}, (out[:n], out[n:])
