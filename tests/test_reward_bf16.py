@@ -70,15 +70,20 @@ def _batch(n: int = 32) -> TargetBatch:
     return TargetBatch(frames[0], frames[1], torch.zeros(n, dtype=torch.bool))
 
 
-def test_on_vicregs_terms_are_float32_arithmetic_on_the_bfloat16_features():
-    module = _reward("snd-vic", bf16=True)
-    batch = _batch()
+def _update(method: str) -> tuple[DistillationReward, torch.Tensor, torch.Tensor, dict[str, float]]:
+    """A bf16 reward's update on a batch of pairs: the module, the target's inputs (s_t, then s_t+1), the loss
+    and its logged terms."""
+    module, batch = _reward(method, bf16=True), _batch()
     loss, terms = module.update_loss(batch)
-    x = torch.cat([module.encoder.expand(batch.inputs), module.encoder.expand(batch.pairs)])
+    return module, torch.cat([module.encoder.expand(batch.inputs), module.encoder.expand(batch.pairs)]), loss, terms
+
+
+def test_on_vicregs_terms_are_float32_arithmetic_on_the_bfloat16_features():
+    module, x, loss, terms = _update("snd-vic")
     with torch.no_grad(), module.networks_autocast():
         z = module.target(x)
     assert z.dtype == torch.bfloat16
-    z, n = z.float(), len(batch.inputs)
+    z, n = z.float(), len(x) // 2
     invariance, variance, covariance = vicreg_terms(z[:n], z[n:])  # float32, outside autocast
     assert terms["losses/target_invariance"] == pytest.approx(invariance.item(), rel=1e-5)
     assert terms["losses/target_variance"] == pytest.approx(variance.item(), rel=1e-5, abs=1e-7)
@@ -90,14 +95,11 @@ def test_on_vicregs_terms_are_float32_arithmetic_on_the_bfloat16_features():
 
 
 def test_on_st_dims_cross_entropies_are_float32_arithmetic_on_the_bfloat16_features():
-    module = _reward("snd-std", bf16=True)
-    batch = _batch()
-    _, terms = module.update_loss(batch)
-    x = torch.cat([module.encoder.expand(batch.inputs), module.encoder.expand(batch.pairs)])
+    module, x, _, terms = _update("snd-std")
     with torch.no_grad(), module.networks_autocast():
         local = module.target.local_features(x)
         out = module.target.head_from_local(local)
-    n, objective = len(batch.inputs), module.target_objective
+    n, objective = len(x) // 2, module.target_objective
     with torch.no_grad():
         global_local, local_local, _ = stdim_terms(out[n:].float(), local[:n].float(), local[n:].float(),
                                                    objective.classifier1, objective.classifier2)
