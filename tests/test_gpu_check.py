@@ -132,6 +132,24 @@ def test_throughput_rejects_cuda_without_a_gpu_and_bad_configs(capsys):
     assert err.value.code == 2
 
 
+@pytest.mark.parametrize(("setting", "policy_and_backbone", "reward"),
+                         [("off", False, False), ("on", True, False), ("reward", False, True), ("all", True, True)])
+def test_throughputs_bf16_settings_map_to_the_three_autocast_flags(setting, policy_and_backbone, reward):
+    args = throughput.parse_args(["--methods", "snd-vic", "--bf16", setting])
+    cfg = throughput.build_config(args, "snd-vic", None, 8, 128, 1, "auto", setting)
+    assert (cfg.ppo.bf16, cfg.intrinsic.backbone_bf16, cfg.intrinsic.reward_bf16) == (
+        policy_and_backbone, policy_and_backbone, reward)
+
+
+def test_a_throughput_table_reads_old_records_whose_bf16_is_a_bool():
+    old = {"method": "rnd", "config": "8x128", "threads": 1, "memory_format": "channels-last",
+           "bf16": True, "steps_per_s": 412.3, "env_steps_per_s": float("nan"), "rollout_s": 0.5,
+           "intrinsic_s": 0.1, "update_s": 1.0, "backbone_fps": float("nan"), "device": "cpu"}
+    new = {**old, "bf16": "reward"}
+    lines = throughput.markdown_table([old, new]).splitlines()
+    assert "| on |" in lines[2] and "| reward |" in lines[3]
+
+
 def test_the_script_is_valid_bash():
     assert shutil.which("bash")
     assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
