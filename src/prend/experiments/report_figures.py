@@ -127,8 +127,7 @@ def plot_final_scores(runs: list[Run], evaluations: list[dict[str, Any]], path: 
     Filled points are the final running score (``charts/score_mean_100``) of each seed, labelled with its seed;
     a bar marks their mean. Where ``prend eval`` scored the final policy (``evaluations``: the report's
     evaluation rows of the default setting), a hollow diamond at the same place shows that seed's evaluation
-    mean. The
-    random-play score is dotted. No interval is drawn: with few seeds the points are the information.
+    mean. The random-play score is dotted. No interval is drawn: with few seeds the points are the information.
     """
     groups = group_runs(runs)
     games = sorted({g for g, _ in groups})

@@ -45,8 +45,8 @@ ENTRY_POINT_GROUP = "prend.methods"
 
 SHARED_FIELDS = ("update_proportion", "separate_optimizer", "predictor_lr_scale", "reward_norm", "reward_scale",
                  "reward_bf16")
-"""``IntrinsicConfig`` fields of the predictor's training and of the reward's normalisation, which the trainer
-reads for every reward."""
+"""``IntrinsicConfig`` fields of the predictor's training, of the reward's normalisation and of its networks'
+precision, which the trainer reads for every reward."""
 
 PLUGIN_ORDER = 50
 """Where a method that declares no order sorts: after the built-in rewards, before plain PPO."""
