@@ -22,11 +22,12 @@ from prend.agent.ppo import first_nonfinite
 from prend.checkpoint import load_checkpoint
 from prend.cli import main
 from prend.errors import PrendError
+from prend.experiments import execution
 from prend.experiments.execution import execute_run
 from prend.experiments.runs import load_run
 from prend.experiments.sweep import RunSpec, SweepConfig, _task, classify, plan
 from prend.metrics import read_metrics, truncate_metrics
-from prend.rundir import RunDir, RunLock, config_differences, holder
+from prend.rundir import LAUNCH_LOCK, RunDir, RunLock, config_differences, holder
 
 TINY = ["--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--torch-threads", "1",
         "--env-threads", "1", "--no-progress", "--no-tensorboard", "--probe-size", "8"]
@@ -132,6 +133,28 @@ def test_1_a_run_taken_after_planning_is_busy_and_left_untouched(tmp_path, monke
         assert result["state"] == "busy"  # and the run's status stays the holder's "running", never "failed"
         assert json.loads((spec.run_dir / "sweep_status.json").read_text())["state"] == "running"
         assert "in use by" in (spec.run_dir / "train.log").read_text()
+
+
+def test_1_two_sweeps_launching_one_run_at_the_same_instant_leave_it_to_the_first(tmp_path, monkeypatch):
+    # Both planned the run free; prend train takes its own lock only seconds after it starts, so the second
+    # sweep used to start one too, write its "running" status over the first's and append the refusal to the
+    # run's train.log. The launch lock, held by the first sweep until its prend train ends, keeps it out.
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd", games="Boxing", seeds="1")
+    spec = plan(cfg, [*TINY, "--total-steps", "32"])[0]
+    spec.run_dir.mkdir(parents=True)
+    started = []
+    monkeypatch.setattr(execution, "_train", lambda *args, **kw: started.append(args) or 0)
+    with RunLock(spec.run_dir, LAUNCH_LOCK):  # the first sweep, between starting prend train and its lock
+        classify(spec)
+        assert spec.state == "busy" and f"pid {os.getpid()}" in spec.message  # a later plan sees it too
+        with monkeypatch.context() as m:  # this sweep looked an instant before the first took its lock
+            m.setattr(RunDir, "holder", lambda self: None)
+            result = execute_run(*_task(spec, 1, str(tmp_path)))
+        assert result["state"] == "busy" and f"pid {os.getpid()}" in result["error"]
+        assert started == [] and sorted(p.name for p in spec.run_dir.iterdir()) == [".launch.lock"]
+    result = execute_run(*_task(spec, 1, str(tmp_path)))  # once the first has finished, the lock is free
+    assert result["state"] == "finished" and len(started) == 1
+    assert holder(spec.run_dir, LAUNCH_LOCK) is None  # released, so the next sweep's plan is not "busy"
 
 
 # ------------------------------------------------------------------------------------------ 2. NaN

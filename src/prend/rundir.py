@@ -41,11 +41,12 @@ from prend.metrics import (
     TARGET_SPREAD,
     read_metrics,
 )
-from prend.runlock import EVAL_LOCK, LOCK, RunLock, describe_holder, holder
+from prend.runlock import EVAL_LOCK, LAUNCH_LOCK, LOCK, RunLock, describe_holder, holder
 
 __all__ = [  # the metric keys are re-exported: readers of a run take everything about it from here
     "BOOKKEEPING_FIELDS", "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL_LOCK", "FRAMES", "GLOBAL_STEP", "ITERATION",
-    "LOCK", "METRICS", "OFFSET_SHARE", "OWNED_FILES", "RAW_MEAN", "RAW_STD", "RUN_INFO", "SCORE", "STEPS_PER_SECOND",
+    "LAUNCH_LOCK", "LOCK", "METRICS", "OFFSET_SHARE", "OWNED_FILES", "RAW_MEAN", "RAW_STD", "RUN_INFO", "SCORE",
+    "STEPS_PER_SECOND",
     "SWEEP_CONFIG", "SWEEP_MANIFEST", "SWEEP_STATUS", "TARGET_SPREAD", "TENSORBOARD", "TRAIN_LOG",
     "BackboneRecord", "Diagnostics", "RunDir", "RunLock", "clear_unfinished_start", "config_differences",
     "describe_holder", "flatten", "holder", "prepare_out_dir", "read_sweep_manifest", "remove_temp_files",
@@ -264,8 +265,11 @@ class RunDir:
         return 0
 
     def holder(self) -> str | None:
-        """``'pid 123 on host h (since ...)'`` while a ``prend train`` holds the directory, else ``None``."""
-        return describe_holder(self.path)
+        """Who holds the directory: ``'pid 123 on host h (since ...)'``, else ``None``.
+
+        Held while a ``prend train`` owns it, or while a sweep starts and waits on one (:data:`LAUNCH_LOCK`).
+        """
+        return describe_holder(self.path) or describe_holder(self.path, LAUNCH_LOCK)
 
     # --------------------------------------------------------------------------------------- writers
     def write_config(self, config: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ directory and holds it until it exits. The lock is an ``flock`` on that file, so
 the process dies however it dies (``kill -9``, power loss of a client): a lock file left behind by a dead
 process is free and the next start takes it over. While held, the file names its holder (pid, host,
 time), which a second process quotes when it refuses; on a clean exit it is emptied. ``prend eval`` takes
-its own lock (:data:`EVAL_LOCK`), so a run can be evaluated while it trains.
+its own lock (:data:`EVAL_LOCK`), so a run can be evaluated while it trains, and a sweep holds
+:data:`LAUNCH_LOCK` while it starts and waits on a run's ``prend train``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ from typing import Any
 
 from prend.errors import PrendError
 
-__all__ = ["EVAL_LOCK", "LOCK", "RunLock", "describe_holder", "holder"]
+__all__ = ["EVAL_LOCK", "LAUNCH_LOCK", "LOCK", "RunLock", "describe_holder", "holder"]
 
 LOCK = ".lock"
 """Held by the ``prend train`` that owns a run directory."""
 EVAL_LOCK = ".eval.lock"
 """Held by the ``prend eval`` that writes a run's evaluation files; training's :data:`LOCK` is left alone, so a run
 can be evaluated while it trains."""
+LAUNCH_LOCK = ".launch.lock"
+"""Held by the sweep process that starts a run's ``prend train`` and waits on it. Two sweeps sharing a directory
+can plan the same free run at the same instant, and ``prend train`` takes :data:`LOCK` only seconds after it
+starts (once torch is imported): this lock lets one of them start it, before either writes to the run."""
 
 _ATTEMPTS = 5
 

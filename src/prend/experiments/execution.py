@@ -33,7 +33,8 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
-from prend.rundir import RunDir
+from prend.errors import PrendError
+from prend.rundir import LAUNCH_LOCK, RunDir, RunLock, describe_holder
 from prend.signals import StopFlag
 
 INTERRUPTED_EXITS = {128 + signal.SIGINT: "SIGINT", 128 + signal.SIGTERM: "SIGTERM"}
@@ -164,30 +165,40 @@ def execute_run(train_args: list[str], run_dir: str, total_steps: int, threads: 
     if (held := run.holder()) is not None:
         return busy_result(run_dir, held)
     run.path.mkdir(parents=True, exist_ok=True)
-    if fields is not None:
-        run.write_sweep_config(fields)
-    command = prend_command("train", *train_args)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
-    started = time.time()
-    where = {"host": os.uname().nodename, **({"node": node} if node else {})}
-    run.write_sweep_status({"state": "running", "total_steps": total_steps, "started": started, **where,
-                            "command": command})
-    with run.train_log_path.open("a") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} on {os.uname().nodename}: {shlex.join(command)}\n")
-        log.flush()
-        returncode = _train(command, log, env, cwd, cpus)
-    if returncode != 0 and (held := run.holder()) is not None:  # it lost the race for the lock, see above
-        return busy_result(run_dir, held)
-    state = "finished" if returncode == 0 else "interrupted" if returncode in INTERRUPTED_EXITS else "failed"
-    status = {"state": state, "returncode": returncode, "total_steps": total_steps,
-              "global_step": total_steps if state == "finished" else _last_step(run) if state == "interrupted" else 0,
-              "started": started, "seconds": round(time.time() - started, 1), **where, "command": command}
-    if state == "interrupted":
-        status["signal"] = INTERRUPTED_EXITS[returncode]
-    run.write_sweep_status(status)
-    return status
+    try:  # two sweeps that planned it at the same instant: the first to take the launch lock starts it
+        launch = RunLock(run.path, LAUNCH_LOCK).acquire()
+    except PrendError:
+        return busy_result(run_dir, describe_holder(run.path, LAUNCH_LOCK) or "another sweep")
+    try:
+        if fields is not None:
+            run.write_sweep_config(fields)
+        command = prend_command("train", *train_args)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "TQDM_DISABLE": "1"}
+        if pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
+        started = time.time()
+        where = {"host": os.uname().nodename, **({"node": node} if node else {})}
+        run.write_sweep_status({"state": "running", "total_steps": total_steps, "started": started, **where,
+                                "command": command})
+        with run.train_log_path.open("a") as log:
+            when = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== {when} on {os.uname().nodename}: {shlex.join(command)}\n")
+            log.flush()
+            returncode = _train(command, log, env, cwd, cpus)
+        # It lost the race for the lock to a hand-started prend train (a second sweep is kept out by the launch lock)
+        if returncode != 0 and (held := describe_holder(run.path)) is not None:
+            return busy_result(run_dir, held)
+        state = "finished" if returncode == 0 else "interrupted" if returncode in INTERRUPTED_EXITS else "failed"
+        step = total_steps if state == "finished" else _last_step(run) if state == "interrupted" else 0
+        status = {"state": state, "returncode": returncode, "total_steps": total_steps, "global_step": step,
+                  "started": started, "seconds": round(time.time() - started, 1), **where, "command": command}
+        if state == "interrupted":
+            status["signal"] = INTERRUPTED_EXITS[returncode]
+        run.write_sweep_status(status)
+        return status
+    finally:
+        launch.release()
 
 
 def _train(command: list[str], log: Any, env: dict[str, str], cwd: str | None,
