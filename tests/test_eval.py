@@ -160,11 +160,30 @@ def test_eval_refuses_a_run_another_eval_holds_and_reads_one_that_trains(run_cop
     assert "still training" in lines[0] and record["complete"]
 
 
+def test_random_play_takes_each_action_with_equal_chance_and_needs_no_checkpoint(run_copy, capsys):
+    (run_copy / "checkpoint.pt").unlink()  # random play reads only the run's config
+    assert main(["eval", str(run_copy), "--policy", "random", "--episodes", "400"]) == 0
+    assert not (run_copy / "eval.json").exists()
+    record = json.loads((run_copy / "eval-random.json").read_text())
+    assert record["policy"] == "random" and record["checkpoint_step"] is None and record["complete"]
+    assert record["lengths"] == [SIZE] * 400
+    # Action 1 is "right" (bsuite's debug mode): a game of k right moves scores -0.01 k / SIZE, plus 1 for the
+    # treasure, which only k = SIZE reaches. Uniform actions make k Binomial(SIZE, 1/2) in every game.
+    scores = np.array(record["scores"])
+    k = np.where(scores > 0.5, SIZE, np.rint(-scores / (0.01 / SIZE))).astype(int)
+    assert np.allclose(scores, -0.01 * k / SIZE + (k == SIZE), atol=1e-6)
+    expected = 400 * np.array([1, 4, 6, 4, 1]) / 16
+    counts = np.bincount(k, minlength=SIZE + 1)
+    assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected * (1 - expected / 400))), counts
+    assert "uniformly random actions" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args, problem", [
     (["{missing}"], "no run directory"),
     (["{nockpt}"], "has no checkpoint yet"),
     (["{run}", "--protocol", "standard"], "not an Atari game"),
     (["{run}", "--episodes", "0"], "--episodes must be at least 1"),
+    (["{run}", "--policy", "random", "--greedy"], "--policy random has no policy"),
 ])
 def test_eval_bad_input_is_one_line_and_exit_code_2(deep_sea_run, tmp_path, capsys, args, problem):
     nockpt = tmp_path / "nockpt"
@@ -227,6 +246,26 @@ def test_report_lists_the_runs_still_to_evaluate_apart_from_those_that_cannot_be
     assert missing == {"s2": True, "s3": False}
     assert "Not evaluated (eval.json): 2 of the runs." in text
     assert "with a checkpoint (`prend eval RUN_DIR` evaluates them): Boxing-rnd-s2" in text
+
+
+def test_report_shows_random_play_once_per_game_and_protocol(tmp_path):
+    from prend.experiments.report import write_report
+
+    for seed, sticky in ((1, 0.25), (2, 0.25), (3, 0.0)):
+        run = _synthetic_run(tmp_path, seed, 5.0)
+        scores = [-2.0, 0.0, 1.0] if sticky else [4.0, 6.0]
+        (run / "eval-random.json").write_text(json.dumps({
+            "complete": True, "policy": "random", "checkpoint_step": None, "sticky_action_prob": sticky,
+            "max_episode_steps": 27_000, "noop_max": 0, "scores": scores,
+            "statistics": score_statistics(scores, "Boxing")}))
+    text = write_report(tmp_path, reps=200).read_text()
+    rows = json.loads((tmp_path / "report.json").read_text())["random_play"]
+    # seeds 1 and 2 share a protocol, so their (identical) random games are one row; seed 3's is another
+    assert [(r["sticky_action_prob"], r["mean"], r["games"]) for r in rows] == [(0.25, pytest.approx(-1 / 3), 3),
+                                                                                (0.0, 5.0, 2)]
+    assert all(r["published_random"] == pytest.approx(0.1) for r in rows)
+    assert "## Random play under the runs' protocol" in text
+    assert "| Boxing | eval-random.json | 0.25 | 3 | -0.333 ± 1.53 (0) | 0.1 |" in text
 
 
 def test_sweep_evaluates_each_run_when_it_finishes_and_finished_runs_it_skips(tmp_path):

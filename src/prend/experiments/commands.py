@@ -129,7 +129,9 @@ class EvalArgs:
     Prints and writes, per run: mean ± sd, median, min/max and games played, and the human-normalised score of
     the mean (random and human scores from DQN Zoo's Atari-57 table; games without one say so). Resumable:
     run it again to continue an interrupted evaluation. A run still training is evaluated at its latest
-    checkpoint. Other settings write their own file: eval-greedy.json, eval-standard.json, eval-standard-greedy.json.
+    checkpoint. Other settings write their own file: eval-greedy.json, eval-standard.json, eval-standard-greedy.json;
+    --policy random plays uniformly random actions under the same protocol instead (eval-random.json,
+    eval-standard-random.json), random play's own score where the runs are played; it needs only the run's config.
     """
 
     runs: Annotated[tuple[Path, ...], tyro.conf.Positional,
@@ -142,6 +144,9 @@ class EvalArgs:
     0.25, no no-op starts, full games up to 108,000 frames), on the run's action set, frame skip and stack."""
     greedy: bool = False
     """Take the most probable action instead of sampling from the policy."""
+    policy: Literal["trained", "random"] = "trained"
+    """``trained``: the run's checkpoint; ``random``: uniformly random actions over the run's action set (a
+    baseline under the same protocol; needs no checkpoint)."""
     num_envs: int = 8
     """Environments played in parallel per run (each plays a fixed share of the games)."""
     seed: int = 0
@@ -157,7 +162,7 @@ def eval_command(argv: list[str], prog: str = "prend eval") -> int:
     args = cli(EvalArgs, argv, prog)
     if not args.runs:
         raise PrendError("no run directories given", "pass one or more, e.g. prend eval runs/Boxing-rnd-s1")
-    settings = EvalSettings(args.episodes, args.protocol, args.greedy, args.num_envs, args.seed)
+    settings = EvalSettings(args.episodes, args.protocol, args.greedy, args.num_envs, args.seed, args.policy)
     try:
         evaluate(list(args.runs), settings, args.torch_threads)
     except KeyboardInterrupt:
@@ -190,6 +195,9 @@ class VideoArgs:
     """Write a GIF instead of an MP4."""
     greedy: bool = False
     """Take the most probable action instead of sampling from the policy."""
+    policy: Literal["trained", "random"] = "trained"
+    """``trained``: the run's checkpoint; ``random``: uniformly random actions over the run's action set (a
+    baseline under the same protocol; needs no checkpoint)."""
     seed: int = 0
     """Seed of the game's reset and the action sampling."""
 

@@ -10,10 +10,14 @@ Two protocols:
     to 108,000 emulator frames (27,000 agent steps at frame skip 4). The action set, frame skip and stack
     stay the run's: the policy was trained on them.
 
-The policy samples its actions (``greedy``: takes the most probable one). Each setting has its own file:
-``eval.json`` (run protocol, sampled actions), ``eval-greedy.json``, ``eval-standard.json``,
-``eval-standard-greedy.json``. Each holds every finished game's score and length, their statistics and
-the human-normalised score of their mean (:mod:`prend.experiments.scores`).
+The policy samples its actions (``greedy``: takes the most probable one). ``policy="random"`` plays
+uniformly random actions over the run's action set instead, under the same protocol: random play's score and
+spread where the runs are played, which a published random score (no-op starts, other caps) is not; it needs
+only the run's ``config.json``, so it also serves runs committed without their checkpoint. Each setting has
+its own file: ``eval.json`` (run protocol, sampled actions), ``eval-greedy.json``, ``eval-standard.json``,
+``eval-standard-greedy.json``, ``eval-random.json``, ``eval-standard-random.json``. Each holds every finished
+game's score and length, their statistics and the human-normalised score of their mean
+(:mod:`prend.experiments.scores`).
 
 Parallel environments would favour short games if the first N to end were kept; here env i plays a fixed
 quota of the N games (N // envs, one more for the first N % envs envs) and games past its quota are not
@@ -41,7 +45,7 @@ import torch
 
 from prend import __version__
 from prend.checkpoint import atomic_write
-from prend.config import EnvConfig, TrainConfig
+from prend.config import EnvConfig, TrainConfig, load_config_file
 from prend.envs.games import resolve_atari_game
 from prend.envs.vector import make_env
 from prend.errors import PrendError
@@ -51,23 +55,27 @@ from prend.rundir import CHECKPOINT, CONFIG, EVAL_LOCK, RunDir, RunLock, describ
 from prend.train import TrainedAgent, load_agent
 
 Protocol = Literal["run", "standard"]
+Policy = Literal["trained", "random"]
 
 STANDARD_FRAMES = 108_000
 """Emulator frames of the standard protocol's game cap (30 minutes at 60 Hz; Machado et al. 2018)."""
 STANDARD_STICKY = 0.25
 """Sticky-action probability of the standard protocol (Machado et al. 2018)."""
 EVAL_FILES = ("eval.json", "eval-greedy.json", "eval-standard.json", "eval-standard-greedy.json")
-"""The evaluation files a run may hold, one per (protocol, greedy) setting."""
+"""The evaluation files of a run's trained policy, one per (protocol, greedy) setting."""
+RANDOM_FILES = ("eval-random.json", "eval-standard-random.json")
+"""The files of random play under a run's protocol, one per protocol."""
 
 
-def eval_file_name(protocol: Protocol, greedy: bool) -> str:
+def eval_file_name(protocol: Protocol, greedy: bool, policy: Policy = "trained") -> str:
     """The file of one evaluation setting.
 
     Example:
-        >>> eval_file_name("run", False), eval_file_name("standard", True)
-        ('eval.json', 'eval-standard-greedy.json')
+        >>> eval_file_name("run", False), eval_file_name("standard", True), eval_file_name("run", False, "random")
+        ('eval.json', 'eval-standard-greedy.json', 'eval-random.json')
     """
-    return "eval" + ("-standard" if protocol == "standard" else "") + ("-greedy" if greedy else "") + ".json"
+    return ("eval" + ("-standard" if protocol == "standard" else "") + ("-greedy" if greedy else "")
+            + ("-random" if policy == "random" else "") + ".json")
 
 
 def eval_env_config(env: EnvConfig, protocol: Protocol, num_envs: int) -> EnvConfig:
@@ -110,29 +118,34 @@ def score_statistics(scores: list[float], game: str) -> dict[str, Any]:
             "hns": None if math.isnan(hns) else hns}
 
 
-def play_games(agent: TrainedAgent, env_cfg: EnvConfig, episodes: int, greedy: bool, seed: int,
+def play_games(agent: TrainedAgent | None, env_cfg: EnvConfig, episodes: int, greedy: bool, seed: int,
                on_games: Callable[[list[tuple[float, int]]], None] | None = None) -> list[tuple[float, int]]:
     """Play ``episodes`` counted games with the agent's policy; returns (raw score, agent steps) of each.
 
-    Env i of the vector plays the first ``quotas(...)[i]`` games it finishes; ``on_games`` gets each step's
-    newly counted games (for saving as they come). Envs are reset with ``seed`` (env i: ``seed + i``) and
-    actions sampled from a generator seeded with ``seed``.
+    ``agent`` ``None`` plays uniformly random actions over the env's action set. Env i of the vector plays
+    the first ``quotas(...)[i]`` games it finishes; ``on_games`` gets each step's newly counted games (for
+    saving as they come). Envs are reset with ``seed`` (env i: ``seed + i``) and actions sampled from a
+    generator seeded with ``seed``.
     """
     quota = quotas(episodes, env_cfg.num_envs)
     env = make_env(dataclasses.replace(env_cfg, num_envs=len(quota)))
-    policy, generator = agent.policy, torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     counted = np.zeros(len(quota), dtype=np.int64)
     games: list[tuple[float, int]] = []
     try:
         obs = env.reset(seed)
-        state = policy.initial_state(len(quota))
+        state = None if agent is None else agent.policy.initial_state(len(quota))
         first = torch.ones(len(quota), dtype=torch.bool)
         while (counted < quota).any():
-            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=agent.config.ppo.bf16):
-                out = policy(torch.from_numpy(obs)[None], state, first[None])
-            logits = out.logits[0].float()
-            actions = logits.argmax(-1) if greedy else torch.multinomial(
-                torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+            if agent is None:
+                actions = torch.randint(env.num_actions, (len(quota),), generator=generator)
+            else:
+                with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=agent.config.ppo.bf16):
+                    out = agent.policy(torch.from_numpy(obs)[None], state, first[None])
+                logits = out.logits[0].float()
+                actions = logits.argmax(-1) if greedy else torch.multinomial(
+                    torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+                state = out.state
             step = env.step(actions.numpy())
             new = []
             for i, game in zip(np.flatnonzero(step.episode_end), step.finished, strict=True):
@@ -143,7 +156,7 @@ def play_games(agent: TrainedAgent, env_cfg: EnvConfig, episodes: int, greedy: b
                 games += new
                 if on_games is not None:
                     on_games(new)
-            obs, state, first = step.obs, out.state, torch.from_numpy(step.done)
+            obs, first = step.obs, torch.from_numpy(step.done)
     finally:
         env.close()
     return games
@@ -158,10 +171,15 @@ class EvalSettings:
     greedy: bool = False
     num_envs: int = 8
     seed: int = 0
+    policy: Policy = "trained"
 
 
-def find_eval_runs(paths: list[Path]) -> list[Path]:
-    """The run directories named by ``paths`` (each a run, or a directory searched for runs with a checkpoint)."""
+def find_eval_runs(paths: list[Path], need_checkpoint: bool = True) -> list[Path]:
+    """The run directories named by ``paths``.
+
+    Each path is a run, or a directory searched for runs with a checkpoint (without ``need_checkpoint``: for
+    runs with a config).
+    """
     found: list[Path] = []
     for path in map(Path, paths):
         if RunDir(path).config_path.is_file():
@@ -169,9 +187,10 @@ def find_eval_runs(paths: list[Path]) -> list[Path]:
         elif not path.is_dir():
             raise PrendError(f"no run directory '{path}'", "pass a directory written by `prend train` or `prend sweep`")
         else:
-            runs = sorted(p.parent for p in path.rglob(CHECKPOINT) if (p.parent / CONFIG).is_file())
+            marker = CHECKPOINT if need_checkpoint else CONFIG
+            runs = sorted(p.parent for p in path.rglob(marker) if (p.parent / CONFIG).is_file())
             if not runs:
-                raise PrendError(f"no run with a checkpoint under '{path}'",
+                raise PrendError(f"no run with a {'checkpoint' if need_checkpoint else CONFIG} under '{path}'",
                                  "pass a run directory or a sweep directory whose runs have trained")
             found += runs
     return list(dict.fromkeys(found))
@@ -193,6 +212,26 @@ def eval_complete(run_dir: Path, episodes: int, name: str = "eval.json") -> bool
     """
     record = read_eval(run_dir, name)
     return bool(record and record.get("complete") and len(record.get("scores", [])) >= episodes)
+
+
+def random_play(runs: list[tuple[str, Path]]) -> list[dict[str, Any]]:
+    """Random play's complete records among ``(game, run_dir)`` pairs: one row per game and protocol.
+
+    Runs of one game under one protocol play the same random games (the evaluation seed is shared), so the
+    first run's record stands for them all; a game whose runs differ in protocol gets a row per protocol.
+    """
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for game, run_dir in runs:
+        for name in RANDOM_FILES:
+            record = read_eval(run_dir, name)
+            if not (record and record.get("complete")):
+                continue
+            key = (game, name, *(record.get(k) for k in ("sticky_action_prob", "max_episode_steps", "noop_max")))
+            ref = reference_scores(game)
+            rows.setdefault(key, {"game": game, "setting": name, "run": str(run_dir), **record["statistics"],
+                                  "sticky_action_prob": record.get("sticky_action_prob"),
+                                  "published_random": None if ref is None else ref[0]})
+    return list(rows.values())
 
 
 def _write(path: Path, record: dict[str, Any]) -> None:
@@ -220,19 +259,21 @@ def evaluate_run(run_dir: Path, settings: EvalSettings, echo: Callable[[str], No
 
 
 def _evaluate_locked(run_dir: Path, settings: EvalSettings, echo: Callable[[str], None]) -> dict[str, Any]:
-    agent = load_agent(run_dir)
-    cfg: TrainConfig = agent.config
+    agent = None if settings.policy == "random" else load_agent(run_dir)
+    cfg: TrainConfig = load_config_file(RunDir(run_dir).config_path) if agent is None else agent.config
     env_cfg = eval_env_config(cfg.env, settings.protocol, settings.num_envs)
     training = describe_holder(run_dir)
-    if training:
+    if training and agent is not None:
         echo(f"note: '{run_dir}' is still training ({training}); evaluating its checkpoint at step "
              f"{agent.global_step:,}")
-    path = run_dir / eval_file_name(settings.protocol, settings.greedy)
+    path = run_dir / eval_file_name(settings.protocol, settings.greedy, settings.policy)
     setting = {"protocol": settings.protocol, "greedy": settings.greedy, "seed": settings.seed,
-               "checkpoint_step": agent.global_step, "sticky_action_prob": env_cfg.sticky_action_prob,
-               "max_episode_steps": env_cfg.max_episode_steps, "noop_max": env_cfg.noop_max}
+               "checkpoint_step": None if agent is None else agent.global_step,
+               "sticky_action_prob": env_cfg.sticky_action_prob, "max_episode_steps": env_cfg.max_episode_steps,
+               "noop_max": env_cfg.noop_max, "policy": settings.policy}
     record = read_eval(path.parent, path.name)
-    if record is not None and {k: record.get(k) for k in setting} != setting:
+    # Files written before random play existed hold no "policy": theirs is the trained one.
+    if record is not None and {k: record.get(k, "trained" if k == "policy" else None) for k in setting} != setting:
         echo(f"note: {path} was made with other settings or an older checkpoint (step "
              f"{record.get('checkpoint_step')}); evaluating anew")
         record = None
@@ -271,9 +312,13 @@ def summary_line(run_dir: Path, record: dict[str, Any]) -> str:
     sd = f" ± {s['sd']:.4g}" if s["sd"] is not None else ""
     hns = f"HNS {s['hns']:.3f}" if s["hns"] is not None else f"no human/random reference for '{record['game']}'"
     capped = f", {record['capped']} cut at the cap" if record.get("capped") else ""
+    if record.get("policy") == "random":
+        policy = "uniformly random actions"
+    else:
+        policy = (f"{'greedy' if record['greedy'] else 'sampled'} actions, "
+                  f"checkpoint step {record['checkpoint_step']:,}")
     return (f"{run_dir}: {s['games']} games{capped}: score {s['mean']:.4g}{sd} (median {s['median']:.4g}, "
-            f"min {s['min']:.4g}, max {s['max']:.4g}); {hns} [{record['protocol']} protocol, "
-            f"{'greedy' if record['greedy'] else 'sampled'} actions, checkpoint step {record['checkpoint_step']:,}]")
+            f"min {s['min']:.4g}, max {s['max']:.4g}); {hns} [{record['protocol']} protocol, {policy}]")
 
 
 def evaluate(paths: list[Path], settings: EvalSettings, torch_threads: int = 0,
@@ -283,7 +328,10 @@ def evaluate(paths: list[Path], settings: EvalSettings, torch_threads: int = 0,
         raise PrendError(f"--episodes must be at least 1, got {settings.episodes}", "pass e.g. --episodes 30")
     if settings.num_envs < 1:
         raise PrendError(f"--num-envs must be at least 1, got {settings.num_envs}", "pass e.g. --num-envs 8")
-    runs = find_eval_runs(paths)
+    if settings.policy == "random" and settings.greedy:
+        raise PrendError("--greedy takes the trained policy's most probable action; --policy random has no policy",
+                         "drop --greedy")
+    runs = find_eval_runs(paths, need_checkpoint=settings.policy == "trained")
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     return [evaluate_run(run, settings, echo) for run in runs]

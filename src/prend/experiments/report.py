@@ -27,7 +27,7 @@ import numpy as np
 
 from prend.errors import PrendError
 from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
-from prend.experiments.evaluate import EVAL_FILES, read_eval
+from prend.experiments.evaluate import EVAL_FILES, random_play, read_eval
 from prend.experiments.figures import plot_fig1
 from prend.experiments.published import published_at, published_curves, published_source
 from prend.experiments.report_figures import plot_aggregates, plot_final_scores, plot_scores
@@ -371,6 +371,7 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
         "published": citation,
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
         "evaluation": evaluation, "not_evaluated": not_evaluated(runs),
+        "random_play": random_play([(r.game_key, r.path) for r in runs]),
     }
     (out / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
     path = out / "report.md"
@@ -452,6 +453,16 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
                          f"| {seed_cell(row['oscillation'])} | {seed_cell(row['spread'])} "
                          f"| {seed_cell(row['probe_decay'])} |")
     lines += _eval_markdown(data["evaluation"], data["bootstrap_reps"], data["not_evaluated"])
+    if data["random_play"]:
+        lines += ["", "## Random play under the runs' protocol (`prend eval --policy random`)", "",
+                  "Uniformly random actions, the runs' environment protocol; the published random score (DQN Zoo) "
+                  "was played with no-op starts and no sticky actions.", "",
+                  "| game | setting | sticky actions | games | score mean ± sd (median) | published random |",
+                  "|---|---|---|---|---|---|"]
+        for row in data["random_play"]:
+            lines.append(f"| {row['game']} | {row['setting']} | {row['sticky_action_prob']} | {row['games']} "
+                         f"| {fmt(row['mean'])} ± {fmt(row['sd'])} ({fmt(row['median'])}) "
+                         f"| {fmt(row['published_random'])} |")
     lines += ["", "## Runs", "", "| run | status | frames | final score | AUC | HNS |", "|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['run']} | {r['status']} | {r['frames']} | {fmt(r['final'])} | {fmt(r['auc'])} "
