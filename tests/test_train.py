@@ -112,6 +112,31 @@ def test_two_resumes_of_one_checkpoint_produce_identical_metrics(tmp_path, tiny_
     assert copies[0] == copies[1]
 
 
+def test_a_resume_may_change_how_it_computes_but_not_what_it_learns(tmp_path, tiny_args, capsys):
+    pinned = ("--torch-threads", "1", "--memory-format", "contiguous", "--micro-batch", "8")
+    first = train(_tiny_config(tmp_path / "first", tiny_args, *pinned, "--total-steps", "32"))
+    same, other = shutil.copytree(first, tmp_path / "same"), shutil.copytree(first, tmp_path / "other")
+    assert main(["train", "--resume", str(same), "--total-steps", "96", *pinned]) == 0
+    reference = _stable(read_metrics(same / "metrics.jsonl"))
+    # The same resume with micro-batches of 3 (each minibatch of 8 in passes of 3, 3 and 2): float rounding only.
+    assert main(["train", "--resume", str(other), "--total-steps", "96", "--micro-batch", "3"]) == 0
+    resumed = _stable(read_metrics(other / "metrics.jsonl"))
+    assert resumed[0] == reference[0]  # trained before the resume
+    for ours, theirs in zip(resumed[1:], reference[1:], strict=True):
+        assert ours.keys() == theirs.keys()
+        for key, value in theirs.items():
+            assert ours[key] == pytest.approx(value, rel=1e-4, abs=1e-6, nan_ok=True), key
+    info = json.loads((other / "run_info.json").read_text())
+    assert info["started"]["perf"]["micro_batch"] == 8 and info["resumed"][0]["perf"]["micro_batch"] == 3
+    # The choice holds from that resume on: its checkpoints keep it, and a plain resume is not refused.
+    assert json.loads(load_checkpoint(other / "checkpoint.pt")["config"])["run"]["micro_batch"] == 3
+    assert main(["train", "--resume", str(other), "--total-steps", "128"]) == 0
+    assert json.loads((other / "run_info.json").read_text())["resumed"][1]["perf"]["micro_batch"] == 3
+    capsys.readouterr()
+    assert main(["train", "--resume", str(other), "--micro-batch", "-1"]) == 2
+    assert "micro_batch must be >= 0" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_resume_after_kill_9_continues_from_the_checkpoint(tmp_path, tiny_args):
     out = tmp_path / "run"

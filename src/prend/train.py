@@ -70,10 +70,18 @@ DESCRIPTION = """Train PPO with two value heads and an intrinsic reward (RND, RN
 Extra flags, handled before the ones below:
   --preset {rnd-original,prend-paper,ppo-atari}  start from a preset's defaults (see docs/hyperparameters.md)
   --config FILE                        start from a JSON/TOML file of fields (nested tables or dotted)
-  --resume DIR                         continue the run in DIR from its checkpoint (only --total-steps may
-                                       be given with it, to extend the budget)
+  --resume DIR                         continue the run in DIR from its checkpoint; only --total-steps (to
+                                       extend the budget) and how it computes may be given with it:
+                                       --torch-threads, --memory-format, --micro-batch, --env-threads, --device
 
 Flags given explicitly override the preset and the file."""
+
+
+RESUME_FLAGS = ("--torch-threads", "--memory-format", "--micro-batch", "--env-threads", "--device")
+"""The flags ``--resume`` takes besides ``--total-steps``: where and how fast the run computes, not what it learns
+(a resume on a GPU, on more cores, or with the speed choices of an earlier start pinned: the trainer times them
+anew at every start and resume, and the update's micro-batches change float rounding, docs/performance.md). Each
+holds from this resume on: the checkpoints it writes keep it."""
 
 
 def parse_train_args(argv: list[str], prog: str = "prend train",
@@ -88,11 +96,16 @@ def parse_train_args(argv: list[str], prog: str = "prend train",
     resume = pop_flag(argv, "--resume")
     if resume is not None:
         total = pop_flag(argv, "--total-steps")
-        if argv:
-            raise PrendError(f"unexpected flags with --resume: {' '.join(argv)}",
-                             "a resumed run uses its saved config; only --total-steps may be given")
+        unexpected = [arg for arg in argv if arg.startswith("--") and arg.split("=", 1)[0] not in RESUME_FLAGS]
+        if unexpected:
+            raise PrendError(f"unexpected flags with --resume: {' '.join(unexpected)}",
+                             "a resumed run uses its saved config; only --total-steps and how it computes ("
+                             + ", ".join(RESUME_FLAGS) + ") may be given")
         run_dir = Path(resume)
         cfg = config_from_dict(read_checkpoint_config(RunDir(run_dir).checkpoint_path))
+        if argv:
+            cfg = cli(TrainConfig, argv, prog, default=cfg, description=DESCRIPTION,
+                      config=(tyro.conf.OmitArgPrefixes,)).validate()
         if total is not None:
             cfg.run.total_steps = _positive_int(total, "--total-steps")
         resolve_method(cfg.intrinsic.method)  # a plug-in no longer importable: one line, before the run is locked
@@ -228,9 +241,10 @@ def _named_tensors(state: Any, keys: tuple[str, ...] | None = None, prefix: str 
                 yield from _named_tensors(value, None, f"{prefix}{key}.")
 
 
-CONFIG_RESUME_IGNORED = frozenset({"run.total_steps", "run.out"})
-"""Fields of ``config.json`` that may differ from the checkpoint's config (a resume extends the budget; a
-run directory may be moved)."""
+CONFIG_RESUME_IGNORED = frozenset({"run.total_steps", "run.out", "run.torch_threads", "run.memory_format",
+                                   "run.micro_batch", "env.env_threads", "run.device"})
+"""Fields of ``config.json`` that may differ from the checkpoint's config (a resume extends the budget, a run
+directory may be moved, and a resume may change how it computes: :data:`RESUME_FLAGS`)."""
 
 
 def _check_config_file(run_dir: Path, saved: dict[str, Any]) -> None:
