@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Copy finished runs into a results folder the way docs/results/ commits them: every file of the run directory
 # except its checkpoint (tens of MB, and a result page cites metrics, not weights), its TensorBoard folder (the
-# same numbers as metrics.jsonl) and its lock files. A run whose sweep_status.json does not say "finished" is
-# skipped with a line saying so, so the command can be rerun as a sweep progresses.
+# same numbers as metrics.jsonl) and its lock files. A run not finished is skipped with a line saying so, so the
+# command can be rerun as a sweep progresses: a sweep's run is finished when its sweep_status.json says so, a run
+# trained by hand when its metrics reached its budget before its last checkpoint (prend.rundir's own check, run
+# by the checkout's .venv, or $PYTHON).
 #
 #   bash scripts/copy_results.sh DEST RUN_DIR...
 #   bash scripts/copy_results.sh docs/results/paper-answer/runs runs/paper-answer-s1/*
@@ -13,6 +15,18 @@ if [ $# -lt 2 ]; then
 fi
 dest=$1
 shift
+python=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
+[ -x "$python" ] || python=python3
+finished() {
+  if [ -f "$1/sweep_status.json" ]; then
+    grep -q '"state": "finished"' "$1/sweep_status.json"
+    return
+  fi
+  "$python" -c 'import sys
+from prend.rundir import RunDir
+run = RunDir(sys.argv[1])
+sys.exit(0 if run.holder() is None and run.finished_steps() >= run.config()["run"]["total_steps"] else 1)' "$1" 2>/dev/null
+}
 mkdir -p "$dest"
 for run in "$@"; do
   name=$(basename "$run")
@@ -20,8 +34,8 @@ for run in "$@"; do
     echo "skipped $name: not a run directory (no metrics.jsonl)"
     continue
   fi
-  if ! grep -q '"state": "finished"' "$run/sweep_status.json" 2>/dev/null; then
-    echo "skipped $name: not finished (its sweep_status.json)"
+  if ! finished "$run"; then
+    echo "skipped $name: not finished (its sweep_status.json, or by hand: its metrics and checkpoint)"
     continue
   fi
   mkdir -p "$dest/$name"

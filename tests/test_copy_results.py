@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import torch
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "copy_results.sh"
 
 
@@ -31,8 +33,8 @@ def test_a_finished_run_is_copied_without_its_checkpoint_tensorboard_or_locks(tm
     result = _copy(tmp_path / "results", done, running, tmp_path / "sweep" / "sweep.json")
     assert result.returncode == 0
     assert result.stdout.splitlines() == ["copied Boxing-rnd-s1", "skipped Boxing-rnd-s2: not finished (its "
-                                          "sweep_status.json)", "skipped sweep.json: not a run directory (no "
-                                          "metrics.jsonl)"]
+                                          "sweep_status.json, or by hand: its metrics and checkpoint)",
+                                          "skipped sweep.json: not a run directory (no metrics.jsonl)"]
     copied = sorted(p.name for p in (tmp_path / "results" / "Boxing-rnd-s1").iterdir())
     assert copied == ["config.json", "eval.json", "metrics.jsonl", "sweep_status.json", "train.log"]
     assert not (tmp_path / "results" / "Boxing-rnd-s2").exists()
@@ -42,3 +44,23 @@ def test_a_finished_run_is_copied_without_its_checkpoint_tensorboard_or_locks(tm
 def test_without_runs_it_prints_its_usage_and_exits_2(tmp_path):
     result = _copy(tmp_path / "results")
     assert result.returncode == 2 and "usage: bash scripts/copy_results.sh DEST RUN_DIR" in result.stderr
+
+
+def test_a_run_trained_by_hand_is_copied_once_a_checkpoint_vouches_for_its_whole_budget(tiny_run, tmp_path):
+    import shutil
+
+    done = shutil.copytree(tiny_run, tmp_path / "by-hand" / "done")  # `prend train`: 64 agent steps of 64
+    short = shutil.copytree(tiny_run, tmp_path / "by-hand" / "short")
+    (short / "checkpoint.pt").unlink()  # metrics no checkpoint vouches for: killed before it could write one
+    half = shutil.copytree(tiny_run, tmp_path / "by-hand" / "half")
+    state = torch.load(half / "checkpoint.pt", weights_only=True)
+    config = json.loads(state["config"])
+    config["run"]["total_steps"] = 128  # stopped at 64 of a 128-step budget
+    state["config"] = json.dumps(config)
+    torch.save(state, half / "checkpoint.pt")
+    result = _copy(tmp_path / "results", done, short, half)
+    assert result.returncode == 0, result.stderr
+    reason = "not finished (its sweep_status.json, or by hand: its metrics and checkpoint)"
+    assert result.stdout.splitlines() == ["copied done", f"skipped short: {reason}", f"skipped half: {reason}"]
+    assert (tmp_path / "results" / "done" / "metrics.jsonl").is_file()
+    assert not (tmp_path / "results" / "done" / "checkpoint.pt").exists()
