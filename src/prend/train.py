@@ -77,11 +77,13 @@ Extra flags, handled before the ones below:
 Flags given explicitly override the preset and the file."""
 
 
-RESUME_FLAGS = ("--torch-threads", "--memory-format", "--micro-batch", "--env-threads", "--device")
-"""The flags ``--resume`` takes besides ``--total-steps``: where and how fast the run computes, not what it learns
-(a resume on a GPU, on more cores, or with the speed choices of an earlier start pinned: the trainer times them
-anew at every start and resume, and the update's micro-batches change float rounding, docs/performance.md). Each
-holds from this resume on: the checkpoints it writes keep it."""
+RESUME_FIELDS = {"--torch-threads": "run.torch_threads", "--memory-format": "run.memory_format",
+                 "--micro-batch": "run.micro_batch", "--env-threads": "env.env_threads", "--device": "run.device"}
+"""The flags ``--resume`` takes besides ``--total-steps``, and the config fields they set: where and how fast the
+run computes, not what it learns (a resume on a GPU, on more cores, or with the speed choices of an earlier start
+pinned: the trainer times them anew at every start and resume, and the update's micro-batches change float
+rounding, docs/performance.md). Each holds from this resume on: the checkpoints it writes keep it."""
+RESUME_FLAGS = tuple(RESUME_FIELDS)
 
 
 def parse_train_args(argv: list[str], prog: str = "prend train",
@@ -241,10 +243,9 @@ def _named_tensors(state: Any, keys: tuple[str, ...] | None = None, prefix: str 
                 yield from _named_tensors(value, None, f"{prefix}{key}.")
 
 
-CONFIG_RESUME_IGNORED = frozenset({"run.total_steps", "run.out", "run.torch_threads", "run.memory_format",
-                                   "run.micro_batch", "env.env_threads", "run.device"})
+CONFIG_RESUME_IGNORED = frozenset({"run.total_steps", "run.out", *RESUME_FIELDS.values()})
 """Fields of ``config.json`` that may differ from the checkpoint's config (a resume extends the budget, a run
-directory may be moved, and a resume may change how it computes: :data:`RESUME_FLAGS`)."""
+directory may be moved, and a resume may change how it computes: :data:`RESUME_FIELDS`)."""
 
 
 def _check_config_file(run_dir: Path, saved: dict[str, Any]) -> None:

@@ -195,9 +195,6 @@ class VideoArgs:
     """Write a GIF instead of an MP4."""
     greedy: bool = False
     """Take the most probable action instead of sampling from the policy."""
-    policy: Literal["trained", "random"] = "trained"
-    """``trained``: the run's checkpoint; ``random``: uniformly random actions over the run's action set (a
-    baseline under the same protocol; needs no checkpoint)."""
     seed: int = 0
     """Seed of the game's reset and the action sampling."""
 
