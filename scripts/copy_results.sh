@@ -2,9 +2,9 @@
 # Copy finished runs into a results folder the way docs/results/ commits them: every file of the run directory
 # except its checkpoint (tens of MB, and a result page cites metrics, not weights), its TensorBoard folder (the
 # same numbers as metrics.jsonl) and its lock files. A run not finished is skipped with a line saying so, so the
-# command can be rerun as a sweep progresses: a sweep's run is finished when its sweep_status.json says so, a run
-# trained by hand when its metrics reached its budget before its last checkpoint (prend.rundir's own check, run
-# by the checkout's .venv, or $PYTHON).
+# command can be rerun as a sweep progresses: a run is finished when nothing trains it and it reached the budget
+# in its config.json, by its sweep's sweep_status.json or, trained or continued by hand, by metrics written before
+# its last checkpoint (prend.rundir's own check, run by the checkout's .venv, or $PYTHON).
 #
 #   bash scripts/copy_results.sh DEST RUN_DIR...
 #   bash scripts/copy_results.sh docs/results/paper-answer/runs runs/paper-answer-s1/*
@@ -18,14 +18,16 @@ shift
 python=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
 [ -x "$python" ] || python=python3
 finished() {
-  if [ -f "$1/sweep_status.json" ]; then
-    grep -q '"state": "finished"' "$1/sweep_status.json"
-    return
-  fi
   "$python" -c 'import sys
-from prend.rundir import RunDir
+try:
+    from prend.rundir import RunDir
+except ImportError:
+    sys.exit(3)
 run = RunDir(sys.argv[1])
-sys.exit(0 if run.holder() is None and run.finished_steps() >= run.config()["run"]["total_steps"] else 1)' "$1" 2>/dev/null
+sys.exit(0 if run.holder() is None and run.finished_steps() >= run.config()["run"]["total_steps"] else 1)' "$1" \
+    2>/dev/null && return 0
+  # without prend importable, only a sweep's own word counts
+  [ $? -eq 3 ] && [ -f "$1/sweep_status.json" ] && grep -q '"state": "finished"' "$1/sweep_status.json"
 }
 mkdir -p "$dest"
 for run in "$@"; do

@@ -15,10 +15,11 @@ def _run_dir(root: Path, name: str, state: str) -> Path:
     run = root / name
     (run / "tb").mkdir(parents=True)
     (run / "tb" / "events.out.tfevents.1").write_bytes(b"x")
-    for file in ("metrics.jsonl", "config.json", "eval.json", "train.log", "checkpoint.pt", "checkpoint.pt.tmp",
-                 ".lock", ".eval.lock"):
+    for file in ("metrics.jsonl", "eval.json", "train.log", "checkpoint.pt", "checkpoint.pt.tmp", ".lock",
+                 ".eval.lock"):
         (run / file).write_text(file)
-    (run / "sweep_status.json").write_text(json.dumps({"state": state}, indent=2))
+    (run / "config.json").write_text(json.dumps({"run": {"total_steps": 64}}))
+    (run / "sweep_status.json").write_text(json.dumps({"state": state, "total_steps": 64, "global_step": 64}, indent=2))
     return run
 
 
@@ -64,3 +65,23 @@ def test_a_run_trained_by_hand_is_copied_once_a_checkpoint_vouches_for_its_whole
     assert result.stdout.splitlines() == ["copied done", f"skipped short: {reason}", f"skipped half: {reason}"]
     assert (tmp_path / "results" / "done" / "metrics.jsonl").is_file()
     assert not (tmp_path / "results" / "done" / "checkpoint.pt").exists()
+
+
+def test_a_swept_run_continued_by_hand_is_copied_only_at_its_new_budget(tiny_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(tiny_run, tmp_path / "sweep" / "Boxing-rnd-s1")
+    (run / "sweep_status.json").write_text(json.dumps({"state": "finished", "total_steps": 64, "global_step": 64}))
+    assert _copy(tmp_path / "results", run).stdout.splitlines() == ["copied Boxing-rnd-s1"]
+    # `prend train --resume RUN --total-steps 128` raises the budget in the checkpoint and config.json; the sweep's
+    # status still says finished (at 64): copied only once the metrics reach 128 under a checkpoint
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    config = json.loads(state["config"])
+    config["run"]["total_steps"] = 128
+    state["config"] = json.dumps(config)
+    torch.save(state, run / "checkpoint.pt")
+    (run / "config.json").write_text(json.dumps(config))
+    result = _copy(tmp_path / "results-2", run)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["skipped Boxing-rnd-s1: not finished (its sweep_status.json, or by hand: "
+                                          "its metrics and checkpoint)"]

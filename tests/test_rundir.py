@@ -71,6 +71,25 @@ def test_finished_steps_come_from_a_sweeps_status_first(tmp_path):
     assert run.sweep_status() is None
 
 
+def test_a_swept_run_continued_by_hand_is_finished_only_at_its_new_budget(tmp_path):
+    run = RunDir(tmp_path)
+    run.write_sweep_status({"state": "finished", "total_steps": 64, "global_step": 64})
+    run.write_config({"run": {"total_steps": 64}})
+    run.metrics_path.write_text('{"iteration": 1, "charts/global_step": 64}\n')
+    assert run.finished_steps() == 64
+    # `prend train --resume RUN --total-steps 128` rewrote config.json; the sweep's status still reads 64
+    run.write_config({"run": {"total_steps": 128}})
+    run.metrics_path.write_text('{"iteration": 1, "charts/global_step": 64}\n'
+                                '{"iteration": 2, "charts/global_step": 96}\n')
+    assert run.finished_steps() == 64  # no checkpoint after the record at 96: the sweep's 64 stand
+    run.write_checkpoint({"format": FORMAT})
+    os.utime(run.metrics_path, (1, 1))
+    assert run.finished_steps() == 96  # short of 128: copy_results.sh and a report count it unfinished
+    run.metrics_path.write_text(run.metrics_path.read_text() + '{"iteration": 3, "charts/global_step": 128}\n')
+    os.utime(run.metrics_path, (1, 1))
+    assert run.finished_steps() == 128
+
+
 def test_missing_and_incomplete_diagnostics(tmp_path):
     run = RunDir(tmp_path)
     assert run.diagnostics() is None

@@ -249,13 +249,24 @@ class RunDir:
 
         A sweep's status says ``finished`` only after ``prend train`` exited cleanly; a run trained by hand
         counts when its metrics reached a step and a checkpoint was written after them. 0 otherwise (a
-        torn last record included).
+        torn last record included). A sweep's run continued by hand to a larger budget (``prend train
+        --resume RUN --total-steps N``, which rewrites ``config.json``) keeps the sweep's status for the
+        smaller one: the larger of that status's steps and the hand-trained count.
         """
         status = self.sweep_status()
-        if status is not None:
-            if status.get("state") == "finished":
-                return int(status.get("global_step", status.get("total_steps", 0)))
+        if status is None:
+            return self._steps_checkpointed()
+        if status.get("state") != "finished":
             return 0
+        swept = int(status.get("global_step", status.get("total_steps", 0)))
+        try:
+            budget = int(self.config_file()["run"]["total_steps"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return swept
+        return swept if budget <= int(status.get("total_steps", budget)) else max(swept, self._steps_checkpointed())
+
+    def _steps_checkpointed(self) -> int:
+        """The last metrics record's step if a checkpoint was written after it, else 0."""
         try:
             lines = [line for line in self.metrics_path.read_text().splitlines() if line.strip()]
             if lines and self.checkpoint_path.stat().st_mtime >= self.metrics_path.stat().st_mtime:
