@@ -407,6 +407,27 @@ def test_several_directories_are_reported_together_into_out(tmp_path, capsys):
     assert (out / "fig2_scores.png").is_file() and not (tmp_path / "new" / "report.md").exists()
 
 
+def test_a_run_named_twice_counts_once_and_a_seed_trained_twice_is_named(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    run = make_run(sweep, "Boxing", "rnd", 1, [math.nan, 0.0, 5.0])
+    make_run(sweep, "Boxing", "rnd", 2, [math.nan, 0.0, 1.0])
+    rerun = make_run(tmp_path / "reruns", "Boxing", "rnd", 1, [math.nan, 0.0, 2.0])  # seed 1 again, elsewhere
+    assert [r.seed for r in find_runs([sweep, run])] == [1, 2]  # the run directory inside the sweep, and by name
+    out = tmp_path / "report"
+    assert main(["report", str(sweep), str(run), "--out", str(out), "--reps", "200"]) == 0
+    assert capsys.readouterr().err == ""
+    (group,) = json.loads((out / "report.json").read_text())["groups"]
+    assert group["seeds"] == [1, 2] and group["final"] == [5.0, 1.0]
+    assert main(["report", str(sweep), str(rerun), "--out", str(out), "--reps", "200"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: Boxing rnd: seed 1 is trained by 2 runs (") and str(rerun) in err
+    data = json.loads((out / "report.json").read_text())
+    assert data["groups"][0]["seeds"] == [1, 1, 2]
+    # a seed's runs in path order, as the report's tables list them
+    assert data["repeated_seeds"] == [{"game": "Boxing", "label": "rnd", "seed": 1, "paths": [str(rerun), str(run)]}]
+    assert f"**Seed 1 counted 2 times** in Boxing rnd: `{rerun}`, `{run}`." in (out / "report.md").read_text()
+
+
 @pytest.mark.slow
 def test_pipeline_from_real_training_runs_to_report_and_diagnostics(tmp_path):
     # Two real (tiny) runs through the sweep command, then the report and the diagnostics on them.

@@ -31,7 +31,7 @@ from prend.experiments.evaluate import EVAL_FILES, random_play, read_eval
 from prend.experiments.figures import plot_fig1
 from prend.experiments.published import published_at, published_curves, published_source
 from prend.experiments.report_figures import plot_aggregates, plot_final_scores, plot_scores
-from prend.experiments.runs import Run, final_score, find_runs, group_runs, method_order
+from prend.experiments.runs import Run, final_score, find_runs, group_runs, method_order, repeated_seeds
 from prend.experiments.scores import SCORE_SOURCE, human_normalized, reference_scores
 from prend.experiments.stats import (
     AGGREGATES,
@@ -372,6 +372,7 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
         "aggregates": agg, "intrinsic": fig1, "failed": failed,
         "evaluation": evaluation, "not_evaluated": not_evaluated(runs),
         "random_play": random_play([(r.game_key, r.path) for r in runs]),
+        "repeated_seeds": repeated_seeds(runs),
     }
     (out / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
     path = out / "report.md"
@@ -397,6 +398,10 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
              f"{len(runs)} runs, {len({r['game'] for r in runs})} games, groups: "
              f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE}` (mean raw game score of "
              "the last 100 finished games). Definitions: docs/analysis.md.", "", SEED_RULE, ""]
+    for repeat in data["repeated_seeds"]:
+        lines += [f"**Seed {repeat['seed']} counted {len(repeat['paths'])} times** in {repeat['game']} "
+                  f"{repeat['label']}: " + ", ".join(f"`{p}`" for p in repeat["paths"]) + ". Each run counts as a "
+                  "sample of the group; pass one run per seed to count seeds.", ""]
     lines += [f"## Final score (per seed and their mean; from {MIN_SEEDS_FOR_INTERVAL} seeds ± sd and the 95% "
               "t-interval of the mean)", "",
               "| game | group | seeds | frames | final score | 95% CI | per seed | AUC (mean score over training) |",

@@ -125,16 +125,28 @@ def load_run(path: str | Path) -> Run:
 def find_runs(paths: list[Path], allow_empty: bool = False) -> list[Run]:
     """The runs named by ``paths``: each a run directory, or a directory searched recursively for them.
 
+    A run directory reached twice (named and also under a named directory, or named twice) is read once.
+
     Args:
         paths: run directories or directories holding them (e.g. a sweep directory).
         allow_empty: within a searched directory, skip runs with no metrics yet instead of failing (a sweep
             still in progress); a run directory named directly must always have metrics.
     """
     runs: list[Run] = []
+    read: set[Path] = set()
+
+    def first_time(run_dir: Path) -> bool:
+        key = run_dir.resolve()
+        if key in read:
+            return False
+        read.add(key)
+        return True
+
     for path in paths:
         path = Path(path)
         if RunDir(path).config_path.is_file():
-            runs.append(load_run(path))
+            if first_time(path):
+                runs.append(load_run(path))
             continue
         if not path.is_dir():
             raise PrendError(f"'{path}' does not exist", "pass a run directory or a sweep directory")
@@ -142,7 +154,7 @@ def find_runs(paths: list[Path], allow_empty: bool = False) -> list[Run]:
         if not found:
             raise PrendError(f"no run directories under '{path}'",
                              "pass a directory written by `prend train` or `prend sweep`")
-        for run_dir in found:
+        for run_dir in filter(first_time, found):
             try:
                 runs.append(load_run(run_dir))
             except PrendError:
@@ -264,6 +276,22 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
     for run in runs:
         groups.setdefault((run.game_key, run.label), []).append(run)
     return groups
+
+
+def repeated_seeds(runs: list[Run]) -> list[dict[str, Any]]:
+    """Per (game, group) and seed trained by more than one run: the runs' paths.
+
+    Each run counts as one sample of its group, so two runs of one seed (a rerun beside the run it repeats, the
+    same run copied to two folders) make the group look like more seeds than it has.
+    """
+    out = []
+    for (game, label), members in group_runs(runs).items():
+        by_seed: dict[int, list[Run]] = {}
+        for run in members:
+            by_seed.setdefault(run.seed, []).append(run)
+        out += [{"game": game, "label": label, "seed": seed, "paths": [str(r.path) for r in same]}
+                for seed, same in by_seed.items() if len(same) > 1]
+    return out
 
 
 def method_order(labels: list[str]) -> list[str]:
