@@ -405,6 +405,8 @@ def test_several_directories_are_reported_together_into_out(tmp_path, capsys):
     assert {(g["label"], g["final"][0]) for g in apart["groups"]} == {("prend", 3.0), ("rnd", 5.0)}
     assert apart["groups"] == together["groups"]
     assert (out / "fig2_scores.png").is_file() and not (tmp_path / "new" / "report.md").exists()
+    assert (out / "report.md").read_text().startswith(
+        f"# Report of runs from 2 directories\n\nunder `{tmp_path}`: `new`, `committed`\n")
 
 
 def test_a_run_named_twice_counts_once_and_a_seed_trained_twice_is_named(tmp_path, capsys):

@@ -388,12 +388,30 @@ def _failed_from_manifest(sweep_dir: Path, seen: set[str]) -> list[dict[str, Any
             if r.get("state") in ("failed", "conflict") and str(Path(r["run_dir"]).resolve()) not in seen]
 
 
+def _directories(sources: list[str]) -> str:
+    """The report's source directories, those in one parent named once: ``under `a/b`: `x`, `y```.
+
+    Example:
+        >>> _directories(["runs/new", "results/cpu/Boxing-rnd-s1", "results/cpu/Boxing-none-s1"])
+        '`runs/new`; under `results/cpu`: `Boxing-rnd-s1`, `Boxing-none-s1`'
+    """
+    by_parent: dict[str, list[str]] = {}
+    for source in sources:
+        if not Path(source).name:  # "." or "/": no parent to name
+            by_parent.setdefault(source, []).append("")
+            continue
+        by_parent.setdefault(str(Path(source).parent), []).append(Path(source).name)
+    return "; ".join(f"`{Path(parent, names[0])}`" if len(names) == 1 else
+                     f"under `{parent}`: " + ", ".join(f"`{name}`" for name in names)
+                     for parent, names in by_parent.items())
+
+
 def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[str, Any]], fig1: list[dict[str, Any]],
               figures: list[str]) -> str:
     runs = data["runs"]
     sources = data["sources"]
     title = f"# Sweep report: `{sources[0]}`" if len(sources) == 1 else (
-        f"# Report of runs from {len(sources)} directories\n\n" + ", ".join(f"`{p}`" for p in sources))
+        f"# Report of runs from {len(sources)} directories\n\n" + _directories(sources))
     lines = [title, "",
              f"{len(runs)} runs, {len({r['game'] for r in runs})} games, groups: "
              f"{', '.join(method_order([r['label'] for r in runs]))}. Score: `{SCORE}` (mean raw game score of "
