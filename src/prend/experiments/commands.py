@@ -88,7 +88,8 @@ class ReportArgs:
 
     Score curves (Fig. 2), final-score and AUC tables, scores at fixed frame budgets, human-normalised scores,
     and IQM across games with stratified-bootstrap CIs. Several directories are reported together (a new sweep
-    beside committed runs of other methods) into --out.
+    beside committed runs of other methods) into --out. Each run counts as one sample of its group: a run
+    directory reached twice is read once, and a seed trained by two runs of one group is named in a note.
     """
 
     paths: Annotated[tuple[Path, ...], tyro.conf.Positional,
