@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from dataclasses import dataclass
@@ -119,11 +118,8 @@ def report_command(argv: list[str], prog: str = "prend report") -> int:
 
     args = cli(ReportArgs, argv, prog)
     path = write_report(list(args.paths), reps=args.reps, seed=args.seed, out=args.out,
-                        at_frames=list(args.at_frames) if args.at_frames else None, published=args.published)
-    for repeat in json.loads(path.with_suffix(".json").read_text())["repeated_seeds"]:
-        print(f"note: {repeat['game']} {repeat['label']}: seed {repeat['seed']} is trained by "
-              f"{len(repeat['paths'])} runs ({', '.join(repeat['paths'])}); each counts as a sample of the group",
-              file=sys.stderr)
+                        at_frames=list(args.at_frames) if args.at_frames else None, published=args.published,
+                        echo=lambda line: print(line, file=sys.stderr))
     print(f"written: {path} (and its PNG figures)")
     return 0
 

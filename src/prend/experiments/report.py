@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,7 +309,7 @@ def _status(run: Run) -> str:
 
 
 def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0, at_frames: list[int] | None = None,
-                 published: str = "none", out: Path | None = None) -> Path:
+                 published: str = "none", out: Path | None = None, echo: Callable[[str], None] = print) -> Path:
     """Write ``report.md``, ``report.json`` and the PNGs; returns the markdown's path.
 
     ``sweep_dir``: a sweep directory (or any directory holding run directories, or one run directory), or a
@@ -316,7 +317,8 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
     ``out``: where the report goes (default: ``sweep_dir`` when it is one directory; required for a list).
     ``at_frames``: the frame budgets of the "score at budgets" table (default: :data:`BUDGET_FRACTIONS` of each
     game's shortest run). ``published``: ``dopamine`` adds Dopamine's published learning curves to Fig. 2 and
-    the budget table (:mod:`prend.experiments.published`).
+    the budget table (:mod:`prend.experiments.published`). ``echo`` gets a note for each seed that two runs of
+    one group trained (each counts as a sample).
     """
     paths = [Path(p) for p in sweep_dir] if isinstance(sweep_dir, (list, tuple)) else [Path(sweep_dir)]
     if not paths:
@@ -374,6 +376,9 @@ def write_report(sweep_dir: Path | list[Path], reps: int = 50_000, seed: int = 0
         "random_play": random_play([(r.game_key, r.path) for r in runs]),
         "repeated_seeds": repeated_seeds(runs),
     }
+    for repeat in data["repeated_seeds"]:
+        echo(f"note: {repeat['game']} {repeat['label']}: seed {repeat['seed']} is trained by {len(repeat['paths'])} "
+             f"runs ({', '.join(repeat['paths'])}); each counts as a sample of the group")
     (out / "report.json").write_text(json.dumps(nan_to_none(data), indent=2) + "\n")
     path = out / "report.md"
     path.write_text(_markdown(data, scores, agg, fig1, figures))
