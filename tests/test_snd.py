@@ -170,6 +170,14 @@ def test_each_variant_declares_its_networks_loss_and_scale(method, eta):
     assert sum(isinstance(m, nn.Linear) for m in snd.predictor.head.modules()) == 3 and isinstance(snd.target.head,
                                                                                                   nn.Linear)
     assert snd.reward_norm == "clip" and snd.reward_scale == eta
+    # Orthogonal init with gain g makes a square layer's W W^T = g^2 I: the predictor's gain is the official model
+    # class's (STDModelAtari 0.5; SNDVModelAtari and VICRegModelAtari sqrt(2)), the target's its family's
+    predictor_gain, target_gain = {"snd-v": (2 ** 0.5, 2 ** 0.5), "snd-std": (0.5, 0.5),
+                                   "snd-vic": (2 ** 0.5, 0.5)}[method]
+    last = [m for m in snd.predictor.head.modules() if isinstance(m, nn.Linear)][-1].weight
+    assert torch.allclose(last @ last.T, predictor_gain ** 2 * torch.eye(512), atol=1e-4)
+    first_conv = snd.target.convs[0].weight.flatten(1)  # (channels, 9): orthonormal columns times the gain
+    assert torch.allclose(first_conv.T @ first_conv, target_gain ** 2 * torch.eye(9), atol=1e-4)
     objective = {"snd-v": ContrastiveObjective, "snd-std": STDIMObjective, "snd-vic": VICRegObjective}[method]
     assert type(snd.target_objective) is objective and snd.target_pairs == (method != "snd-v")
     if method == "snd-vic":  # the config's choice replaces the method's

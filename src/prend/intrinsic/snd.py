@@ -236,14 +236,17 @@ class SNDVariant(NamedTuple):
     """``contrastive``, ``stdim`` or ``vicreg``."""
     eta: float
     """The reward scale of ``clip(eta x error, 0, 1)``: Iskandor/SND's ``motivation_eta`` for Montezuma."""
+    predictor_gain: float
+    """The predictor's orthogonal gain in the variant's official model class (``STDModelAtari`` uses 0.5)."""
 
 
 SND_VARIANTS: dict[str, SNDVariant] = {
-    "snd-v": SNDVariant("v", "contrastive", 0.5),
-    "snd-std": SNDVariant("std", "stdim", 1.0),
-    "snd-vic": SNDVariant("std", "vicreg", 0.25),
+    "snd-v": SNDVariant("v", "contrastive", 0.5, math.sqrt(2)),     # SNDVModelAtari
+    "snd-std": SNDVariant("std", "stdim", 1.0, 0.5),                # STDModelAtari
+    "snd-vic": SNDVariant("std", "vicreg", 0.25, math.sqrt(2)),     # VICRegModelAtari
 }
-"""The three variants by method name (the values from config/ppo.config.json, Montezuma entries 49, 42, 44)."""
+"""The three variants by method name (eta from config/ppo.config.json, Montezuma entries 49, 42, 44; the gains
+from modules/rnd_models/RNDModelAtari.py)."""
 
 
 def make_snd(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None, variant: str = "snd-vic"
@@ -259,7 +262,7 @@ def make_snd(cfg: IntrinsicConfig, num_envs: int, gamma: float, rom: str | None,
     """
     spec = SND_VARIANTS[variant]
     target = snd_target(spec.kind, cfg.feature_dim)
-    predictor = snd_predictor(spec.kind, cfg.feature_dim)
+    predictor = snd_predictor(spec.kind, cfg.feature_dim, gain=spec.predictor_gain)
     objectives = {"contrastive": ContrastiveObjective, "vicreg": VICRegObjective,
                   "stdim": functools.partial(STDIMObjective, cfg.feature_dim, target.local_channels)}
     return DistillationReward(NewestFrame(), target, predictor, num_envs=num_envs, gamma=gamma,

@@ -11,7 +11,9 @@ variant       conv channels         activation  target head                     
 ============  ====================  ==========  ======================================  ===================
 
 SND-VIC uses the ``std`` networks. Every predictor is the variant's convolutions, then FC 512, ELU, FC 512,
-ELU, FC 512, orthogonal sqrt(2). The official code sizes the flatten layer as ``C x (H//8) x (W//8)``, right
+ELU, FC 512, orthogonal with the gain its official model class gives it: 0.5 for SND-STD (``STDModelAtari``),
+sqrt(2) for SND-V (``SNDVModelAtari``) and SND-VIC (``VICRegModelAtari``), so the gain is the method's, not the
+network family's. The official code sizes the flatten layer as ``C x (H//8) x (W//8)``, right
 at its 96x96 but not at prend's 84x84 (the convolutions give 11x11, not 10x10): here it is computed from the
 input size.
 """
@@ -99,8 +101,12 @@ def snd_target(kind: SNDKind, feature_dim: int = 512, frame: tuple[int, int] = (
     return SNDConvNet(kind, orthogonal_init(nn.Linear(flat, feature_dim), gain), gain, frame)
 
 
-def snd_predictor(kind: SNDKind, feature_dim: int = 512, frame: tuple[int, int] = (84, 84)) -> SNDConvNet:
+def snd_predictor(kind: SNDKind, feature_dim: int = 512, frame: tuple[int, int] = (84, 84),
+                  gain: float = math.sqrt(2)) -> SNDConvNet:
     """The predictor: the variant's convolutions, then FC 512, ELU, FC 512, ELU, FC ``feature_dim``.
+
+    ``gain`` is the orthogonal gain of every layer: sqrt(2) in ``SNDVModelAtari`` and ``VICRegModelAtari``, 0.5 in
+    ``STDModelAtari`` (Iskandor/SND, ``modules/rnd_models/RNDModelAtari.py``).
 
     Example:
         >>> snd_predictor("v")(torch.zeros(3, 1, 84, 84)).shape
@@ -108,7 +114,6 @@ def snd_predictor(kind: SNDKind, feature_dim: int = 512, frame: tuple[int, int] 
     """
     channels, _, _ = _SPECS[kind]
     flat = channels[-1] * math.prod(conv_output_shape(frame))
-    gain = math.sqrt(2)
     head = nn.Sequential(orthogonal_init(nn.Linear(flat, 512), gain), nn.ELU(),
                          orthogonal_init(nn.Linear(512, 512), gain), nn.ELU(),
                          orthogonal_init(nn.Linear(512, feature_dim), gain))
