@@ -8,11 +8,12 @@ import pytest
 from prend.cli import main
 from prend.config import config_to_dict
 from prend.errors import PrendError
+from prend.experiments.cells import fmt, separation_p
 from prend.experiments.diagnose import diagnose
 from prend.experiments.figures import plot_fig1, plot_fig1_summary
 from prend.experiments.published import published_curves
-from prend.experiments.report import separation_p, write_report
-from prend.experiments.report_figures import plot_final_scores, plot_scores
+from prend.experiments.report import aggregates, group_scores, write_report
+from prend.experiments.report_figures import plot_aggregates, plot_final_scores, plot_scores
 from prend.experiments.runs import find_runs, load_run
 from prend.train import parse_train_args
 
@@ -196,6 +197,17 @@ def test_two_seeds_are_drawn_one_by_one_with_their_mean_and_no_t_band(tmp_path):
     # The tables list the seeds and give no interval.
     text = write_report(tmp_path, reps=200).read_text()
     assert "| Boxing | rnd | 2 | 384 | 5 | – (n < 5) | s1: 3, s2: 7 |" in text
+    # So do the aggregates: HNS (3 - 0.1) / 12 = 0.2417 and (7 - 0.1) / 12 = 0.575; IQM, mean and median of two
+    # runs are their mean 0.408. No interval in the table, and the figure draws both runs as points, no bar.
+    assert ("| rnd | Boxing | 2 | 0.408 (n < 5: no CI) | 0.408 (n < 5: no CI) | 0.408 (n < 5: no CI) "
+            "| Boxing s1: 0.242, Boxing s2: 0.575 |") in text
+    agg = aggregates(group_scores(runs), reps=200)
+    fig = plot_aggregates(agg, tmp_path / "agg.png")
+    for ax in fig.axes[:3]:
+        assert not ax.patches  # no bootstrap bar
+        xs = sorted(float(x) for c in ax.collections for x, _ in c.get_offsets())
+        np.testing.assert_allclose(xs, [2.9 / 12, 6.9 / 12])
+    assert "points: every run" in fig._suptitle.get_text() and "bar:" not in fig._suptitle.get_text()
 
 
 def test_the_smallest_p_value_few_seeds_can_give():
@@ -209,16 +221,20 @@ def test_six_seeds_get_the_student_t_band_of_their_mean(tmp_path):
     seeds = np.arange(1, 7, dtype=np.float64)
     columns = [seeds, 2 * seeds, seeds + 10]
     for k in seeds:
-        make_run(tmp_path, "Boxing", "rnd", int(k), [k, 2 * k, k + 10])
-    fig = plot_scores(find_runs([tmp_path]), tmp_path / "fig2.png")
-    thin, labelled, bands = _spread_artists(fig.axes[0])
-    assert not thin and len(bands) == 1
-    vertices = bands[0]
-    for x, column in zip((128, 256, 384), columns, strict=True):
-        mean = column.sum() / 6
-        half = T_975[5] * math.sqrt(((column - mean) ** 2).sum() / 5) / math.sqrt(6)
-        at_x = vertices[np.isclose(vertices[:, 0], x), 1]
-        assert at_x.min() == pytest.approx(mean - half, rel=1e-6) and at_x.max() == pytest.approx(mean + half, rel=1e-6)
+        make_run(tmp_path, "Boxing", "rnd", int(k), [k, 2 * k, k + 10], raw=[k, 2 * k, k + 10])
+    runs = find_runs([tmp_path])
+    # The score figure and the intrinsic-reward figure (same values as raw rewards) draw the same band
+    for fig in (plot_scores(runs, tmp_path / "fig2.png"), plot_fig1(runs, tmp_path / "fig1.png")):
+        thin, labelled, bands = _spread_artists(fig.axes[0])
+        assert not thin and len(bands) == 1
+        vertices = bands[0]
+        for x, column in zip((128, 256, 384), columns, strict=True):
+            mean = column.sum() / 6
+            half = T_975[5] * math.sqrt(((column - mean) ** 2).sum() / 5) / math.sqrt(6)
+            at_x = vertices[np.isclose(vertices[:, 0], x), 1]
+            assert at_x.min() == pytest.approx(mean - half, rel=1e-6)
+            assert at_x.max() == pytest.approx(mean + half, rel=1e-6)
+    fig = plot_scores(runs, tmp_path / "fig2.png")
     np.testing.assert_allclose(labelled["rnd: mean of 6 seeds"].get_ydata(), [3.5, 7.0, 13.5])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "shaded: 95% t-interval of the mean" in legend and "thin: each seed" not in legend
@@ -226,6 +242,13 @@ def test_six_seeds_get_the_student_t_band_of_their_mean(tmp_path):
     # The final-score table: mean ± sd and the same interval at the last iteration (13.5 ± 1.9, 11.54-15.46).
     text = write_report(tmp_path, reps=200).read_text()
     assert "| Boxing | rnd | 6 | 384 | 13.5 ± 1.9 | [11.5, 15.5] |" in text
+    # Six seeds of one game: the aggregates get their bootstrap interval, in the table and as the figure's bar
+    agg = aggregates(group_scores(runs), reps=200)
+    iqm = agg[0]["IQM"]
+    assert iqm["low"] < iqm["value"] < iqm["high"] and "(HNS table above)" in text
+    assert f"| rnd | Boxing | 6 | {fmt(iqm['value'])} [{fmt(iqm['low'])}, {fmt(iqm['high'])}] |" in text
+    bar = plot_aggregates(agg, tmp_path / "agg.png").axes[0].patches[0]
+    assert bar.get_x() == pytest.approx(iqm["low"]) and bar.get_width() == pytest.approx(iqm["high"] - iqm["low"])
 
 
 def test_fig2_caption_fits_a_one_game_figure(tmp_path):
@@ -461,6 +484,22 @@ def test_diagnose_reports_the_offset_share_first_and_late(tmp_path):
     assert rows["prend"]["target_spread"] == pytest.approx(0.3)
     assert math.isnan(rows["rnd"]["offset_share"])
     assert "| 0.99 → 0.3 |" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_diagnose_group_table_lists_each_seed_below_five_and_mean_sd_from_five(tmp_path):
+    # Late offset share = median of the second half: seed 1 (0.5, 0.4, 0.3) -> 0.4, seed 2 (0.2, 0.2, 0.2) -> 0.2
+    shares = {1: [0.9, 0.8, 0.6, 0.5, 0.4, 0.3], 2: [0.7, 0.6, 0.4, 0.2, 0.2, 0.2]}
+    runs = [make_run(tmp_path / "two", "Boxing", "prend", seed, [1.0] * 6,
+                     series={"intrinsic/offset_share": share}) for seed, share in shares.items()]
+    diagnose(runs, tmp_path / "two" / "out")
+    text = (tmp_path / "two" / "out" / "summary.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Boxing | prend | 2 |"))
+    assert "| 0.9 / 0.7 (mean 0.8) → 0.4 / 0.2 (mean 0.3) |" in row and "±" not in row
+    # Five seeds with late shares 0.1 ... 0.5: mean 0.3, sd 0.158
+    runs = [make_run(tmp_path / "five", "Boxing", "prend", seed, [1.0] * 6,
+                     series={"intrinsic/offset_share": [0.9] * 3 + [seed / 10] * 3}) for seed in range(1, 6)]
+    diagnose(runs, tmp_path / "five" / "out")
+    assert "| 0.9 ± 0 → 0.3 ± 0.16 |" in (tmp_path / "five" / "out" / "summary.md").read_text()
 
 
 def test_published_dopamine_curves_match_the_figures_quoted_in_the_reference_notes():

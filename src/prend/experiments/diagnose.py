@@ -45,6 +45,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.spatial.distance import pdist, squareform
 
 from prend.errors import PrendError
+from prend.experiments.cells import SEED_RULE, fmt, nan_to_none, seed_cell
 from prend.experiments.fig3_result import Fig3
 from prend.experiments.figures import plot_fig1, plot_fig1_summary, plot_fig3, plot_fig3_summary
 from prend.experiments.runs import Run, find_runs
@@ -298,29 +299,6 @@ def fig3_text(row: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- summary
-def nan_to_none(value: Any) -> Any:
-    """``value`` with every non-finite float (nested in dicts and lists too) as None, which JSON can hold."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [nan_to_none(v) for v in value]
-    return value
-
-
-def fmt(value: float, digits: int = 3) -> str:
-    """``digits`` significant digits, without scientific notation for large numbers (game scores).
-
-    Example:
-        >>> fmt(1291.4), fmt(0.002851), fmt(300.2, 2), fmt(float("nan"))
-        ('1,291', '0.00285', '300', '–')
-    """
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:,.0f}" if abs(value) >= 10 ** (digits - 1) else f"{value:.{digits}g}"
-
-
 def diagnose(paths: list[Path], out: Path | None = None, max_points: int = 400,
              early_fraction: float = 0.1, skip_first: int = 0) -> dict[str, Any]:
     """Run the Fig. 1 and Fig. 3 analyses of the runs under ``paths``; write PNGs and a summary to ``out``.
@@ -388,10 +366,11 @@ def _group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (game, label), members in groups.items():
         entry: dict[str, Any] = {"game": game, "label": label, "seeds": [m["seed"] for m in members]}
         for key in GROUP_KEYS:
-            values = np.array([m[key] for m in members], dtype=np.float64)
-            values = values[np.isfinite(values)]
+            per_seed = np.array([m[key] for m in members], dtype=np.float64)
+            values = per_seed[np.isfinite(per_seed)]
             entry[key] = float(values.mean()) if len(values) else math.nan
             entry[key + "_sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            entry[key + "_per_seed"] = per_seed.tolist()  # in seed order, NaN where a seed has none
         for name in ("pixels", "reference"):  # undefined for the group when it is for every seed
             reasons = [m[f"fig3_undefined_{name}"] for m in members]
             entry[f"fig3_undefined_{name}"] = reasons[0] if all(reasons) else None
@@ -406,16 +385,19 @@ def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
              f"Fig. 3 uses up to {summary['max_points']} evenly spaced iterations"
              + (f" after iteration {summary['skip_first']}" if summary["skip_first"] else "")
              + ". Definitions: docs/analysis.md.",
-             "", "## Groups (mean ± sd over seeds)", "",
+             "", "## Groups (every seed's value and their mean below 5 seeds; mean ± sd from 5)", "", SEED_RULE, "",
              "| game | group | seeds | decay | oscillation | spread | offset share (first → late) | target spread "
              "| probe decay | Fig. 3 r (pixels) | Fig. 3 r (reference) | probe r (reference, last) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in summary["groups"]:
         def cell(key: str, g: dict[str, Any] = g) -> str:
-            sd = g.get(key + "_sd")
-            return fmt(g[key]) + (f" ± {fmt(sd, 2)}" if sd is not None and np.isfinite(sd) else "")
+            per_seed = g.get(key + "_per_seed")
+            if per_seed is None:  # a summary.json written before the per-seed values were kept
+                sd = g.get(key + "_sd")
+                return fmt(g[key]) + (f" ± {fmt(sd, 2)}" if sd is not None and np.isfinite(sd) else "")
+            return seed_cell([math.nan if v is None else v for v in per_seed])
         lines.append(f"| {g['game']} | {g['label']} | {len(g['seeds'])} | {cell('decay')} | {cell('oscillation')} "
-                     f"| {cell('spread')} | {fmt(g['offset_share_first'])} → {cell('offset_share')} "
+                     f"| {cell('spread')} | {cell('offset_share_first')} → {cell('offset_share')} "
                      f"| {cell('target_spread')} | {cell('probe_decay')} | {cell('fig3_pearson_pixels')} "
                      f"| {cell('fig3_pearson_reference')} | {cell('probe_pearson_reference_last')} |")
     lines += ["", "## Runs", "",

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from prend.errors import PrendError
-from prend.experiments.diagnose import fig1_metrics, fmt, nan_to_none
+from prend.experiments.cells import SEED_RULE, estimate_cell, fmt, mean_sd_cell, nan_to_none, seed_cell, t_interval_cell
+from prend.experiments.diagnose import fig1_metrics
 from prend.experiments.evaluate import EVAL_FILES, random_play, read_eval
 from prend.experiments.figures import plot_fig1
 from prend.experiments.published import published_at, published_curves, published_source
@@ -40,7 +41,6 @@ from prend.experiments.stats import (
     interval_estimate,
     iqm,
     normalized_auc,
-    seed_interval,
 )
 from prend.rundir import FRAMES, GLOBAL_STEP, SCORE, RunDir, read_sweep_manifest
 
@@ -146,13 +146,22 @@ def group_scores(runs: list[Run]) -> list[GroupScores]:
 
 
 def aggregates(scores: list[GroupScores], reps: int = 50_000, seed: int = 0) -> list[dict[str, Any]]:
-    """Per group label: IQM, mean and median of the final HNS across games, with stratified-bootstrap CIs."""
+    """Per group label: IQM, mean and median of the final HNS across games, with stratified-bootstrap CIs.
+
+    Each row also keeps every run's HNS (``points``) and the fewest seeds any of its games has (``min_seeds``):
+    below 5 the interval is not shown (the seed rule), the points are.
+    """
     rows = []
     for label in method_order([s.label for s in scores]):
-        per_game = {s.game: np.array(s.hns, dtype=np.float64) for s in scores if s.label == label}
+        members = [s for s in scores if s.label == label]
+        per_game = {s.game: np.array(s.hns, dtype=np.float64) for s in members}
         usable = {g: v[np.isfinite(v)] for g, v in per_game.items() if np.isfinite(v).any()}
+        points = [{"game": s.game, "seed": seed, "hns": float(h)} for s in members if s.game in usable
+                  for seed, h in zip(s.seeds, s.hns, strict=True) if np.isfinite(h)]
         row: dict[str, Any] = {"label": label, "games": sorted(usable),
                                "runs": int(sum(len(v) for v in usable.values())),
+                               "min_seeds": min((len(v) for v in usable.values()), default=0),
+                               "points": points,
                                "no_reference": sorted(g for g in per_game if reference_scores(g) is None),
                                "no_score": sorted(g for g in set(per_game) - set(usable)
                                                   if reference_scores(g) is not None)}
@@ -213,10 +222,10 @@ def _eval_markdown(rows: list[dict[str, Any]], reps: int, missing: list[dict[str
         per_seed = ", ".join(f"s{seed}: {fmt(v)}" for seed, v in zip(row["seeds"], row["scores"], strict=True))
         n = len(row["seeds"])
         hq = row["hns_iqm"]
-        hns = _interval(hq, n) if np.isfinite(hq["value"]) else "–"
+        hns = estimate_cell(hq, n) if np.isfinite(hq["value"]) else "–"
         lines.append(f"| {row['setting']} | {row['game']} | {row['label']} | {n} "
                      f"| {min(row['games'])} | {seed_cell(row['scores'])} "
-                     f"| {_interval(row['iqm'], n)} | {per_seed} | {hns} |")
+                     f"| {estimate_cell(row['iqm'], n)} | {per_seed} | {hns} |")
     if missing:
         can = [m["run"] for m in missing if m["checkpoint"]]
         cannot = [m["run"] for m in missing if not m["checkpoint"]]
@@ -228,76 +237,7 @@ def _eval_markdown(rows: list[dict[str, Any]], reps: int, missing: list[dict[str
     return lines
 
 
-def _interval(estimate: dict[str, float], n: int) -> str:
-    """``value [low, high]``, or the value alone with fewer than MIN_SEEDS_FOR_INTERVAL seeds."""
-    if n < MIN_SEEDS_FOR_INTERVAL:
-        return f"{fmt(estimate['value'])} (n < {MIN_SEEDS_FOR_INTERVAL}: no CI)"
-    return f"{fmt(estimate['value'])} [{fmt(estimate['low'])}, {fmt(estimate['high'])}]"
-
-
 # ------------------------------------------------------------------------------------------- report
-def separation_p(n: int, m: int) -> float:
-    """Two-sided permutation p-value of the most extreme outcome: every one of n seeds above every one of m.
-
-    Under "the method makes no difference" each of the C(n+m, n) ways to split the pooled runs is equally
-    likely, and two of them (all above, all below) are that extreme; so it is the smallest p-value n and m
-    seeds can give at all, however far apart their values.
-
-    Example:
-        >>> separation_p(2, 2), separation_p(3, 3), round(separation_p(5, 5), 4)
-        (0.3333333333333333, 0.1, 0.0079)
-    """
-    return min(1.0, 2 / math.comb(n + m, n))
-
-
-SEED_RULE = (f"Below {MIN_SEEDS_FOR_INTERVAL} seeds a cell lists every seed's value in seed order and their mean, "
-             "`s1 / s2 (mean m)`, and no interval is given: a Student-t interval of 2 seeds spans ±12.7 standard "
-             f"errors and says nothing the values do not. From {MIN_SEEDS_FOR_INTERVAL} seeds a cell is mean ± sd. "
-             "Few seeds cannot separate two groups either: even when every seed of one is above every seed of the "
-             f"other, a permutation test gives p = {separation_p(2, 2):.2f} for 2 seeds against 2 and "
-             f"{separation_p(3, 3):.2f} for 3 against 3 (p < 0.05 needs 4 against 4: {separation_p(4, 4):.3f}).")
-"""How the tables summarise a group's seeds; printed once at the top of ``report.md``."""
-
-
-def seed_cell(values: list[float], digits: int = 3) -> str:
-    """A table cell for one group's per-seed values: every seed and their mean below 5 seeds, mean ± sd from 5.
-
-    A seed without a value (no game ended yet) is shown as – and left out of the mean.
-
-    Example:
-        >>> seed_cell([9.0, 18.0]), seed_cell([float("nan"), 4.0]), seed_cell([2.0]), seed_cell([1, 2, 3, 4, 5.0])
-        ('9 / 18 (mean 13.5)', '– / 4 (mean 4)', '2', '3 ± 1.6')
-    """
-    v = np.array(values, dtype=np.float64)
-    finite = v[np.isfinite(v)]
-    if not len(finite):
-        return "–"
-    mean = float(finite.mean())
-    if len(v) >= MIN_SEEDS_FOR_INTERVAL:
-        return fmt(mean, digits) + (f" ± {fmt(float(finite.std(ddof=1)), 2)}" if len(finite) > 1 else "")
-    if len(v) == 1:
-        return fmt(mean, digits)
-    return " / ".join(fmt(float(x), digits) for x in v) + f" (mean {fmt(mean, digits)})"
-
-
-def _mean_sd_or_mean(values: list[float]) -> str:
-    """The final-score cell beside its own per-seed column: the mean, with ± sd from 5 seeds."""
-    v = np.array(values, dtype=np.float64)
-    finite = v[np.isfinite(v)]
-    if not len(finite):
-        return "–"
-    sd = f" ± {fmt(float(finite.std(ddof=1)), 2)}" if len(v) >= MIN_SEEDS_FOR_INTERVAL and len(finite) > 1 else ""
-    return fmt(float(finite.mean())) + sd
-
-
-def _ci(values: list[float]) -> str:
-    """The 95% t-interval of the seed mean, from 5 seeds (below: the per-seed column is the answer)."""
-    if len(values) < MIN_SEEDS_FOR_INTERVAL:
-        return f"– (n < {MIN_SEEDS_FOR_INTERVAL})"
-    mean, half = seed_interval(np.array(values, dtype=np.float64)[:, None])
-    return "–" if not np.isfinite(half[0]) else f"[{fmt(mean[0] - half[0])}, {fmt(mean[0] + half[0])}]"
-
-
 def _status(run: Run) -> str:
     if run.metrics[-1].get(GLOBAL_STEP, 0) >= run.total_steps:
         return "finished"
@@ -431,8 +371,8 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
               "|---|---|---|---|---|---|---|---|"]
     for s in scores:
         per_seed = ", ".join(f"s{seed}: {fmt(v)}" for seed, v in zip(s.seeds, s.final, strict=True))
-        lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {_mean_sd_or_mean(s.final)} "
-                     f"| {_ci(s.final)} | {per_seed} | {seed_cell(s.auc)} |")
+        lines.append(f"| {s.game} | {s.label} | {len(s.seeds)} | {min(s.frames)} | {mean_sd_cell(s.final)} "
+                     f"| {t_interval_cell(s.final)} | {per_seed} | {seed_cell(s.auc)} |")
     lines += ["", "## Score at fixed frame budgets (per seed and mean, or mean ± sd: see above)", "",
               "The running score (mean of the last 100 games) at the first iteration at or past each budget; "
               "– where a run had not got there or no game had ended.", ""]
@@ -462,16 +402,21 @@ def _markdown(data: dict[str, Any], scores: list[GroupScores], agg: list[dict[st
             cells.append(seed_cell(match[0].hns) if match else "–")
         lines.append(f"| {game} | {ref[0] if ref else '–'} | {ref[1] if ref else '–'} | " + " | ".join(cells) + " |")
     lines += ["", f"## Aggregates across games (final HNS; 95% stratified-bootstrap CI, {data['bootstrap_reps']} "
-              "resamples)", "", "| group | games | runs | IQM | mean | median |", "|---|---|---|---|---|---|"]
+              f"resamples, where every game has {MIN_SEEDS_FOR_INTERVAL} seeds or more)", "",
+              "| group | games | runs | IQM | mean | median | every run's HNS |", "|---|---|---|---|---|---|---|"]
     for row in agg:
-        cells = [f"{fmt(row[n]['value'])} [{fmt(row[n]['low'])}, {fmt(row[n]['high'])}]" for n in AGGREGATES]
+        cells = [estimate_cell(row[n], row["min_seeds"]) for n in AGGREGATES]
+        cells.append(", ".join(f"{p['game']} s{p['seed']}: {fmt(p['hns'])}" for p in row["points"])
+                     if row["min_seeds"] < MIN_SEEDS_FOR_INTERVAL else "(HNS table above)")
         note = "".join(f" ({what}: {', '.join(row[key])})" for key, what in
                        (("no_reference", "no reference scores"), ("no_score", "no finished game yet")) if row[key])
         lines.append(f"| {row['label']} | {', '.join(row['games']) or '–'}{note} | {row['runs']} | " + " | ".join(cells)
                      + " |")
-    if any(len(s.seeds) < MIN_SEEDS_FOR_INTERVAL for s in scores):
-        lines += ["", f"With fewer than {MIN_SEEDS_FOR_INTERVAL} seeds of a game the bootstrap resamples a handful of "
-                  "runs: its interval is at most the range of the per-seed HNS above, which are the numbers to read."]
+    if any(row["min_seeds"] < MIN_SEEDS_FOR_INTERVAL for row in agg):
+        lines += ["", f"With fewer than {MIN_SEEDS_FOR_INTERVAL} seeds of a game the bootstrap would resample a "
+                  "handful of runs, and its interval would be no more than the range of their HNS: such a group "
+                  "shows the point estimate and every run's HNS instead (report.json keeps the interval; "
+                  "`hns_aggregates.png` draws the runs as points)."]
     if fig1:
         lines += ["", "## Intrinsic reward (Fig. 1 statistics; Fig. 3: `prend diagnose`)", "",
                   "| game | group | decay (late/early) | oscillation (detrended CV) | spread (within-rollout CV) "

@@ -29,7 +29,7 @@ from prend.experiments.figures import (
 from prend.experiments.published import published_curves
 from prend.experiments.runs import Run, final_score, group_runs
 from prend.experiments.scores import reference_scores
-from prend.experiments.stats import AGGREGATES
+from prend.experiments.stats import AGGREGATES, MIN_SEEDS_FOR_INTERVAL
 from prend.rundir import FRAMES, SCORE
 
 PUBLISHED_STYLES = ("--", "-.", (0, (4, 1, 1, 1, 1, 1)))
@@ -176,19 +176,45 @@ def plot_final_scores(runs: list[Run], evaluations: list[dict[str, Any]], path: 
     return fig
 
 
-def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> None:
-    """rliable-style interval plot: one panel per aggregate, a bar per group from CI low to high."""
+def plot_aggregates(rows: list[dict[str, Any]], path: Path) -> Figure:
+    """rliable-style interval plot: one panel per aggregate (IQM, mean, median of the final HNS), a row per group.
+
+    A group whose games all have :data:`~prend.experiments.stats.MIN_SEEDS_FOR_INTERVAL` seeds or more gets a bar
+    from its stratified-bootstrap CI's low to high; below that the bar would only span its few runs' range, so
+    every run's HNS is drawn as a point instead (one marker per game). The black tick is the estimate.
+    """
     colors = method_colors([r["label"] for r in rows])
-    fig, axes = new_figure(1, len(AGGREGATES), width=3.6, height=0.5 + 0.45 * max(2, len(rows)))
+    games = sorted({p["game"] for r in rows for p in r.get("points", [])})
+    markers = dict(zip(games, "osD^vP*X", strict=False))
+    fig, axes = new_figure(1, len(AGGREGATES), width=3.6, height=1.0 + 0.45 * max(2, len(rows)))
+    few = [r for r in rows if r.get("min_seeds", 0) < MIN_SEEDS_FOR_INTERVAL]
     for ax, name in zip(axes[0], AGGREGATES, strict=True):
         for i, row in enumerate(rows):
             est = row[name]
             if not np.isfinite(est["value"]):
                 continue
-            ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colors[row["label"]], alpha=0.6)
-            ax.plot([est["value"]] * 2, [i - 0.3, i + 0.3], color="black", linewidth=1.5)
+            if row in few:
+                for k, point in enumerate(row["points"]):
+                    jitter = 0.25 * ((k % 5) - 2) / 2
+                    ax.scatter(point["hns"], i + jitter, marker=markers.get(point["game"], "o"), s=16,
+                               color=colors[row["label"]], alpha=0.8, zorder=2)
+            else:
+                ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colors[row["label"]],
+                        alpha=0.6)
+            ax.plot([est["value"]] * 2, [i - 0.3, i + 0.3], color="black", linewidth=1.5, zorder=3)
         ax.set_yticks(range(len(rows)), [r["label"] for r in rows] if name == "IQM" else [""] * len(rows))
         ax.set_title(name)
         ax.set_xlabel("human-normalised score")
         ax.grid(alpha=0.3, axis="x")
+    if few:
+        for game in games:
+            axes[0, 0].scatter([], [], marker=markers[game], color="grey", s=16, label=f"{game}: one run's HNS")
+        figure_legend(fig, axes)
+    shown = ["black tick: the estimate"]
+    if len(few) < len(rows):
+        shown.append("bar: its 95% stratified-bootstrap CI")
+    if few:
+        shown.append(f"points: every run (a game with fewer than {MIN_SEEDS_FOR_INTERVAL} seeds: no interval)")
+    fig.suptitle("Final human-normalised score across games\n" + "; ".join(shown), fontsize=8)
     fig.savefig(path, dpi=110)
+    return fig
