@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prend.agent.trainer import Trainer
-from prend.checkpoint import load_checkpoint
+from prend.checkpoint import FORMAT, atomic_torch_save, load_checkpoint
 from prend.cli import main
 from prend.config import IntrinsicConfig
 from prend.envs.games import atari_pb_game_id
@@ -287,16 +287,20 @@ def _stable(records):
     return [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in records]
 
 
-def test_snd_vic_trains_checkpoints_and_resumes_exactly(tmp_path):
-    cfg, _ = parse_train_args(["--method", "snd-vic", *TINY, "--total-steps", "32", "--checkpoint-every", "1",
+@pytest.mark.parametrize(("method", "term"), [("snd-v", None), ("snd-std", "losses/target_global_local"),
+                                            ("snd-vic", "losses/target_variance")])
+def test_snd_trains_checkpoints_and_resumes_exactly(tmp_path, method, term):
+    """Each variant: SND-V's loss draws random augmentations and pairs, STD's and VIC's read stored pairs."""
+    cfg, _ = parse_train_args(["--method", method, *TINY, "--total-steps", "32", "--checkpoint-every", "1",
                                "--out", str(tmp_path / "run")])
     run = train(cfg)
     first = load_checkpoint(run / "checkpoint.pt")
     assert len(first["optimizers"]) == 1  # policy, predictor and target on one Adam, as RND's predictor
     state = first["optimizers"][0]["state"]
     assert len(state) == len(first["optimizers"][0]["param_groups"][0]["params"])  # every parameter stepped
+    assert "cuda" not in first["rng"]  # a CPU run draws nothing on a GPU
     records = read_metrics(run / "metrics.jsonl")
-    assert records[0]["losses/target"] > 0 and records[0]["losses/target_variance"] >= 0
+    assert records[0]["losses/target"] != 0 and (term is None or records[0][term] >= 0)
 
     # Loading restores the target, its objective and the Adam moments exactly (one process: bitwise)
     trainer = Trainer(cfg)
@@ -313,12 +317,48 @@ def test_snd_vic_trains_checkpoints_and_resumes_exactly(tmp_path):
     for name in ("a", "b"):
         copy = tmp_path / name
         shutil.copytree(run, copy)
-        assert main(["train", "--resume", str(copy), "--total-steps", "96"]) == 0
+        assert main(["train", "--resume", str(copy), "--total-steps", "64"]) == 0
         copies.append(_stable(read_metrics(copy / "metrics.jsonl")))
-    assert [r["iteration"] for r in copies[0]] == [1, 2, 3] and copies[0] == copies[1]
+    assert [r["iteration"] for r in copies[0]] == [1, 2] and copies[0] == copies[1]
     last = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
     targets = [k for k in last["intrinsic"] if k.startswith("target.")]
     assert any(not torch.equal(last["intrinsic"][k], first["intrinsic"][k]) for k in targets)  # it trained on
+
+
+def _rng_trainer(device: str = "cpu") -> Trainer:
+    cfg, _ = parse_train_args(["--method", "snd-v", *TINY, "--device", device, "--total-steps", "32"])
+    return Trainer(cfg)
+
+
+def test_a_checkpoint_with_or_without_cuda_generator_states_resumes_on_the_cpu(tmp_path):
+    """A CPU run saves no CUDA state; one written on a GPU (``rng.cuda``) or before prend kept it (no entry)
+    loads on the CPU, through ``weights_only``, and restores the CPU streams exactly."""
+    trainer = _rng_trainer()
+    state = trainer.state_dict() | {"format": FORMAT}
+    assert set(state["rng"]) == {"torch", "generator", "numpy"}
+    drawn = torch.rand(4), torch.rand(4, generator=trainer.generator)
+    for cuda in ([torch.zeros(16, dtype=torch.uint8), torch.ones(16, dtype=torch.uint8)], None):
+        saved = state | {"rng": state["rng"] | ({} if cuda is None else {"cuda": cuda})}
+        atomic_torch_save(saved, tmp_path / "checkpoint.pt")
+        trainer.load_state_dict(load_checkpoint(tmp_path / "checkpoint.pt"))
+        assert torch.equal(torch.rand(4), drawn[0]) and torch.equal(torch.rand(4, generator=trainer.generator),
+                                                                  drawn[1])
+    trainer.close()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cuda_runs_checkpoint_restores_the_cuda_generators(tmp_path):
+    """SND-V's augmentation and pair sampling draw on the batch's device: on a GPU, from the CUDA generators."""
+    trainer = _rng_trainer("cuda")
+    atomic_torch_save(trainer.state_dict() | {"format": FORMAT}, tmp_path / "checkpoint.pt")
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert len(saved["rng"]["cuda"]) == torch.cuda.device_count()
+    drawn = torch.rand(8, device="cuda")
+    augmented = augment(torch.full((4, 1, 84, 84), 0.5, device="cuda"))
+    trainer.load_state_dict(saved)
+    assert torch.equal(torch.rand(8, device="cuda"), drawn)
+    assert torch.equal(augment(torch.full((4, 1, 84, 84), 0.5, device="cuda")), augmented)
+    trainer.close()
 
 
 SND_VIC_OWN = dataclasses.replace(SND_VIC, name="snd-vic-own", own_target_optimizer=True, target_lr_scale=0.5)

@@ -311,12 +311,39 @@ class Trainer:
             "policy": self.policy.state_dict(),
             "intrinsic": None if self.intrinsic is None else self.intrinsic.state_dict(),
             "optimizers": [opt.state_dict() for opt in self.optimizers],
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
-                    "numpy": json.dumps(self.np_rng.bit_generator.state)},
+            "rng": self._rng_state(),
         }
         for callback in self.callbacks:
             state |= callback.state_dict()
         return state | {k: v for k, v in self.foreign_state.items() if k not in state}
+
+    def _rng_state(self) -> dict[str, Any]:
+        """The random streams a run draws from.
+
+        Torch's global CPU generator, the trainer's own (actions, minibatches), numpy's (the random agent), and,
+        on a GPU, every CUDA generator (``cuda``: a loss that draws on its batch's device, such as SND-V's
+        augmentation and pair sampling, draws from those).
+        """
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+               "numpy": json.dumps(self.np_rng.bit_generator.state)}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return rng
+
+    def _load_rng_state(self, rng: dict[str, Any]) -> None:
+        """Restore :meth:`_rng_state`.
+
+        A checkpoint without ``cuda`` (a CPU run, or one saved before prend kept it) leaves the CUDA generators
+        where the seed put them; a CUDA run's checkpoint resumed on the CPU ignores them (nothing here draws from
+        them), and one resumed on fewer GPUs restores those it has.
+        """
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["generator"])
+        self.np_rng.bit_generator.state = json.loads(rng["numpy"])
+        cuda = rng.get("cuda")
+        if cuda is not None and self.device.type == "cuda":
+            for index, cuda_state in enumerate(cuda[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, index)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (strict: every network key and shape must match)."""
@@ -329,9 +356,7 @@ class Trainer:
             raise ValueError("checkpoint has a different number of optimizers")
         for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["generator"])
-        self.np_rng.bit_generator.state = json.loads(state["rng"]["numpy"])
+        self._load_rng_state(state["rng"])
         for callback in self.callbacks:
             callback.load_state_dict(state)
         owned = {*STATE_KEYS, *ENVELOPE_KEYS, *(key for callback in self.callbacks for key in callback.state_keys)}
