@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -31,8 +32,10 @@ import torch
 
 from prend.config import EnvConfig, IntrinsicConfig
 from prend.envs.vector import make_env
+from prend.errors import PrendError
 from prend.intrinsic.base import DistillationReward, reward_decomposition
 from prend.intrinsic.factory import make_intrinsic
+from prend.intrinsic.pretrained import make_backbone
 
 VARIANTS: dict[str, dict] = {
     "RND": {"method": "rnd"},
@@ -70,7 +73,19 @@ def at_init(module: DistillationReward, warmup: torch.Tensor, measured: torch.Te
     return reward_decomposition(out.error, module.regression_target(out.target))
 
 
-def main() -> None:
+def check_backbones(names: list[str | None]) -> None:
+    """Build each named backbone once, so that a bad name fails before any frame is collected.
+
+    Raises:
+        PrendError: If a name is no backbone PreND can take (its one-line message and fix).
+    """
+    for name in names:
+        if name is not None:
+            make_backbone(IntrinsicConfig(method="prend", backbone=name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every (game, variant, backbone) row; returns the exit code (2 with one line for a bad backbone)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--games", nargs="+", default=["Boxing", "Riverraid"])
     parser.add_argument("--frames", type=int, default=1600, help="warm-up frames, and as many measured frames")
@@ -81,8 +96,13 @@ def main() -> None:
                              "variant is measured on, rows labelled 'variant [backbone]'; default: the config's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write OUT.json and OUT.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    try:
+        check_backbones(args.backbones)
+    except PrendError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     rows = []
     for game in args.games:
@@ -123,7 +143,8 @@ def main() -> None:
                 f"{r[k]:.3f} ± {r[k + '_sd']:.3f}" for k in KEYS) + " |")
         args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(json.dumps(meta))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -38,6 +38,7 @@ from prend.config import TrainConfig
 from prend.envs import make_env
 from prend.errors import PrendError
 from prend.intrinsic.methods import BUILTIN_METHODS
+from prend.intrinsic.pretrained import make_backbone
 
 COLUMNS = ("method", "envs x steps", "threads", "format", "micro", "bf16", "loop steps/s", "env-only steps/s",
            "rollout s", "intrinsic s", "update s", "backbone frames/s", "device")
@@ -200,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         device = resolve_device(args.device)
+        if "prend" in args.methods:  # a bad --backbones name fails here, in one line, before any row is timed
+            for backbone in args.backbones:
+                if backbone is not None:
+                    cfg = TrainConfig().intrinsic
+                    cfg.method, cfg.backbone, cfg.backbone_width = "prend", backbone, args.backbone_width
+                    make_backbone(cfg)
     except PrendError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
