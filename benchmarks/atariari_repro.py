@@ -1,8 +1,11 @@
 """Reproduce AtariARI's Boxing result (Anand et al. 2019, Table 2): ST-DIM 0.58 against a random CNN's 0.19.
 
-Usage (each stage resumes where it stopped; ``all`` runs them in order):
-    .venv/bin/python benchmarks/atariari_repro.py all --out /work/exp/atariari [--frame full|stack84]
-    .venv/bin/python benchmarks/atariari_repro.py probe --out /work/exp/atariari --encoders epoch000,last
+Usage (each stage resumes where it stopped; ``all`` runs them in order; ``--out`` is any directory outside the
+repository, e.g. ``runs/atariari``):
+    .venv/bin/python benchmarks/atariari_repro.py all --out runs/atariari [--frame full|stack84]
+    .venv/bin/python benchmarks/atariari_repro.py probe --out runs/atariari --encoders epoch000,last
+    .venv/bin/python benchmarks/atariari_repro.py export --encoder runs/atariari/stack84/stdim-last84/epoch012.pt \
+        --dest src/prend/weights/stdim_last84_boxing.pt --record src/prend/weights/stdim_last84_boxing.json
 
 Stages:
 
@@ -16,7 +19,14 @@ Stages:
   untrained encoder (``init``: the random-init twin), the one after each finished epoch (``epochNNN``), the
   latest (``last``) and the best-validation one (``best``), over ``--probe-seeds`` splits; writes
   ``NAME.json`` and ``NAME.md`` (``--name``, default ``probe``: per variable, per category and the category
-  mean beside AtariARI's).
+  mean beside AtariARI's);
+- ``export``: one encoder file of a run (``--encoder``: ``epochNNN.pt``, ``best.pt``, ``init.pt``, ``checkpoint.pt``)
+  as a PreND backbone (:func:`prend.pretrain.shipped.export_atariari_backbone`): ``--dest`` (``.pt``, the encoder
+  alone, float32, readable with ``weights_only=True``) and its ``.json`` record beside it. ``--record`` names a
+  JSON object whose entries are added to the record (recipe, data, probe figures; e.g. a shipped backbone's own
+  ``.json``, to re-export it from a retrained run); the entries the export measures itself (file, format,
+  family, arch, width, frame, size, feature_dim, sha256, bytes, epoch, seed) are written afresh, not copied.
+  Needs no ``--out``.
 
 Everything goes under ``--out/<frame>/``: ``data/`` (the collections), ``stdim/`` (the run), the probe files.
 
@@ -33,10 +43,10 @@ Two other runs, beside that one:
   ``--games`` needed) reads ``--game``'s probe collection in ``<out>/<frame>/data`` and writes
   ``probe-stdim-<run-name>-<rom>.*``.
 
-    .venv/bin/python benchmarks/atariari_repro.py pretrain --out /work/exp/atariari --frame stack84 \
+    .venv/bin/python benchmarks/atariari_repro.py pretrain --out runs/atariari --frame stack84 \
         --objective supervised
-    .venv/bin/python benchmarks/atariari_repro.py pretrain --out /work/exp/multigame --frame stack84 \
-        --games boxing,pong --data-root /work/exp/multigame/data --pretrain-steps 20000 --run-name two
+    .venv/bin/python benchmarks/atariari_repro.py pretrain --out runs/multigame --frame stack84 \
+        --games boxing,pong --data-root runs/multigame/data --pretrain-steps 20000 --run-name two
 """
 
 from __future__ import annotations
@@ -56,14 +66,16 @@ from prend.pretrain.atariari import collect_episodes, load_episodes, split_train
 from prend.pretrain.atariari_objectives import STDIMTrainer, SupervisedTrainer
 from prend.pretrain.atariari_probe import CLASSIFIERS, format_probe, probe_encoders, run_encoders
 from prend.pretrain.atariari_train import STDIMSettings, SupervisedSettings
+from prend.pretrain.shipped import export_atariari_backbone
 from prend.signals import StopFlag
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=("collect", "pretrain", "probe", "all"))
-    parser.add_argument("--out", type=Path, required=True, help="where data, run and results go")
+    parser.add_argument("stage", choices=("collect", "pretrain", "probe", "all", "export"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where data, run and results go (every stage but export)")
     parser.add_argument("--game", default="boxing")
     parser.add_argument("--frame", choices=("full", "stack84"), default="full",
                         help="full: 210x160 single frames (AtariARI's); stack84: prend's 84x84 4-stacks")
@@ -98,7 +110,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "could be matched by); runs get '-last84' in their name")
     parser.add_argument("--run-name", default=None,
                         help="the run is stdim-RUN_NAME/ (supervised-RUN_NAME/); --games' default: <n>games")
-    return parser.parse_args(argv)
+    parser.add_argument("--encoder", type=Path, default=None,
+                        help="export: the run's encoder file (epochNNN.pt, best.pt, init.pt or checkpoint.pt)")
+    parser.add_argument("--dest", type=Path, default=None,
+                        help="export: the backbone file to write (.pt); its record goes beside it (.json)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="export: a JSON object of entries to add to the record (recipe, data, probe figures)")
+    args = parser.parse_args(argv)
+    if args.stage == "export":
+        if args.encoder is None or args.dest is None:
+            parser.error("export needs --encoder FILE and --dest FILE.pt")
+    elif args.out is None:
+        parser.error(f"{args.stage} needs --out DIR")
+    return args
+
+
+MEASURED = ("file", "format", "family", "arch", "width", "frame", "size", "feature_dim", "sha256", "bytes", "epoch",
+            "seed")
+"""The record entries :func:`export_atariari_backbone` writes from the file itself; ``--record`` cannot set them."""
+
+
+def export(args: argparse.Namespace) -> dict:
+    """Write ``--encoder``'s encoder as a PreND backbone at ``--dest``, with ``--record``'s entries in its record.
+
+    Returns:
+        The record written (``--dest`` with ``.json``).
+
+    Raises:
+        PrendError: If the record is not a readable JSON object, the destination is not a ``.pt`` file, or the
+            encoder file is no AtariARI encoder reading 84x84 4-stacks.
+    """
+    if args.dest.suffix != ".pt":
+        raise PrendError(f"--dest {args.dest} is not a .pt file",
+                         "name the backbone file NAME.pt (its record: NAME.json)")
+    if not args.encoder.is_file():
+        raise PrendError(f"--encoder {args.encoder} is no file", "pass epochNNN.pt, best.pt or init.pt of a run")
+    extra: dict = {}
+    if args.record is not None:
+        try:
+            extra = json.loads(args.record.read_text())
+        except (OSError, ValueError) as err:
+            raise PrendError(f"cannot read --record {args.record} ({type(err).__name__})",
+                             "pass a JSON object, e.g. a shipped backbone's .json") from None
+        if not isinstance(extra, dict):
+            raise PrendError(f"--record {args.record} holds no JSON object", "pass a JSON object of record entries")
+    args.dest.parent.mkdir(parents=True, exist_ok=True)
+    info = export_atariari_backbone(args.encoder, args.dest, {k: v for k, v in extra.items() if k not in MEASURED})
+    # An exported file keeps no epoch (its record does): re-exporting a shipped file keeps the record's.
+    if "epoch" not in info and isinstance(extra.get("epoch"), int):
+        info["epoch"] = extra["epoch"]
+        args.dest.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
 
 
 def run_games(args: argparse.Namespace) -> list[str]:
@@ -146,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen stage(s); returns the exit code."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.stage == "export":
+        try:
+            info = export(args)
+        except PrendError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"exported {args.encoder} -> {args.dest} ({info['bytes']:,} bytes, sha256 {info['sha256'][:16]}..., "
+              f"{info['arch']}, epoch {info.get('epoch', '?')}, seed {info.get('seed', '?')}); record "
+              f"{args.dest.with_suffix('.json')}", flush=True)
+        return 0
     root = args.out / args.frame
     data = root / "data"
     say = lambda line: print(line, flush=True)  # noqa: E731 - a one-line logger
