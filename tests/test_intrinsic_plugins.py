@@ -301,3 +301,94 @@ def test_a_one_factor_sweep_skips_the_fields_a_plugin_does_not_read(on_path, tmp
     assert [s.name for s in specs] == [
         "Boxing-pixel-rnd-s1", "Boxing-pixel-rnd-feature-dim64-s1",  # it reads feature_dim, not the backbone's
         "Boxing-prend-s1", "Boxing-prend-backbone-width0.5-s1", "Boxing-prend-feature-dim64-s1"]
+
+# ------------------------------------------------------------------------------------------- the contract
+CONTRACT_PLUGINS = '''
+"""Subclasses of DistillationReward: one that keeps the contract (a Huber loss), two that break it."""
+
+import torch
+import torch.nn.functional as F
+
+from prend.intrinsic import DistillationReward, make_rnd
+
+CALLS = []
+
+
+def _rnd_as(cls, cfg, num_envs, gamma):
+    rnd = make_rnd(cfg, num_envs, gamma, None)
+    return cls(rnd.encoder, rnd.target, rnd.predictor, num_envs=num_envs, gamma=gamma)
+
+
+class HuberRND(DistillationReward):
+    def predictor_loss(self, update_input, target):
+        CALLS.append(len(update_input))
+        prediction = self.predictor(self.encoder.expand(update_input))
+        return F.smooth_l1_loss(prediction, self.regression_target(target))
+
+
+class NothingToLearn(DistillationReward):
+    def predictor_loss(self, update_input, target):
+        with torch.no_grad():  # the mistake: the loss has no graph
+            return super().predictor_loss(update_input, target)
+
+
+class ExtraAxis(DistillationReward):
+    def reward(self, next_obs):
+        out = super().reward(next_obs)  # the mistake: (B, 1, K) instead of (B, K)
+        return out._replace(target=out.target[:, None], error=out.error[:, None])
+
+
+def huber(cfg, num_envs, gamma, rom):
+    return _rnd_as(HuberRND, cfg, num_envs, gamma)
+
+
+def nothing(cfg, num_envs, gamma, rom):
+    return _rnd_as(NothingToLearn, cfg, num_envs, gamma)
+
+
+def extra_axis(cfg, num_envs, gamma, rom):
+    return _rnd_as(ExtraAxis, cfg, num_envs, gamma)
+'''
+
+
+@pytest.fixture
+def contract_plugins(tmp_path, monkeypatch):
+    (tmp_path / "contract_plugins.py").write_text(CONTRACT_PLUGINS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("contract_plugins", None)
+
+
+@pytest.mark.parametrize("builder, message", [
+    ("nothing", "prend train: error: method 'contract_plugins:nothing': NothingToLearn.predictor_loss returned a "
+                "loss that does not require grad (computed under torch.no_grad, detached, or from no parameter): "
+                "return a scalar computed from the predictor's output with gradients on; a reward with nothing "
+                "left to learn returns 0 * the sum of a parameter (docs/architecture.md, 'The contract')"),
+    ("extra_axis", "prend train: error: method 'contract_plugins:extra_axis': ExtraAxis.reward returned target "
+                   "(32, 1, 16) and error (32, 1, 16) for 32 observations: return both as (32, K) with the same "
+                   "K >= 1 features"),
+])
+def test_a_reward_that_breaks_the_contract_stops_at_its_first_update_in_one_line(contract_plugins, tmp_path, capsys,
+                                                                                  builder, message):
+    """Not torch's 25-line RuntimeError after the warm-up, nor a null offset share: the function, the problem, the fix."""
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--method", f"contract_plugins:{builder}", "--feature-dim", "16",
+                 "--torch-threads", "1", "--total-steps", "32", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_subclassing_distillation_reward_and_overriding_a_method_is_supported(contract_plugins, tmp_path):
+    """docs/architecture.md: an override that keeps the contract's signatures and shapes trains, checkpoints, resumes."""
+    out = tmp_path / "run"
+    flags = [*TINY, "--method", "contract_plugins:huber", "--feature-dim", "16", "--torch-threads", "1"]
+    assert main(["train", *flags, "--total-steps", "32", "--out", str(out)]) == 0
+    import contract_plugins
+
+    assert sum(contract_plugins.CALLS) == 4 * 32 // 4  # the override ran: 4 epochs x 32 samples x proportion 0.25
+    first = load_checkpoint(out / "checkpoint.pt")
+    assert main(["train", "--resume", str(out), "--total-steps", "64"]) == 0
+    last = load_checkpoint(out / "checkpoint.pt")
+    assert last["iteration"] == 2 and not torch.equal(last["intrinsic"]["predictor.0.0.weight"],
+                                                      first["intrinsic"]["predictor.0.0.weight"])

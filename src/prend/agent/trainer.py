@@ -29,7 +29,7 @@ from prend.agent.ppo import ppo_update
 from prend.agent.storage import RolloutStorage
 from prend.config import TrainConfig, config_to_dict
 from prend.envs.vector import ProtocolVecEnv, make_env
-from prend.intrinsic.base import reward_decomposition
+from prend.intrinsic.base import check_reward_output, reward_decomposition
 from prend.intrinsic.factory import make_intrinsic
 from prend.intrinsic.methods import resolve_method
 from prend.metrics import FRAMES, GLOBAL_STEP, ITERATION, RAW_MEAN, RAW_STD, SCORE, STEPS_PER_SECOND
@@ -189,7 +189,8 @@ class Trainer:
         t2 = time.perf_counter()
         self.compute_advantages()
         losses = ppo_update(self.policy, self.intrinsic, self.storage, self.optimizers, self.cfg.ppo,
-                            self.cfg.intrinsic.update_proportion, self.generator, self.perf["micro_batch"])
+                            self.cfg.intrinsic.update_proportion, self.generator, self.perf["micro_batch"],
+                            method_name=self.method.name)
         if self.intrinsic is not None:
             st = self.storage
             self.intrinsic.observe(st.obs.reshape(-1, *self.env.obs_shape), compact=st.int_update_input.flatten(0, 1),
@@ -249,6 +250,7 @@ class Trainer:
         nxt = st.next_observations()
         obs = None if self.intrinsic.rates == "next" and not self.intrinsic.target_pairs else st.obs.reshape(nxt.shape)
         out = self.intrinsic.reward(nxt if self.intrinsic.rates == "next" else obs)
+        check_reward_output(out, len(nxt), f"method {self.method.name!r}: {type(self.intrinsic).__qualname__}.reward")
         pair = None
         if self.intrinsic.target_pairs:  # the compact form of each transition's other state, for the target's loss
             pair = self.intrinsic.encoder.compact(obs if self.intrinsic.rates == "next" else nxt)

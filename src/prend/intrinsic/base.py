@@ -47,6 +47,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from prend.errors import PrendError
 from prend.intrinsic.normalizers import RewardForwardFilter, RunningMeanStd
 
 
@@ -61,6 +62,71 @@ class RewardOutput(NamedTuple):
     """(B, feature_dim) the frozen target's output (before any ``target_norm``), reused by the predictor's update."""
     error: torch.Tensor
     """(B, feature_dim) prediction minus (normalised) target per state; ``raw`` is its mean square."""
+
+
+CONTRACT = "docs/architecture.md, 'The contract'"
+"""Where the reward contract that :func:`check_reward_output` and :func:`check_update_loss` enforce is written."""
+
+
+def _shape(t: object) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else f"a {type(t).__name__}, not a tensor"
+
+
+def check_reward_output(out: object, batch: int, where: str) -> None:
+    """Raise a one-line :class:`~prend.errors.PrendError` unless ``out`` keeps :class:`RewardOutput`'s shapes.
+
+    For ``batch`` observations: ``raw`` (B,), ``update_input`` (B, ...), ``target`` and ``error`` both (B, K) with
+    the same K >= 1. ``where`` names what returned it (the method and its function). Reads shapes only: no
+    synchronisation, so the trainer checks every rollout.
+
+    Example:
+        >>> check_reward_output(RewardOutput(torch.zeros(3), torch.zeros(3, 1), torch.zeros(3, 8),
+        ...                                  torch.zeros(3, 8, 1)), 3, "M.reward")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        prend.errors.PrendError: M.reward returned target (3, 8) and error (3, 8, 1) for 3 observations: ...
+    """
+    if not isinstance(out, RewardOutput):
+        raise PrendError(f"{where} returned a {type(out).__name__}, not a RewardOutput",
+                         f"return RewardOutput(raw, update_input, target, error) ({CONTRACT})")
+    raw, update_input, target, error = out
+    if not isinstance(raw, torch.Tensor) or raw.shape != (batch,):
+        raise PrendError(f"{where} returned raw {_shape(raw)} for {batch} observations",
+                         f"return raw as ({batch},): one un-normalised reward per observation ({CONTRACT})")
+    if not isinstance(update_input, torch.Tensor) or update_input.dim() == 0 or len(update_input) != batch:
+        raise PrendError(f"{where} returned update_input {_shape(update_input)} for {batch} observations",
+                         f"return update_input with {batch} rows, one per observation ({CONTRACT})")
+    good = (isinstance(target, torch.Tensor) and isinstance(error, torch.Tensor) and target.dim() == 2
+            and target.shape == error.shape and target.shape[0] == batch and target.shape[1] >= 1)
+    if not good:
+        raise PrendError(f"{where} returned target {_shape(target)} and error {_shape(error)} for {batch} "
+                         "observations", f"return both as ({batch}, K) with the same K >= 1 features (error is "
+                         f"prediction minus target per state, raw its mean square over K): flatten any other "
+                         f"dimensions ({CONTRACT})")
+
+
+def check_update_loss(loss: object, where: str) -> None:
+    """Raise a one-line :class:`~prend.errors.PrendError` unless ``loss`` is a scalar tensor that requires grad.
+
+    What the update calls ``backward()`` on (``predictor_loss``, ``update_loss``): a loss computed under
+    ``torch.no_grad``, detached, or from no trainable parameter would end in torch's long RuntimeError instead.
+    Reads attributes only: no synchronisation, so the update checks every loss.
+
+    Example:
+        >>> check_update_loss(torch.tensor(0.5), "M.predictor_loss")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        prend.errors.PrendError: M.predictor_loss returned a loss that does not require grad (...
+    """
+    if not isinstance(loss, torch.Tensor):
+        problem = f"a {type(loss).__name__}, not a tensor"
+    elif loss.numel() != 1 or not loss.is_floating_point():
+        problem = f"a {loss.dtype} tensor of shape {tuple(loss.shape)}, not a floating-point scalar"
+    elif not loss.requires_grad:
+        problem = "a loss that does not require grad (computed under torch.no_grad, detached, or from no parameter)"
+    else:
+        return
+    raise PrendError(f"{where} returned {problem}",
+                     "return a scalar computed from the predictor's output with gradients on; a reward with nothing "
+                     f"left to learn returns 0 * the sum of a parameter ({CONTRACT})")
 
 
 class TargetBatch(NamedTuple):
