@@ -227,7 +227,11 @@ def bad_bonuses(on_path, tmp_path, monkeypatch):
         "SPACED = IntrinsicMethod('pixel rnd', make_pixel_rnd)\n"
         "MISSPELT = IntrinsicMethod('pixel-rnd', make_pixel_rnd, fields=('feature_dims',))\n\n"
         "def returns_a_layer(cfg, num_envs, gamma, rom):\n    return nn.Linear(1, 1)\n\n"
-        "def raises(cfg, num_envs, gamma, rom):\n    raise ValueError(f'no feature_dim {cfg.feature_dim}')\n")
+        "def raises(cfg, num_envs, gamma, rom):\n    raise ValueError(f'no feature_dim {cfg.feature_dim}')\n\n"
+        "BUILT = []\n\n"
+        "def picky(cfg, num_envs, gamma, rom):\n    BUILT.append((rom, cfg.feature_dim))\n"
+        "    if rom == 'riverraid' or cfg.feature_dim == 64:\n        raise ValueError('not this one')\n"
+        "    return make_pixel_rnd(cfg, num_envs, gamma, rom)\n")
     (tmp_path / "broken_bonuses.py").write_text("raise RuntimeError('no GPU here')\n")
     (tmp_path / "needs_missing.py").write_text("import torch\nimport numpy_does_not_exist\n")
     (tmp_path / "typo_bonuses.py").write_text("def make(cfg, num_envs, gamma, rom)\n    pass\n")
@@ -265,7 +269,7 @@ def test_a_bad_method_is_one_line_and_exit_code_2(bad_bonuses, tmp_path, capsys,
                                     "a Linear, not a DistillationReward"),
     ("bad_bonuses:raises", "prend sweep: error: --methods bad_bonuses:raises: its builder raised ValueError at "),
 ])
-def test_a_sweep_builds_each_plugin_once_before_any_run_starts(bad_bonuses, tmp_path, capsys, method, line):
+def test_a_sweep_builds_each_plugin_before_any_run_starts(bad_bonuses, tmp_path, capsys, method, line):
     """A builder's mistake stops the sweep up front (exit 2, nothing written), not inside every run of it."""
     out = tmp_path / "s"
     assert main(["sweep", "--out", str(out), "--methods", f"rnd,{method}", "--games", "Boxing", "--seeds", "1,2",
@@ -275,12 +279,35 @@ def test_a_sweep_builds_each_plugin_once_before_any_run_starts(bad_bonuses, tmp_
     assert last.startswith(line)
     if method.endswith("raises"):  # its traceback first, as prend train shows it, then the one line naming it
         assert "Traceback (most recent call last)" in err and "ValueError: no feature_dim 24" in err
-        assert "bad_bonuses.py, line 14 (no feature_dim 24; the traceback is above): fix it" in last
+        assert "bad_bonuses.py, line 14 for game Boxing (no feature_dim 24; the traceback is above): fix it" in last
     else:
         assert "Traceback" not in err
     assert not out.exists()  # no run started, no run directory or manifest written
     assert main(["sweep", "--out", str(out), "--methods", f"rnd,{method}", "--games", "Boxing", "--seeds", "1",
                  "--dry-run"]) == 2  # a dry run checks it too
+
+
+@pytest.mark.parametrize("games, grid, problem", [
+    ("Boxing,Riverraid", ["--feature-dim", "32"], "for game Riverraid (not this one"),
+    ("Boxing", ["--grid", "feature-dim=32,64"], "for game Boxing, feature_dim=64 (not this one"),
+])
+def test_a_sweep_builds_a_plugin_for_each_game_and_grid_value_before_any_run_starts(bad_bonuses, tmp_path, capsys,
+                                                                                      games, grid, problem):
+    """Not only the first run's config: a builder that fails for one game or one grid value stops the sweep."""
+    out = tmp_path / "s"
+    assert main(["sweep", "--out", str(out), "--methods", "rnd,bad_bonuses:picky", "--games", games, *grid,
+                 "--seeds", "1,2", *TINY, "--total-steps", "32"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("prend sweep: error: --methods bad_bonuses:picky: its builder raised ValueError at ")
+    assert problem in last and not out.exists()
+
+
+def test_a_sweep_builds_a_plugin_once_per_game_and_intrinsic_config_not_per_seed(bad_bonuses, tmp_path):
+    sys.modules.pop("bad_bonuses", None)  # a fresh BUILT
+    cfg = SweepConfig(out=tmp_path / "s", methods="rnd,bad_bonuses:picky", games="Boxing,Pong", seeds="1,2,3",
+                      grid=("feature-dim=16,32",))
+    assert len(plan(cfg, [*TINY, "--total-steps", "32"])) == 2 * 2 * 2 * 3
+    assert sorted(sys.modules["bad_bonuses"].BUILT) == [("boxing", 16), ("boxing", 32), ("pong", 16), ("pong", 32)]
 
 
 def test_an_unknown_method_fails_the_same_from_a_config_file_and_a_sweep(tmp_path, capsys):
@@ -301,6 +328,7 @@ def test_a_one_factor_sweep_skips_the_fields_a_plugin_does_not_read(on_path, tmp
     assert [s.name for s in specs] == [
         "Boxing-pixel-rnd-s1", "Boxing-pixel-rnd-feature-dim64-s1",  # it reads feature_dim, not the backbone's
         "Boxing-prend-s1", "Boxing-prend-backbone-width0.5-s1", "Boxing-prend-feature-dim64-s1"]
+
 
 # ------------------------------------------------------------------------------------------- the contract
 CONTRACT_PLUGINS = '''
@@ -370,7 +398,7 @@ def contract_plugins(tmp_path, monkeypatch):
 ])
 def test_a_reward_that_breaks_the_contract_stops_at_its_first_update_in_one_line(contract_plugins, tmp_path, capsys,
                                                                                   builder, message):
-    """Not torch's 25-line RuntimeError after the warm-up, nor a null offset share: the function, the problem, the fix."""
+    """Not torch's 25-line RuntimeError after the warm-up, nor a null offset share: the function, problem and fix."""
     out = tmp_path / "run"
     assert main(["train", *TINY, "--method", f"contract_plugins:{builder}", "--feature-dim", "16",
                  "--torch-threads", "1", "--total-steps", "32", "--out", str(out)]) == 2
@@ -380,7 +408,7 @@ def test_a_reward_that_breaks_the_contract_stops_at_its_first_update_in_one_line
 
 
 def test_subclassing_distillation_reward_and_overriding_a_method_is_supported(contract_plugins, tmp_path):
-    """docs/architecture.md: an override that keeps the contract's signatures and shapes trains, checkpoints, resumes."""
+    """docs/architecture.md: an override keeping the contract's signatures and shapes trains, checkpoints, resumes."""
     out = tmp_path / "run"
     flags = [*TINY, "--method", "contract_plugins:huber", "--feature-dim", "16", "--torch-threads", "1"]
     assert main(["train", *flags, "--total-steps", "32", "--out", str(out)]) == 0
