@@ -1,4 +1,4 @@
-"""The interface of prediction-based intrinsic rewards, and the machinery RND, RND+LR and PreND share.
+"""The interface of prediction-based intrinsic rewards, and the machinery RND, RND+LR, PreND and SND share.
 
 A distillation reward is three modules and two normalisers:
 
@@ -6,10 +6,13 @@ A distillation reward is three modules and two normalisers:
     maps uint8 observations to the target's input. RND: the last frame, normalised per pixel by running
     statistics and clipped to [-5, 5]. PreND: a frozen pre-trained backbone on the frame stack in [0, 1].
 ``target``
-    frozen and randomly initialised; ``predictor`` is trained to match it.
+    what ``predictor`` is trained to match: frozen for RND and PreND (RND's randomly initialised, PreND's a
+    head on the pre-trained backbone), or trained online by its own self-supervised loss when the reward has
+    a ``target_objective`` (:class:`TargetObjective`; SND).
 reward normalisation
     the reward is divided by the running std of each environment's discounted intrinsic return
-    (:class:`~prend.intrinsic.normalizers.RewardForwardFilter`), as in the original RND.
+    (:class:`~prend.intrinsic.normalizers.RewardForwardFilter`), as in the original RND, or, with
+    ``reward_norm="clip"``, clipped to [0, 1] after a fixed scale (SND's).
 
 Two optional parts serve PreND's variants (off by default, and for RND): a ``target_norm`` that centres or
 whitens the target's outputs by running statistics before they are compared, and an :class:`OutputBias` at
@@ -59,7 +62,8 @@ class RewardOutput(NamedTuple):
     update_input: torch.Tensor
     """(B, ...) the encoder's compact input, to be stored for the predictor's update."""
     target: torch.Tensor
-    """(B, feature_dim) the frozen target's output (before any ``target_norm``), reused by the predictor's update."""
+    """(B, feature_dim) the target's output (before any ``target_norm``): reused by the predictor's update when the
+    target is frozen; a trained target's update runs it again (:meth:`DistillationReward.update_loss`)."""
     error: torch.Tensor
     """(B, feature_dim) prediction minus (normalised) target per state; ``raw`` is its mean square."""
 
@@ -132,8 +136,9 @@ def check_update_loss(loss: object, where: str) -> None:
 class TargetBatch(NamedTuple):
     """What a target's own loss reads (:class:`TargetObjective`): B states' compact inputs from the rollout.
 
-    Single states are ``inputs`` alone (a loss that augments them draws from torch's global RNG, which
-    checkpoints save); consecutive pairs (s_t, s_t+1) add ``pairs`` and ``ends``.
+    Single states are ``inputs`` alone (a loss that augments them draws from torch's global generators, the
+    CPU's and, on a GPU, the CUDA ones, which checkpoints save); consecutive pairs (s_t, s_t+1) add ``pairs``
+    and ``ends``.
     """
 
     inputs: torch.Tensor
@@ -275,11 +280,12 @@ class Encoder(nn.Module, abc.ABC):
 
 
 class DistillationReward(nn.Module):
-    """Prediction error of a trained predictor against a frozen target, normalised as in the original RND.
+    """Prediction error of a trained predictor against a target, frozen or trained by its own loss.
 
     Args:
         encoder: observations -> target input (see :class:`Encoder`).
-        target: the frozen network; its parameters are frozen here.
+        target: the network the predictor matches; frozen here (``requires_grad_(False)``) unless a
+            ``target_objective`` trains it.
         predictor: the trained network.
         num_envs: environments whose discounted intrinsic returns are tracked.
         gamma: discount of the reward forward filter (the intrinsic discount).
