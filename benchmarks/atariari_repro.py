@@ -1,7 +1,7 @@
 """Reproduce AtariARI's Boxing result (Anand et al. 2019, Table 2): ST-DIM 0.58 against a random CNN's 0.19.
 
 Usage (each stage resumes where it stopped; ``all`` runs them in order; ``--out`` is any directory outside the
-repository, e.g. ``runs/atariari``):
+repository or ignored by git, e.g. ``runs/atariari``):
     .venv/bin/python benchmarks/atariari_repro.py all --out runs/atariari [--frame full|stack84]
     .venv/bin/python benchmarks/atariari_repro.py probe --out runs/atariari --encoders epoch000,last
     .venv/bin/python benchmarks/atariari_repro.py export --encoder runs/atariari/stack84/stdim-last84/epoch012.pt \
@@ -20,6 +20,9 @@ Stages:
   latest (``last``) and the best-validation one (``best``), over ``--probe-seeds`` splits; writes
   ``NAME.json`` and ``NAME.md`` (``--name``, default ``probe``: per variable, per category and the category
   mean beside AtariARI's);
+- ``init``: only the run's ``init.pt``, the untrained encoder (the random-init twin), built as ``pretrain``
+  builds it (``torch.manual_seed(--seed)``, then the encoder), without collecting or training anything: the
+  twin of a run whose directory is gone, for ``probe --encoders init``;
 - ``export``: one encoder file of a run (``--encoder``: ``epochNNN.pt``, ``best.pt``, ``init.pt``, ``checkpoint.pt``)
   as a PreND backbone (:func:`prend.pretrain.shipped.export_atariari_backbone`): ``--dest`` (``.pt``, the encoder
   alone, float32, readable with ``weights_only=True``) and its ``.json`` record beside it. ``--record`` names a
@@ -60,8 +63,11 @@ from pathlib import Path
 import torch
 
 from prend.agent.perf import cpu_summary
+from prend.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from prend.checkpoint import atomic_torch_save
 from prend.envs.games import resolve_atari_game, unknown_game_error
 from prend.errors import PrendError
+from prend.nets.atariari import AtariARIEncoder
 from prend.pretrain.atariari import collect_episodes, load_episodes, split_train_val
 from prend.pretrain.atariari_objectives import STDIMTrainer, SupervisedTrainer
 from prend.pretrain.atariari_probe import CLASSIFIERS, format_probe, probe_encoders, run_encoders
@@ -73,7 +79,7 @@ from prend.signals import StopFlag
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=("collect", "pretrain", "probe", "all", "export"))
+    parser.add_argument("stage", choices=("collect", "pretrain", "probe", "all", "export", "init"))
     parser.add_argument("--out", type=Path, default=None,
                         help="where data, run and results go (every stage but export)")
     parser.add_argument("--game", default="boxing")
@@ -204,6 +210,22 @@ def probe_name(args: argparse.Namespace, run: Path, rom: str) -> str:
     return {"stdim": "probe", "supervised": "probe-supervised"}.get(run.name, f"probe-{run.name}-{rom}")
 
 
+def write_init(args: argparse.Namespace, run: Path) -> Path:
+    """Write ``run/init.pt`` as the trainers (:class:`STDIMTrainer`, :class:`SupervisedTrainer`) do on their first
+    start: the encoder built right after ``torch.manual_seed(args.seed)``, saved untrained (an existing ``init.pt``
+    is left as it is).
+    """
+    path = run / "init.pt"
+    if path.exists():
+        return path
+    torch.manual_seed(args.seed)
+    encoder = AtariARIEncoder("last84" if args.last_frame else args.frame)
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "encoder": encoder.state_dict(), "frame": encoder.frame,
+                       "size": list(encoder.size)}, path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen stage(s); returns the exit code."""
     args = parse_args(argv)
@@ -226,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
             raise PrendError("--last-frame reads the newest frame of 84x84 4-stacks", "add --frame stack84")
         games = run_games(args)
         run = run_dir(args, root, games)
+        if args.stage == "init":
+            path = write_init(args, run)
+            say(f"wrote {path}: the untrained {args.frame}{' (last frame)' if args.last_frame else ''} encoder, "
+                f"seed {args.seed}")
+            return 0
         pre_root = args.data_root or data
         if args.stage in ("collect", "all", "pretrain"):
             pre = [collect_episodes(g, args.pretrain_steps, args.seed, pre_root, args.frame, say)

@@ -116,3 +116,23 @@ def test_bad_export_input_is_one_line_and_exit_2(run, tmp_path, capsys):
     assert exit_.value.code == 2
     with pytest.raises(SystemExit):
         main(["probe"])  # every other stage still needs --out
+
+
+def test_init_stage_writes_the_twin_the_trainer_writes_without_any_data(tmp_path, capsys):
+    from prend.nets.atariari import load_atariari_encoder
+    from prend.pretrain.atariari import Episodes, STDIMTrainer
+    from prend.pretrain.atariari_train import STDIMSettings
+
+    main = _script().main
+    assert main(["init", "--out", str(tmp_path / "a"), "--frame", "stack84", "--last-frame", "--seed", "7"]) == 0
+    written = tmp_path / "a" / "stack84" / "stdim-last84" / "init.pt"
+    assert f"wrote {written}" in capsys.readouterr().out
+    assert not (tmp_path / "a" / "stack84" / "data").exists()  # nothing collected
+    episodes = Episodes([torch.zeros(70, 84, 84, dtype=torch.uint8).numpy()] * 2,
+                        [torch.zeros(70, 128, dtype=torch.uint8).numpy()] * 2, "boxing", "stack84")
+    STDIMTrainer(episodes, episodes, tmp_path / "b", STDIMSettings(seed=7), log=lambda line: None,
+                 encoder_frame="last84")
+    ours, theirs = load_atariari_encoder(written), load_atariari_encoder(tmp_path / "b" / "init.pt")
+    assert ours.frame == theirs.frame == "last84" and _same(ours, theirs, atol=1e-6)
+    torch.manual_seed(8)
+    assert not _same(ours, AtariARIEncoder("last84"), atol=1e-3)  # the seed matters
