@@ -133,7 +133,8 @@ def augment(x: torch.Tensor, p: float = 0.5, noise: float = 0.2) -> torch.Tensor
     """SND-V's augmentation: tile masking, then uniform noise, each on a frame with probability ``p``.
 
     Tile masking takes one tile size per batch, from :data:`TILE_SIZES`; the noise is uniform in
-    [-noise, noise]. Draws from torch's global RNG, which checkpoints save.
+    [-noise, noise]. Draws from torch's global generator of ``x``'s device (the CPU's, or the GPU's on a GPU),
+    which checkpoints save, so a resumed run draws the same augmentations.
     """
 
     def apply(y: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
