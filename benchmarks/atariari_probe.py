@@ -21,7 +21,7 @@ for the backbone and its twin over the same splits and seeds; the category mean 
 reported per cell with the backbone's gain over its twin::
 
     .venv/bin/python benchmarks/atariari_probe.py --backbone stdim-boxing \\
-        --atariari-data /work/scratch/atariari --prend-data /work/scratch/boxing_ram16 \\
+        --atariari-data runs/atariari/stack84/data --prend-data data/boxing_ram16 \\
         --seeds 0 --out docs/results/atariari-repro/factors-stdim-boxing
 
 ``--atariari-data`` is the root a ``collect_episodes`` collection lives under (``<root>/boxing-stack84-s43``),
