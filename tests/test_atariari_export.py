@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from prend.checkpoint import FORMAT, atomic_torch_save
 from prend.nets import weights
@@ -15,14 +14,8 @@ from prend.nets.atariari import AtariARIEncoder
 from prend.nets.weights import WEIGHTS_DIR, ShippedBackbone, build_shipped_backbone
 from prend.pretrain.probe import ProbeConfig, load_probed_backbone
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "atariari_repro.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("atariari_repro_export", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "atariari_repro"
+"""The benchmark under test (``benchmarks/atariari_repro.py``)."""
 
 
 def _same(a: torch.nn.Module, b: torch.nn.Module, atol: float = 0.0) -> bool:
@@ -57,7 +50,7 @@ def test_export_writes_a_backbone_prend_loads_by_name_with_its_record(run, tmp_p
     record.write_text(json.dumps({"recipe": ["train it", "export it"], "probe": {"boxing": 0.5},
                                   "sha256": "stale", "epoch": 99}))
     dest = tmp_path / "weights" / "stdim_test.pt"
-    code = _script().main(["export", "--encoder", str(run_dir / "epoch003.pt"), "--dest", str(dest),
+    code = load_benchmark(SCRIPT).main(["export", "--encoder", str(run_dir / "epoch003.pt"), "--dest", str(dest),
                            "--record", str(record)])
     assert code == 0 and f"-> {dest}" in capsys.readouterr().out
     state = torch.load(dest, weights_only=True)  # no pickled objects: the package's loader reads it the same way
@@ -85,7 +78,7 @@ def test_export_writes_a_backbone_prend_loads_by_name_with_its_record(run, tmp_p
 def test_re_exporting_a_shipped_backbone_with_its_own_record_gives_the_same_file(tmp_path):
     shipped = WEIGHTS_DIR / "stdim_last84_boxing.pt"
     dest = tmp_path / "stdim_last84_boxing.pt"
-    assert _script().main(["export", "--encoder", str(shipped), "--dest", str(dest),
+    assert load_benchmark(SCRIPT).main(["export", "--encoder", str(shipped), "--dest", str(dest),
                            "--record", str(shipped.with_suffix(".json"))]) == 0
     old, new = (json.loads(p.with_suffix(".json").read_text()) for p in (shipped, dest))
     assert new == old  # the same weights, sha256 included, and every recorded figure unchanged
@@ -93,7 +86,7 @@ def test_re_exporting_a_shipped_backbone_with_its_own_record_gives_the_same_file
 
 def test_bad_export_input_is_one_line_and_exit_2(run, tmp_path, capsys):
     run_dir, _, _ = run
-    main = _script().main
+    main = load_benchmark(SCRIPT).main
     full = tmp_path / "full.pt"
     atomic_torch_save({"format": FORMAT, "encoder": AtariARIEncoder("full", size=(105, 80)).state_dict(),
                        "frame": "full", "size": [105, 80]}, full)
@@ -123,7 +116,7 @@ def test_init_stage_writes_the_twin_the_trainer_writes_without_any_data(tmp_path
     from prend.pretrain.atariari import Episodes, STDIMTrainer
     from prend.pretrain.atariari_train import STDIMSettings
 
-    main = _script().main
+    main = load_benchmark(SCRIPT).main
     assert main(["init", "--out", str(tmp_path / "a"), "--frame", "stack84", "--last-frame", "--seed", "7"]) == 0
     written = tmp_path / "a" / "stack84" / "stdim-last84" / "init.pt"
     assert f"wrote {written}" in capsys.readouterr().out

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from prend.checkpoint import FORMAT, atomic_torch_save
 from prend.nets.atariari import AtariARIEncoder
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "atariari_probe.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("atariari_probe_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "atariari_probe"
+"""The benchmark under test (``benchmarks/atariari_probe.py``)."""
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def own_twin(tmp_path):
 
 
 def test_every_cell_of_an_encoder_against_itself_gains_nothing(atariari_frames, ram_frames, own_twin, tmp_path):
-    script = _script()
+    script = load_benchmark(SCRIPT)
     out = tmp_path / "f"
     code = script.main(["--backbone", str(own_twin), "--atariari-data", str(atariari_frames), "--prend-data",
                         str(ram_frames), "--seeds", "0", "--max-epochs", "2", "--out", str(out)])
@@ -73,7 +66,7 @@ def test_every_cell_of_an_encoder_against_itself_gains_nothing(atariari_frames, 
 
 
 def test_cells_run_apart_combine_into_one_table(atariari_frames, ram_frames, own_twin, tmp_path, capsys):
-    script = _script()
+    script = load_benchmark(SCRIPT)
     base = ["--backbone", str(own_twin), "--atariari-data", str(atariari_frames), "--prend-data", str(ram_frames),
             "--seeds", "0", "--max-epochs", "1"]
     assert script.main([*base, "--classifiers", "prend", "--frames", "prend", "--out", str(tmp_path / "a")]) == 0
@@ -91,7 +84,7 @@ def test_cells_run_apart_combine_into_one_table(atariari_frames, ram_frames, own
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
-    main = _script().main
+    main = load_benchmark(SCRIPT).main
     cases = [(["--frames", "prend"], "--frames prend needs --prend-data"),
              (["--classifiers", "sklearn", "--prend-data", "x"], "--classifiers sklearn"),
              (["--seeds", "a,b", "--frames", "prend", "--prend-data", "x"], "--seeds a,b"),

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "prend_reward_at_init.py"
+from benchmark_scripts import load_benchmark
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("prend_reward_at_init", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "prend_reward_at_init"
+"""The benchmark under test (``benchmarks/prend_reward_at_init.py``)."""
 
 
 def test_rows_per_variant_and_backbone_with_plausible_figures(tmp_path, capsys):
     variants = ["RND", "PreND (paper default)", "PreND --predictor-init target-mean"]
-    code = _script().main(["--games", "Boxing", "--frames", "32", "--init-seeds", "1", "2", "--variants", *variants,
-                           "--backbones", "atariari-last84", "stdim-boxing", "--threads", "1",
-                           "--out", str(tmp_path / "r")])
+    main = load_benchmark(SCRIPT).main
+    code = main(["--games", "Boxing", "--frames", "32", "--init-seeds", "1", "2", "--variants", *variants,
+                 "--backbones", "atariari-last84", "stdim-boxing", "--threads", "1", "--out", str(tmp_path / "r")])
     assert code == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["meta"]["frames"] == 32 and result["meta"]["init_seeds"] == [1, 2] and result["meta"]["seconds"] > 0
@@ -53,7 +47,8 @@ def test_rows_per_variant_and_backbone_with_plausible_figures(tmp_path, capsys):
 
 
 def test_a_bad_backbone_is_one_line_and_exit_2_before_any_frame(tmp_path, capsys):
-    code = _script().main(["--backbones", "compact", "nope", "--out", str(tmp_path / "r"), "--threads", "1"])
+    main = load_benchmark(SCRIPT).main
+    code = main(["--backbones", "compact", "nope", "--out", str(tmp_path / "r"), "--threads", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: unknown backbone 'nope'")
     assert not (tmp_path / "r.json").exists()

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+from benchmark_scripts import load_benchmark
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("throughput_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "throughput"
+"""The benchmark under test (``benchmarks/throughput.py``)."""
 
 
 def test_backbones_multiply_only_prend_rows_and_rounds_interleave(tmp_path, monkeypatch):
-    script = _script()
+    script = load_benchmark(SCRIPT)
     seen = []
 
     def fake_loop_rate(cfg, iterations):  # what each row would train, without training
@@ -37,7 +31,7 @@ def test_backbones_multiply_only_prend_rows_and_rounds_interleave(tmp_path, monk
 
 
 def test_a_tiny_prend_row_on_a_shipped_backbone_has_real_figures(tmp_path, capsys):
-    script = _script()
+    script = load_benchmark(SCRIPT)
     jsonl = tmp_path / "t.jsonl"
     assert script.main(["--methods", "prend", "--configs", "2x8", "--iterations", "1", "--env-seconds", "0",
                         "--backbones", "stdim-boxing", "--torch-threads", "1", "--jsonl", str(jsonl)]) == 0
@@ -54,8 +48,9 @@ def test_a_tiny_prend_row_on_a_shipped_backbone_has_real_figures(tmp_path, capsy
 
 def test_a_bad_backbone_is_one_line_and_exit_2_before_any_row(tmp_path, capsys):
     jsonl = tmp_path / "t.jsonl"
-    code = _script().main(["--methods", "rnd", "prend", "--configs", "2x8", "--backbones", "stdim-boxing", "nope",
-                           "--jsonl", str(jsonl)])
+    main = load_benchmark(SCRIPT).main
+    code = main(["--methods", "rnd", "prend", "--configs", "2x8", "--backbones", "stdim-boxing", "nope",
+                 "--jsonl", str(jsonl)])
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: unknown backbone 'nope'")

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from prend.checkpoint import FORMAT, atomic_torch_save
 from prend.nets.atariari import AtariARIEncoder
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "state_probe_table.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("state_probe_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "state_probe_table"
+"""The benchmark under test (``benchmarks/state_probe_table.py``)."""
 
 
 def _save(encoder: AtariARIEncoder, path: Path) -> Path:
@@ -36,7 +30,7 @@ def test_two_runs_of_one_seed_share_their_twin_and_every_figure_is_written(ram_f
     with torch.no_grad():
         trained.head.weight.mul_(-1.0)  # "trained": other weights, the same architecture and seed
     other = _save(trained, tmp_path / "epoch001.pt")
-    script = _script()
+    script = load_benchmark(SCRIPT)
     code = script.main(["--data", str(ram_frames), "--backbones", f"a={init}", f"b={other}", "atariari-stack84",
                         "--repeats", "1", "--max-epochs", "2", "--out", str(tmp_path / "t.json")])
     assert code == 0
@@ -53,5 +47,6 @@ def test_two_runs_of_one_seed_share_their_twin_and_every_figure_is_written(ram_f
 
 
 def test_a_backbone_that_is_no_file_or_name_is_one_line_and_exit_2(ram_frames, tmp_path, capsys):
-    code = _script().main(["--data", str(ram_frames), "--backbones", "nope.pt", "--out", str(tmp_path / "t")])
+    main = load_benchmark(SCRIPT).main
+    code = main(["--data", str(ram_frames), "--backbones", "nope.pt", "--out", str(tmp_path / "t")])
     assert code == 2 and "error: 'nope.pt' is neither a checkpoint file nor a backbone name" in capsys.readouterr().err
