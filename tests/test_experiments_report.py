@@ -197,6 +197,8 @@ def test_two_seeds_are_drawn_one_by_one_with_their_mean_and_no_t_band(tmp_path):
     # The tables list the seeds and give no interval.
     text = write_report(tmp_path, reps=200).read_text()
     assert "| Boxing | rnd | 2 | 384 | 5 | – (n < 5) | s1: 3, s2: 7 |" in text
+    # The intrinsic-reward table too: decay = last iteration's raw reward over the first's, 1 / 4 and 3 / 8
+    assert "| Boxing | rnd | 0.25 / 0.375 (mean 0.312) |" in text
     # So do the aggregates: HNS (3 - 0.1) / 12 = 0.2417 and (7 - 0.1) / 12 = 0.575; IQM, mean and median of two
     # runs are their mean 0.408. No interval in the table, and the figure draws both runs as points, no bar.
     assert ("| rnd | Boxing | 2 | 0.408 (n < 5: no CI) | 0.408 (n < 5: no CI) | 0.408 (n < 5: no CI) "
