@@ -22,7 +22,6 @@ a few minutes for the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 
 from prend.agent.perf import cpu_summary
+from prend.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--game", "Boxing", "--num-envs", "2", "--num-steps", "16", "--obs-norm-init-iters", "1", "--seed", "1",
@@ -72,8 +72,8 @@ def train(src: Path, out: Path, flags: list[str], log: Path) -> str | None:
 
 def metric_records(run: Path) -> list[dict[str, Any]]:
     """``metrics.jsonl`` without the timing keys."""
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith(TIMING)} for line in lines if line]
+    records = read_metrics(run / "metrics.jsonl")
+    return [{k: v for k, v in record.items() if not k.startswith(TIMING)} for record in records]
 
 
 def same_value(a: Any, b: Any) -> bool:

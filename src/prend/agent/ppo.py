@@ -163,7 +163,7 @@ def micro_batches(batch: PPOBatch, size: int, by_env: bool) -> list[PPOBatch]:
 
 def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage: RolloutStorage,
                optimizers: list[torch.optim.Optimizer], cfg: PPOConfig, update_proportion: float,
-               generator: torch.Generator, micro_batch: int = 0, method_name: str | None = None) -> dict[str, float]:
+               generator: torch.Generator, micro_batch: int = 0, reward_name: str | None = None) -> dict[str, float]:
     """``update_epochs`` passes of minibatch updates; returns the mean of each logged loss.
 
     Each minibatch's gradient is accumulated over micro-batches of ``micro_batch`` samples (0: the whole
@@ -173,10 +173,12 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
 
     Raises :class:`~prend.errors.TrainingDiverged` before a step that a non-finite loss or gradient would
     poison, and after the update if any parameter is non-finite; a :class:`~prend.errors.PrendError` naming
-    ``method_name`` and the reward's function when its loss is no scalar that requires grad (the contract).
+    ``reward_name`` (default: the reward's class) and its function when its loss is no scalar that requires grad
+    (the contract).
     """
     by_env = cfg.minibatch_by_env or getattr(policy, "recurrent", False)
-    reward_class = f"method {method_name!r}: " * (method_name is not None) + type(intrinsic).__qualname__
+    reward_name = reward_name or type(intrinsic).__qualname__
+    update_loss_name, predictor_loss_name = f"{reward_name}.update_loss", f"{reward_name}.predictor_loss"
     names = _parameter_names(policy, intrinsic)
     params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
     sums: dict[str, float] = defaultdict(float)
@@ -196,13 +198,13 @@ def ppo_update(policy: nn.Module, intrinsic: DistillationReward | None, storage:
             if intrinsic is not None and intrinsic.trains_target:
                 # Whole, not in micro-batches: a self-supervised loss's terms are statistics of its batch.
                 loss, terms = intrinsic.update_loss(target_subset(batch, update_proportion, generator))
-                check_update_loss(loss, f"{reward_class}.update_loss")
+                check_update_loss(loss, update_loss_name)
                 _backward(loss, 1.0, terms, metrics)
             elif intrinsic is not None:
                 inputs, targets = predictor_subset(batch, update_proportion, generator)
                 for piece_inputs, piece_targets in zip(inputs.split(size), targets.split(size), strict=True):
                     loss = intrinsic.predictor_loss(piece_inputs, piece_targets)
-                    check_update_loss(loss, f"{reward_class}.predictor_loss")
+                    check_update_loss(loss, predictor_loss_name)
                     _backward(loss, len(piece_inputs) / len(inputs), {"losses/predictor": loss.item()}, metrics)
             bad = first_nonfinite((names.get(id(p), "parameter"), p.grad) for p in params)
             if bad is not None:

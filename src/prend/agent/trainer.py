@@ -70,6 +70,8 @@ class Trainer:
         if self.intrinsic is not None:
             apply_memory_format(self.intrinsic.to(self.device), self.perf["memory_format"])
             self.intrinsic.chunk_size = self.perf["reward_chunk"]
+        self.reward_name = f"method {self.method.name!r}: {type(self.intrinsic).__qualname__}"
+        """How the reward contract's errors name this run's reward (its method and class)."""
         self.optimizers = self._make_optimizers()
         self.base_learning_rates = [opt.param_groups[0]["lr"] for opt in self.optimizers]
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
@@ -190,7 +192,7 @@ class Trainer:
         self.compute_advantages()
         losses = ppo_update(self.policy, self.intrinsic, self.storage, self.optimizers, self.cfg.ppo,
                             self.cfg.intrinsic.update_proportion, self.generator, self.perf["micro_batch"],
-                            method_name=self.method.name)
+                            reward_name=self.reward_name)
         if self.intrinsic is not None:
             st = self.storage
             self.intrinsic.observe(st.obs.reshape(-1, *self.env.obs_shape), compact=st.int_update_input.flatten(0, 1),
@@ -250,7 +252,7 @@ class Trainer:
         nxt = st.next_observations()
         obs = None if self.intrinsic.rates == "next" and not self.intrinsic.target_pairs else st.obs.reshape(nxt.shape)
         out = self.intrinsic.reward(nxt if self.intrinsic.rates == "next" else obs)
-        check_reward_output(out, len(nxt), f"method {self.method.name!r}: {type(self.intrinsic).__qualname__}.reward")
+        check_reward_output(out, len(nxt), f"{self.reward_name}.reward")
         pair = None
         if self.intrinsic.target_pairs:  # the compact form of each transition's other state, for the target's loss
             pair = self.intrinsic.encoder.compact(obs if self.intrinsic.rates == "next" else nxt)
