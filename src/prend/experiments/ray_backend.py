@@ -16,6 +16,7 @@ What a cluster adds over one machine, and how each is handled:
   ``max_retries`` per run. Ray's own task retries stay off: they would rerun the same command, a fresh start
   over a checkpoint.
 - **Progress.** While runs are out, a line every ``progress_every`` seconds: runs done, running, failed,
+  interrupted (when any: stopped by a signal on their node, resumed by the same command),
   retried, and the agent steps per second of all running runs together (from their ``metrics.jsonl``).
 """
 
@@ -119,6 +120,32 @@ def check_shared_storage(out: Path, min_cpus: float,
     return len(answers)
 
 
+def outcome(result: dict[str, Any]) -> str:
+    """Which progress count a run's result adds to: ``done``, ``interrupted`` or ``failed``.
+
+    An interrupted run was stopped by a signal on its node and checkpointed: the same command resumes it, so it
+    is not counted as failed.
+
+    >>> [outcome({"state": s}) for s in ("finished", "interrupted", "failed", "busy")]
+    ['done', 'interrupted', 'failed', 'failed']
+    """
+    state = result.get("state")
+    return "done" if state == "finished" else "interrupted" if state == "interrupted" else "failed"
+
+
+def progress_counts(counts: dict[str, int], total: int, running: int, retried: int) -> str:
+    """The counts of the sweep's progress line; interrupted runs are named only when there are some.
+
+    >>> progress_counts({"done": 2, "failed": 0, "interrupted": 1}, 5, 2, 0)
+    '2/5 done, 2 running, 0 failed, 1 interrupted, 0 retried'
+    >>> progress_counts({"done": 0, "failed": 1, "interrupted": 0}, 3, 2, 1)
+    '0/3 done, 2 running, 1 failed, 1 retried'
+    """
+    interrupted = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
+    return (f"{counts['done']}/{total} done, {running} running, {counts['failed']} failed{interrupted}, "
+            f"{retried} retried")
+
+
 def _execute_on_node(*args: Any) -> dict[str, Any]:
     """The Ray task: :func:`~prend.experiments.execution.execute_run` on this node, if it sees the sweep's directory."""
     import ray
@@ -171,7 +198,7 @@ def run_ray(specs: list[Any], threads: int, gpus: float, on_done: Callable[[Any,
     task = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(_execute_on_node)
     pending = {task.remote(*task_args(s)): s for s in specs}
     retries: dict[str, list[dict[str, Any]]] = {}
-    counts = {"done": 0, "failed": 0}
+    counts = {"done": 0, "failed": 0, "interrupted": 0}
     last = (time.monotonic(), sum(_steps_done(s.run_dir) for s in specs))
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1, timeout=progress_every)
@@ -181,8 +208,8 @@ def run_ray(specs: list[Any], threads: int, gpus: float, on_done: Callable[[Any,
             steps_all = sum(done_steps.values())
             rate = max(0, steps_all - last[1]) / max(now - last[0], 1e-9)
             last = (now, steps_all)
-            echo(f"  ray: {counts['done']}/{len(specs)} done, {len(pending)} running, {counts['failed']} failed, "
-                 f"{len(retries)} retried; {rate:,.0f} agent steps/s over all runs ({steps:,} steps in the running)")
+            echo(f"  ray: {progress_counts(counts, len(specs), len(pending), len(retries))}; "
+                 f"{rate:,.0f} agent steps/s over all runs ({steps:,} steps in the running)")
             continue
         spec = pending.pop(done[0])
         try:
@@ -212,5 +239,5 @@ def run_ray(specs: list[Any], threads: int, gpus: float, on_done: Callable[[Any,
             RunDir(spec.run_dir).write_sweep_status({**status, **result, "retries": retries[spec.name]})
         if spec.name in retries:
             result = {**result, "retries": retries[spec.name]}
-        counts["done" if result.get("state") == "finished" else "failed"] += 1
+        counts[outcome(result)] += 1
         on_done(spec, result)
