@@ -149,8 +149,9 @@ class IntrinsicConfig:
     """Size of the target's and predictor's output."""
     backbone: str = "compact"
     """PreND backbone: ``compact`` (the shipped default: a SiamMAE-pre-trained ResNet-18 at width 0.125, see
-    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), another shipped
-    name (an Atari-PB ResNet or an AtariARI encoder, by its family), an Atari-PB architecture such as
+    docs/pretraining.md), ``atari-pb-resnet50`` (the paper's, needs ``--backbone-weights``), the other shipped
+    AtariARI-recipe encoders ``stdim-boxing``, ``stdim-20games`` (ST-DIM) and ``supervised-ram-boxing`` (a
+    supervised control, trained on Boxing's RAM; docs/results/prend-backbones), an Atari-PB architecture such as
     ``resnet18``/``resnet50`` or ``atariari-stack84`` (AtariARI's encoder on 84x84 4-stacks to a 256-d vector;
     each random init unless ``--backbone-weights`` is given), or ``module.path:factory``: a function called with
     no arguments that returns any torch module mapping float (N, 4, 84, 84) in [0, 1] to features
