@@ -488,6 +488,22 @@ def test_diagnose_reports_the_offset_share_first_and_late(tmp_path):
     assert "| 0.99 → 0.3 |" in (tmp_path / "out" / "summary.md").read_text()
 
 
+def test_diagnose_summary_header_defines_its_measures_with_the_windows_the_table_used(tmp_path):
+    # decay with 20% windows of 10 iterations: (1 + 1) / (10 + 8) = 0.111; late offset share: median of the
+    # second half (0.1, 0.2, 0.3, 0.4, 0.5) = 0.3, not the last 10% (0.5) nor the last 20% (0.45)
+    run = make_run(tmp_path, "Boxing", "prend", 1, [1.0] * 10, raw=[10.0, 8, 6, 4, 2, 1, 1, 1, 1, 1],
+                   series={"intrinsic/offset_share": [0.9] * 5 + [0.1, 0.2, 0.3, 0.4, 0.5]})
+    diagnose([run], tmp_path / "out", early_fraction=0.2, skip_first=3)
+    header, tables = (tmp_path / "out" / "summary.md").read_text().split("## Groups")
+    assert "**decay** = mean r over the last 20% of iterations / over the first 20%" in header
+    assert "**offset share** = the share of a rollout's mean reward that is one constant" in header
+    assert "at the first iteration → its median over the second half of training" in header
+    assert "moving average (10% of the iterations long)" in header  # oscillation's, whatever --early-fraction
+    assert "up to 400 evenly spaced iterations after iteration 3;" in header
+    row = next(line for line in tables.splitlines() if line.startswith("| Boxing-prend-"))
+    assert "| 0.111 |" in row and "| 0.9 → 0.3 |" in row
+
+
 def test_diagnose_group_table_lists_each_seed_below_five_and_mean_sd_from_five(tmp_path):
     # Late offset share = median of the second half: seed 1 (0.5, 0.4, 0.3) -> 0.4, seed 2 (0.2, 0.2, 0.2) -> 0.2
     shares = {1: [0.9, 0.8, 0.6, 0.5, 0.4, 0.3], 2: [0.7, 0.6, 0.4, 0.2, 0.2, 0.2]}

@@ -378,13 +378,43 @@ def _group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def measures_header(summary: dict[str, Any]) -> list[str]:
+    """The two paragraphs at the top of ``summary.md`` that define every measure its tables show.
+
+    The windows are the summary's own: decay's ``early_fraction``, Fig. 3's ``max_points`` and ``skip_first``.
+    Oscillation's moving average is 10% of the iterations whatever ``--early-fraction`` is
+    (:func:`oscillation_cv`'s default), and the late values are medians over the second half of training.
+
+    Example:
+        >>> header = measures_header({"early_fraction": 0.2, "max_points": 50, "skip_first": 2})
+        >>> "mean r over the last 20% of iterations / over the first 20%" in header[0]
+        True
+        >>> "up to 50 evenly spaced iterations after iteration 2" in header[-1]
+        True
+    """
+    window = f"{summary['early_fraction']:.0%}"
+    after = f" after iteration {summary['skip_first']}" if summary["skip_first"] else ""
+    return [
+        "Measures of r, the mean raw intrinsic reward of each iteration's rollout: **decay** = mean r over the last "
+        f"{window} of iterations / over the first {window}; **oscillation** = sd of r around its centred moving "
+        "average (10% of the iterations long) / mean r, over the second half of training; **spread** = median over "
+        "the second half of the within-rollout sd / mean; **offset share** = the share of a rollout's mean reward "
+        "that is one constant, the same for all its states (`intrinsic/offset_share`), at the first iteration → its "
+        "median over the second half of training; **target spread** = the target's spread across states over its "
+        "mean's norm, median over the second half; **probe decay** = decay of the mean reward on the fixed probe "
+        "states.",
+        "",
+        "**Fig. 3 r** = Pearson r (Spearman in brackets) between how far apart the intrinsic rewards of the frames "
+        "kept at iterations i and j are and how far apart the frames are (pixels, or a fixed random reference "
+        "embedding), over the pairs of up to "
+        f"{summary['max_points']} evenly spaced iterations{after}; **probe r** = the same over the probe states at "
+        "the last probe evaluation. Definitions: docs/analysis.md.",
+    ]
+
+
 def summary_markdown(summary: dict[str, Any], figures: list[str]) -> str:
     """The markdown version of a diagnose summary."""
-    lines = ["# Intrinsic-reward diagnostics (`prend diagnose`)", "",
-             f"Decay and oscillation use early/late windows of {summary['early_fraction']:.0%} of the iterations; "
-             f"Fig. 3 uses up to {summary['max_points']} evenly spaced iterations"
-             + (f" after iteration {summary['skip_first']}" if summary["skip_first"] else "")
-             + ". Definitions: docs/analysis.md.",
+    lines = ["# Intrinsic-reward diagnostics (`prend diagnose`)", "", *measures_header(summary),
              "", "## Groups (every seed's value and their mean below 5 seeds; mean ± sd from 5)", "", SEED_RULE, "",
              "| game | group | seeds | decay | oscillation | spread | offset share (first → late) | target spread "
              "| probe decay | Fig. 3 r (pixels) | Fig. 3 r (reference) | probe r (reference, last) |",
