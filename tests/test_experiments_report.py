@@ -576,3 +576,12 @@ def test_report_says_which_partial_runs_still_train(tmp_path):
     runs = {r["seed"]: r["status"] for r in json.loads((tmp_path / "report.json").read_text())["runs"]}
     assert runs == {1: "partial", 2: "stopped (partial)", 3: "running", 4: "interrupted (partial)",
                     5: "failed (partial)"}
+
+
+def test_fig1_says_when_its_runs_logged_no_probe_set_instead_of_drawing_empty_axes(tmp_path):
+    make_run(tmp_path, "Boxing", "rnd", 1, [1.0, 2.0], raw=[1.0, 0.5])  # no diagnostics.npz: no probe rewards
+    fig = plot_fig1(find_runs([tmp_path]), tmp_path / "fig1.png")
+    rollout, probe = fig.axes[:2]
+    assert len(rollout.get_lines()) > 0 and rollout.get_xlabel() == "emulator frames"
+    assert [t.get_text() for t in probe.texts] == ["not logged by these runs\n(no probe set: --probe-every 0)"]
+    assert not probe.get_lines() and list(probe.get_xticks()) == [] and list(probe.get_yticks()) == []

@@ -129,6 +129,12 @@ def plot_fig1(runs: list[Run], path: Path) -> Figure:
         axes[row, 0].set_title(f"{game}: raw intrinsic reward, rollout mean")
         axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
         for col, ax in enumerate(axes[row]):
+            if not counts[col]:  # e.g. runs with --probe-every 0: say so rather than draw empty 0..1 axes
+                ax.text(0.5, 0.5, "not logged by these runs\n(no probe set: --probe-every 0)", ha="center",
+                        va="center", transform=ax.transAxes, color="0.4")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
             describe_spread(ax, drawn[col], counts[col])
             ax.set_xlabel("emulator frames")
             frame_ticks(ax)
