@@ -18,7 +18,10 @@ from typing import Any
 from pretrain_gpu_budget import BUDGET_S, PROBE_S
 
 PROBE_GAMES = ("boxing", "riverraid")
-PROBE_FRAMES_PER_GAME = 12_000
+PROBE_FRAMES_PER_GAME = 36_000
+PROBE_NUM_ENVS = 16
+"""16 streams of 2,250 frames a game: whole episodes past the first screen (docs/pretraining.md section 3, "The
+probe set"); the old 8 streams of 1,500 moved a state-probe figure by up to 0.09 with the probe seed."""
 PROBE_SEED = 1
 
 
@@ -124,7 +127,8 @@ def collect_command(opts: Options, features: dict[str, Any]) -> list[str]:
 def probe_collect_command(opts: Options, features: dict[str, Any]) -> list[str]:
     """``prend collect`` of the held-out probe frames (docs/pretraining.md's set, with the RAM when prend can)."""
     command = [*prend_cli(), "collect", "--out", str(opts.probe_dir()), "--games", *PROBE_GAMES,
-               "--frames-per-game", str(PROBE_FRAMES_PER_GAME), "--seed", str(PROBE_SEED), "--no-progress"]
+               "--frames-per-game", str(PROBE_FRAMES_PER_GAME), "--num-envs", str(PROBE_NUM_ENVS),
+               "--seed", str(PROBE_SEED), "--no-progress"]
     return command + (["--ram"] if features["collect_ram"] else [])
 
 

@@ -10,7 +10,8 @@ probe, with the same settings and splits, over all of them and the pixels in one
         --backbones stdim-boxing=src/prend/weights/stdim_boxing.pt compact --out riverraid.json
 
 Writes ``--out`` (the state probe's figures, the backbones' facts and the twin each one was given) and the
-same path with ``.md`` (``prend probe``'s state table).
+same path with ``.md`` (``prend probe``'s state table). ``--classifiers atariari`` fits AtariARI's own
+classifiers instead of prend's (``prend probe --state-settings.classifiers``); the JSON's ``settings`` records which.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="NAME=SPEC or SPEC (anything prend probe takes as PATH)")
     parser.add_argument("--repeats", type=int, default=3, help="probe seeds (part 1's default: 3)")
     parser.add_argument("--max-epochs", type=int, default=100, help="classifier epochs at most (part 1's: 100)")
+    parser.add_argument("--classifiers", choices=("prend", "atariari"), default="prend",
+                        help="prend's classifiers (prend probe --state's default) or AtariARI's own")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="OUT.json and OUT.md")
     args = parser.parse_args(argv)
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             feats[name] = extract_features(backbone, data, rows, desc=name, log=say)
             facts[name] = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in fact.items()},
                            "twin": twin_name}
-        result = state_probe(feats, data, StateProbeSettings(repeats=args.repeats, max_epochs=args.max_epochs), log=say)
+        settings = StateProbeSettings(repeats=args.repeats, max_epochs=args.max_epochs, classifiers=args.classifiers)
+        result = state_probe(feats, data, settings, log=say)
     except PrendError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

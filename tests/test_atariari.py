@@ -382,6 +382,10 @@ def test_probe_encoders_end_to_end_and_table(tmp_path):
     table = "\n".join(format_probe(result))
     assert "category mean" in table and "AtariARI ST-DIM" in table and "player_x | agent_localization" in table
     assert "**atariari classifiers**" in table and "**prend classifiers**" in table
+    # "AtariARI's figure" under AtariARI's classifiers only; under prend's, AtariARI's averaging alone.
+    theirs, ours = table.split("**prend classifiers**")
+    assert "category mean** (AtariARI's figure)" in theirs and "AtariARI's figure" not in ours
+    assert "category mean** (AtariARI's averaging)" in ours
     with pytest.raises(PrendError, match="epoch009"):
         run_encoders(tmp_path / "run", "epoch009")
 

@@ -205,7 +205,8 @@ def test_the_plan_collects_boxing_but_never_riverraid_and_probes_with_the_state_
     assert set(games) == {*DEFAULT_COLLECT_GAMES, "boxing"} - {"riverraid"}
     probe_frames = pgc.probe_collect_command(opts, features)
     assert probe_frames[3:] == ["collect", "--out", str(tmp_path / "w" / "probe_frames"), "--games", "boxing",
-                                "riverraid", "--frames-per-game", "12000", "--seed", "1", "--no-progress", "--ram"]
+                                "riverraid", "--frames-per-game", "36000", "--num-envs", "16", "--seed", "1",
+                                "--no-progress", "--ram"]
     names = [(name, command[4:]) for name, command, _ in pgc.probe_plan(opts, tmp_path / "b.pt", features)]
     assert [n for n, _ in names] == ["probe", "probe-state"]
     assert "--state" not in names[0][1] and names[1][1][-2:] == ["--state", "--no-classic"]
@@ -215,6 +216,17 @@ def test_the_plan_collects_boxing_but_never_riverraid_and_probes_with_the_state_
     features = pgc.prend_features()  # this prend's own flags
     assert set(features) == {"collect_ram", "probe_state", "probe_classic_flag", "objectives"}
     assert features["objectives"] is None or "siammae" in features["objectives"]
+
+
+def test_the_recipe_collects_the_probe_set_the_docs_give():
+    # The docs' state-probe set: 16 streams a game, each longer than a Boxing round under random play (1,786
+    # agent steps), so the test episodes reach past the first screen; the recipe collects exactly that set.
+    assert pgc.PROBE_FRAMES_PER_GAME // pgc.PROBE_NUM_ENVS == 2250 > 1786
+    command = pgc.probe_collect_command(pgc.Options(out=Path("o"), work=Path("w")), {"collect_ram": True})
+    flags = " ".join(a for a in command[command.index("--games"):] if a != "--no-progress")
+    assert flags == "--games boxing riverraid --frames-per-game 36000 --num-envs 16 --seed 1 --ram"
+    for doc in ("README.md", "docs/pretraining.md", "docs/reproduce.md"):
+        assert flags in " ".join((ROOT / doc).read_text().replace("\\\n", " ").split()), doc
 
 
 # ---------------------------------------------------------------------------------------------- the folder

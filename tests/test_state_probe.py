@@ -309,8 +309,11 @@ def test_prend_probe_state_end_to_end(ram_frames, tmp_path, capsys):
     assert code == 0
     captured = capsys.readouterr()
     printed = captured.out
-    assert "state probe: test weighted F1, mean over probe seeds 0, 1" in printed and "boxing: " in printed
-    assert "category mean (AtariARI's figure)" in printed and "agent loc" in printed
+    assert "state probe: test weighted F1 of prend's linear classifiers" in printed and "boxing: " in printed
+    assert "mean over probe seeds 0, 1" in printed
+    # AtariARI's averaging over prend's classifiers (the default): not "AtariARI's figure".
+    assert "category mean (AtariARI's averaging)" in printed and "AtariARI's figure" not in printed
+    assert "agent loc" in printed
     # The probed net is called by the name it was given, never "pretrained" (prend cannot know it was).
     assert str(tmp_path / "init.pth") in printed.splitlines()[2] and "pretrained" not in printed
     # Under --no-progress each stage still says what it does and about how long it takes.
@@ -326,6 +329,7 @@ def test_prend_probe_state_end_to_end(ram_frames, tmp_path, capsys):
         # Identical nets, identical features, one process: identical scores.
         assert boxing[view]["category_mean"]["pretrained"] == boxing[view]["category_mean"]["random_init"]
     assert "2304 -> 256" in probe["vector_reduction"]["pretrained"]
+    assert probe["settings"]["classifiers"] == "prend" and probe["settings"]["patience"] == 10
     assert "temporal_coherence" not in saved and saved["details"]["arch"] == "resnet18"
     assert saved["details"]["init_seed"] == 0 and saved["details"]["names"]["pretrained"] == str(tmp_path / "init.pth")
 

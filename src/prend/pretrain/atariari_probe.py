@@ -3,12 +3,15 @@
 The probe is AtariARI's (``atariari/benchmark/{episodes,probe}.py``): the probe set's episodes of more than
 64 steps are shuffled and split 70/10/20 (train/validation/test) by whole episodes; test frames whose exact
 pixels also occur in train or validation are removed; variables whose label entropy over the probe set is
-below 0.6 nats are dropped; one linear classifier per variable over the encoder's 256-d vector (Adam lr 3e-4,
-batches of 64, up to 100 epochs, patience 15 on the validation loss); weighted F1 on the test frames, averaged
-within AtariARI's categories and then across them (:func:`prend.pretrain.state_probe.category_mean`). The
-classifiers are prend's (:func:`prend.pretrain.state_probe.probe_variables`): features standardised with
-the training frames' statistics, the classes those seen in training. Each encoder is probed over several
-split seeds; the figures are their mean and standard deviation.
+below 0.6 nats are dropped; one linear classifier per variable over the encoder's 256-d vector; weighted F1 on
+the test frames, averaged within AtariARI's categories and then across them
+(:func:`prend.pretrain.state_probe.category_mean`). The classifiers are either protocol of :data:`CLASSIFIERS`:
+AtariARI's own (:func:`atariari_probe_variables`, which ``prend probe --state --state-settings.classifiers
+atariari`` also uses: raw features, 256 outputs, patience 15 on the validation accuracy) or prend's
+(:func:`prend.pretrain.state_probe.probe_variables`, ``prend probe --state``'s default: features standardised
+with the training frames' statistics, the classes seen in training, patience 15 here on the validation loss),
+both with Adam lr 3e-4, batches of 64, up to 100 epochs. Each encoder is probed over several split seeds; the
+figures are their mean and standard deviation.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from prend.errors import PrendError
 from prend.pretrain.atariari import MIN_EPISODE_LENGTH, AtariARIEncoder, Episodes, encode, load_encoder
 from prend.pretrain.state_probe import (
     ATARIARI_CATEGORIES,
+    ATARIARI_PATIENCE,
     ENTROPY_THRESHOLD,
     StateProbeSettings,
     atariari_categories,
@@ -51,7 +55,7 @@ PUBLISHED_BOXING: dict[str, dict[str, float]] = {
 authors' results notebook (mila-iqia/atari-representation-learning ``notebooks/summarize_results.ipynb``,
 commit 9a31785)."""
 
-PROBE_SETTINGS = StateProbeSettings(lr=3e-4, batch_size=64, max_epochs=100, patience=15)
+PROBE_SETTINGS = StateProbeSettings(lr=3e-4, batch_size=64, max_epochs=100, patience=ATARIARI_PATIENCE)
 """AtariARI's classifier schedule (the split fractions are :func:`probe_split`'s)."""
 
 
@@ -231,7 +235,7 @@ def probe_features(features: np.ndarray, ram: np.ndarray, game: str, part: np.nd
         f1 = atariari_probe_variables(features, labels, part, seed, settings.lr, settings.batch_size,
                                       settings.max_epochs, settings.patience)
     else:
-        settings = StateProbeSettings(**{**settings.__dict__, "seed": seed})
+        settings = StateProbeSettings(**{**settings.__dict__, "seed": seed, "classifiers": "prend"})
         f1 = probe_variables(features, labels, (part == 0, part == 1, part == 2), settings)
     categories = category_mean(f1)
     return {"variables": f1, "categories": {c: v for c, v in categories.items() if c != "across_categories"},
@@ -320,7 +324,9 @@ def format_probe(result: Mapping[str, Any]) -> list[str]:
                              + " |" + pad)
         row = [f"**{cell(figures[n]['across_categories'])}**" for n in names]
         row += [f"**{published[p]['across_categories']:.2f}**" for p in theirs]
-        lines.append("| **category mean** (AtariARI's figure) | | " + " | ".join(row) + " |")
+        # AtariARI's figure only with their classifiers; prend's classifiers get only their averaging.
+        figure = "AtariARI's figure" if classifier == "atariari" else "AtariARI's averaging"
+        lines.append(f"| **category mean** ({figure}) | | " + " | ".join(row) + " |")
         lines.append("| plain mean over variables | | " + " | ".join(cell(figures[n]["mean"]) for n in names)
                      + " |" + pad)
         lines.append("")

@@ -19,10 +19,12 @@ the pre-training seed it is exactly the starting point of the run):
     *balanced accuracy* (mean per-class recall) on the test episodes, averaged over games; chance is
     1 / classes, and balanced accuracy keeps the mostly-zero rewards from rewarding a constant guess.
 
-(c) **State probe** (``--state``, :mod:`prend.pretrain.state_probe`): AtariARI's linear classifiers of the
-    game's RAM state variables (positions, clocks, scores) over the flattened feature map and over a
-    256-feature vector of it, scored by test weighted F1 (AtariARI's category mean and the plain mean, over
-    3 probe seeds) beside the random twin and raw pixels; it needs frames collected with ``--ram``.
+(c) **State probe** (``--state``, :mod:`prend.pretrain.state_probe`): linear classifiers of AtariARI's RAM
+    state variables (positions, clocks, scores) over the flattened feature map and over a 256-feature vector
+    of it, scored by test weighted F1 (averaged within AtariARI's categories and then across them, as AtariARI
+    does, and the plain mean, over 3 probe seeds) beside the random twin and raw pixels; it needs frames
+    collected with ``--ram``. The classifiers are prend's (standardised features) unless
+    ``--state-settings.classifiers atariari`` picks AtariARI's own; the frames are prend's either way.
 
 The probed encoder is called by the name the user gave it (the checkpoint path or backbone name), never
 "pretrained": prend cannot know what it was trained on. In the JSON its figures keep the key
@@ -112,13 +114,17 @@ class ProbeConfig:
     """Held-out frame directory (collect it with: prend collect --out data/probe_frames --games boxing
     riverraid --frames-per-game 36000 --num-envs 16 --seed 1 --ram)."""
     state: bool = False
-    """Also run the state probe: linear classifiers of AtariARI's RAM state variables (needs --data collected
-    with --ram) over the whole feature map and over a 256-feature vector of it, beside the random twin and
-    raw 21x21 pixels; AtariARI's category-averaged F1 and the plain mean, over 3 probe seeds."""
+    """Also run the state probe (needs --data collected with --ram): a linear classifier per AtariARI RAM state
+    variable over the whole feature map and over a 256-feature vector of it, beside the random twin and raw
+    21x21 pixels; test weighted F1 averaged within AtariARI's categories and then across them (their
+    averaging) and the plain mean, over 3 probe seeds. The classifiers are prend's (standardised features),
+    which read random networks better than AtariARI's and have no published figure to check them; AtariARI's
+    own: --state-settings.classifiers atariari (docs/pretraining.md, section 3)."""
     classic: bool = True
     """Run temporal coherence and the action/reward probes (--no-classic: only the state probe)."""
     state_settings: StateProbeSettings = field(default_factory=StateProbeSettings)
-    """Split, optimiser, probe seeds and views (map, vector) of the state probe's classifiers."""
+    """Classifiers (prend's or AtariARI's), split, optimiser, probe seeds and views (map, vector) of the state
+    probe."""
     backbone_width: float = 1.0
     """Width multiplier when CHECKPOINT names an Atari-PB architecture (e.g. resnet18)."""
     games: Annotated[tuple[str, ...] | None, tyro.conf.arg(
@@ -348,8 +354,9 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
         say(f"temporal coherence and action/reward probes done in {time.perf_counter() - tick:.0f} s")
     if cfg.state:
         st = cfg.state_settings
-        say(f"state probe: {1 + (st.vector != 'off') if st.map else 1} view(s) x 3 encoders x {st.repeats} probe "
-            f"seeds, up to {st.max_epochs} epochs per fit; the time left is printed after each fit")
+        say(f"state probe ({st.classifiers} classifiers): {1 + (st.vector != 'off') if st.map else 1} view(s) x 3 "
+            f"encoders x {st.repeats} probe seeds, up to {st.max_epochs} epochs per fit; the time left is printed "
+            "after each fit")
         figures["state_probe"] = state_probe(feats, data, cfg.state_settings, progress=cfg.progress, log=say)
     figures["details"] = details
     print(format_figures(figures))

@@ -19,12 +19,15 @@ Like AtariARI: episodes (here: the episode fragments a collector stream holds; f
 frames are dropped) are split into train, validation and test sets by whole episodes; test observations
 also seen in train or validation are removed; variables whose label entropy (nats, over all frames of the
 game) is below 0.6 are dropped and reported; each variable gets one linear layer over the byte's values,
-trained with Adam (lr 3e-4, eps 1e-5, batches of 64) on the cross-entropy; sklearn's weighted F1. Unlike
-AtariARI: the classes of a variable are the byte values seen in training (a value never seen there counts
-as an error at test time, as it would with 256 outputs that never saw it), features are standardised with
-train statistics, training stops per variable when its validation loss has not improved for ``patience``
-epochs and keeps its best epoch, and every figure is the mean over ``repeats`` probe seeds (each its own
-split, initialisation and batch order), reported with the seeds' range.
+trained with Adam (lr 3e-4, eps 1e-5, batches of 64) on the cross-entropy; sklearn's weighted F1. Every
+figure is the mean over ``repeats`` probe seeds (each its own split, initialisation and batch order),
+reported with the seeds' range. Whose classifiers is ``classifiers``: ``"prend"`` (the default) differs
+from AtariARI's in that the classes of a variable are the byte values seen in training (a value never seen
+there counts as an error at test time, as it would with 256 outputs that never saw it), features are
+standardised with train statistics, and training stops per variable when its validation loss has not
+improved for ``patience`` epochs and keeps its best epoch; ``"atariari"`` is AtariARI's own
+(:func:`prend.pretrain.atariari_probe.atariari_probe_variables`: raw features, 256 outputs, learning-rate
+plateaus, stopping after 15 epochs without a better validation accuracy, the last weights).
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ from prend.pretrain.state_labels import (  # noqa: F401 (re-exported: the labels
 PIXEL_GRID = 21
 """Side of the raw-pixel reference: the newest 84x84 frame average-pooled by 4."""
 
+ATARIARI_PATIENCE = 15
+"""Epochs without a better validation accuracy before one of AtariARI's classifiers stops (their probe.py)."""
+
 VIEWS = ("map", "vector")
 """What of an encoder's output the classifiers read: all of it, or reduced to ``vector_dim`` features."""
 
@@ -79,8 +85,14 @@ class StateProbeSettings:
     """Frames per Adam step (AtariARI: 64)."""
     max_epochs: int = 100
     """Epochs at most (AtariARI: 100)."""
+    classifiers: Literal["prend", "atariari"] = "prend"
+    """Whose linear classifiers: 'prend' (features standardised with train statistics, the classes seen in
+    training, the best epoch by validation loss) or 'atariari' (AtariARI's own: raw features, 256 outputs, Adam
+    with learning-rate plateaus, stopped after 15 epochs without a better validation accuracy, the last
+    weights). The category averaging is AtariARI's with either."""
     patience: int = 10
-    """Stop a variable's classifier after this many epochs without a better validation loss."""
+    """Stop a variable's classifier after this many epochs without a better validation loss (prend's
+    classifiers; AtariARI's use their own 15, on the validation accuracy)."""
     seed: int = 0
     """First probe seed: of the episode split, the initialisation and the batch order."""
     repeats: int = 3
@@ -275,7 +287,11 @@ def predict_heads(x: np.ndarray, heads: Mapping[str, tuple[np.ndarray, torch.Ten
 
 def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], masks: tuple[np.ndarray, ...],
                     settings: StateProbeSettings) -> dict[str, float]:
-    """Test weighted F1 of a linear classifier per variable, on features standardised with train statistics.
+    """Test weighted F1 of a linear classifier per variable: ``settings.classifiers``' classifiers.
+
+    prend's on features standardised with train statistics; AtariARI's (``"atariari"``) on the raw features,
+    :func:`prend.pretrain.atariari_probe.atariari_probe_variables` with ``settings``' lr, batch, epochs and
+    patience (:func:`state_probe` sets AtariARI's 15).
 
     Example (a feature that is the label scores 1; the split is by the ``episode`` of each row):
         >>> rng = np.random.default_rng(0); y = rng.integers(0, 4, 400); episode = np.arange(400) // 40
@@ -285,8 +301,14 @@ def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], mask
     """
     if not labels:
         return {}  # every variable was dropped: nothing to classify
-    train, val, test = masks
     x = features.reshape(len(features), -1).astype(np.float32)
+    if settings.classifiers == "atariari":
+        from prend.pretrain.atariari_probe import atariari_probe_variables  # here: that module imports this one
+
+        with one_thread_if(x.shape[1] * 256 * len(labels) < 2**20):
+            return atariari_probe_variables(x, labels, np.select(masks, [0, 1, 2], -1), settings.seed, settings.lr,
+                                            settings.batch_size, settings.max_epochs, settings.patience)
+    train, val, test = masks
     mean, std = x[train].mean(0), x[train].std(0)
     std[std < 1e-6] = 1.0  # constant features carry nothing; centred they stay 0
     z = (x - mean) / std
@@ -363,7 +385,7 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
         encoders: name -> features of every frame of ``data`` (array (M, ...)) or a callable
             ``rows -> features`` (called once per game). ``"pixels"`` is added when absent.
         data: Frames with RAM (collected with ``prend collect --ram``).
-        settings: The split, the optimiser, the probe seeds and the views.
+        settings: The classifiers, the split, the optimiser, the probe seeds and the views.
         progress: Show a progress bar over (game, encoder, view) fits.
         log: Called with one line per stage (what is being fitted, how long it took, about how long is left).
 
@@ -378,12 +400,16 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
 
     Raises:
         PrendError: If no game of ``data`` is annotated, a game has fewer than 3 episodes longer than
-            ``settings.short_episode``, or an encoder fails.
+            ``settings.short_episode``, an encoder fails, or ``settings.classifiers`` is unknown.
     """
     settings = settings or StateProbeSettings()
     log = log or (lambda line: None)
     if data.ram is None:
         raise PrendError("the frames have no RAM labels", "collect them with prend collect --ram")
+    if settings.classifiers not in ("prend", "atariari"):
+        raise PrendError(f"unknown state-probe classifiers '{settings.classifiers}'", "pass prend or atariari")
+    if settings.classifiers == "atariari":  # AtariARI's own stopping rule, recorded as used
+        settings = dataclasses.replace(settings, patience=ATARIARI_PATIENCE)
     views = [v for v in VIEWS if (settings.map if v == "map" else settings.vector != "off")]
     if not views or settings.repeats < 1 or settings.stride < 1:
         raise PrendError("the state probe has nothing to fit (no view, --state-settings.repeats or stride < 1)",

@@ -7,6 +7,10 @@ from typing import Any
 
 from prend.pretrain.state_probe import PIXEL_GRID, spread
 
+CLASSIFIERS = {"prend": "prend's linear classifiers (standardised features, best epoch)",
+               "atariari": "AtariARI's linear classifiers (raw features, 256 outputs, last epoch)"}
+"""How the table names each ``--state-settings.classifiers``; figures without the setting are prend's."""
+
 CATEGORY_SHORT = {"agent_localization": "agent loc", "small_object_localization": "small obj loc",
                   "other_localization": "other loc", "score_clock_lives_display": "score/clock/lives",
                   "misc": "misc"}
@@ -17,7 +21,9 @@ def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str],
     """The state probe's table: per game and view, each variable's F1 per encoder, then the means.
 
     Each variable is shown with its AtariARI categories; the plain and category means with the range of the
-    probe seeds' figures; then the means over games and how the vector probe reduced each encoder.
+    probe seeds' figures; then the means over games and how the vector probe reduced each encoder. The first
+    line names whose classifiers were fitted; the category mean is called "AtariARI's figure" only when they
+    were AtariARI's (with prend's it is AtariARI's averaging over other classifiers).
 
     Args:
         result: :func:`state_probe`'s figures.
@@ -30,6 +36,8 @@ def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str],
     settings = result.get("settings", {})
     views = settings.get("views", ["map"])
     seeds = settings.get("seeds", [settings.get("seed", 0)])
+    classifiers = settings.get("classifiers", "prend")  # older figures were all prend's
+    category = "AtariARI's figure" if classifiers == "atariari" else "AtariARI's averaging"
 
     def figures(values: Mapping[str, float], per_seed: Mapping[str, Sequence[float]] | None = None) -> str:
         cells = []
@@ -40,7 +48,8 @@ def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str],
             cells.append(f"{cell:>{width[e]}}")
         return "".join(cells)
 
-    lines = [f"state probe: test weighted F1, mean over probe seeds {', '.join(map(str, seeds))}"
+    lines = [f"state probe: test weighted F1 of {CLASSIFIERS[classifiers]}, mean over probe seeds "
+             f"{', '.join(map(str, seeds))}"
              + (" [in brackets: max - min over them]" if len(seeds) > 1 else ""),
              f"{'':<52}" + "".join(f"{label[e]:>{width[e]}}" for e in encoders)]
     view_title = {"map": "map probe (the whole output, flattened)",
@@ -58,7 +67,7 @@ def format_state_probe(result: Mapping[str, Any], encoders: Sequence[str],
             for var, values in v["variables"].items():
                 cats = ", ".join(CATEGORY_SHORT[c] for c in g["categories"][var]) or "(none)"
                 lines.append(f"    {var:<28}{cats:<20}" + figures(values))
-            for key, title in (("mean", "plain mean"), ("category_mean", "category mean (AtariARI's figure)")):
+            for key, title in (("mean", "plain mean"), ("category_mean", f"category mean ({category})")):
                 lines.append(f"    {title:<48}" + figures(v[key], {e: v["seeds"][e][key] for e in encoders}))
         if g["dropped"]:
             lines.append("  dropped (label entropy < 0.6 nats): " + ", ".join(
