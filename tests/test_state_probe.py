@@ -320,6 +320,8 @@ def test_prend_probe_state_end_to_end(ram_frames, tmp_path, capsys):
     status = captured.err
     assert "probe: features of random init: 480 frames" in status and "about" in status
     assert "s left" in status and "state probe done in" in status
+    # The stage lines too name the probed net as given, not by its JSON key.
+    assert f"features) of {tmp_path / 'init.pth'}: category mean" in status and "pretrained" not in status
     saved = json.loads(out.read_text())
     probe = saved["state_probe"]
     boxing = probe["per_game"]["boxing"]

@@ -357,7 +357,8 @@ def probe(cfg: ProbeConfig) -> dict[str, Any]:
         say(f"state probe ({st.classifiers} classifiers): {1 + (st.vector != 'off') if st.map else 1} view(s) x 3 "
             f"encoders x {st.repeats} probe seeds, up to {st.max_epochs} epochs per fit; the time left is printed "
             "after each fit")
-        figures["state_probe"] = state_probe(feats, data, cfg.state_settings, progress=cfg.progress, log=say)
+        figures["state_probe"] = state_probe(feats, data, cfg.state_settings, progress=cfg.progress, log=say,
+                                             names=names)
     figures["details"] = details
     print(format_figures(figures))
     if cfg.out is not None:

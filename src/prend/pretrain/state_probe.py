@@ -378,7 +378,8 @@ def spread(values: Sequence[float]) -> float:
 
 
 def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StateProbeSettings | None = None,
-                progress: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                progress: bool = False, log: Callable[[str], None] | None = None,
+                names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Weighted F1 of linear state classifiers over each encoder's features, per annotated game of ``data``.
 
     Args:
@@ -388,6 +389,7 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
         settings: The classifiers, the split, the optimiser, the probe seeds and the views.
         progress: Show a progress bar over (game, encoder, view) fits.
         log: Called with one line per stage (what is being fitted, how long it took, about how long is left).
+        names: encoder key -> the name ``log`` calls it by (default: the key), e.g. the path the user gave.
 
     Returns:
         ``{"per_game": {game: {view: {"variables": {name: {encoder: f1}}, "mean": {encoder: f1},
@@ -465,7 +467,8 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
                 done += 1
                 bar.update(1)
                 elapsed = time.perf_counter() - started
-                log(f"  {game} {view} probe ({x.shape[1]:,} features) of {name}: category mean "
+                shown = (names or {}).get(name, name)
+                log(f"  {game} {view} probe ({x.shape[1]:,} features) of {shown}: category mean "
                     f"{per_view[view][name]['category_mean']:.3f}, plain mean {per_view[view][name]['mean']:.3f}"
                     f"; {time.perf_counter() - tick:.0f} s, about {elapsed / done * (fits - done):.0f} s left")
         entry: dict[str, Any] = {
