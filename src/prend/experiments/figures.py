@@ -126,8 +126,9 @@ def plot_fig1(runs: list[Run], path: Path) -> Figure:
                 pxs = [r.diagnostics.probe_iteration * b for r, b in zip(members, batch, strict=True)]
                 drawn[1].add(plot_group(axes[row, 1], pxs, [p.mean(axis=1) for p in probes], label, colors[label]))
                 counts[1].append(len(members))
-        axes[row, 0].set_title(f"{game}: raw intrinsic reward, rollout mean")
-        axes[row, 1].set_title(f"{game}: raw intrinsic reward on the fixed probe set")
+        axes[row, 0].set_title(f"{game}: rollout mean")
+        axes[row, 1].set_title(f"{game}: fixed probe set")
+        axes[row, 0].set_ylabel("raw intrinsic reward")  # the figure's caption says it too; one label per row
         for col, ax in enumerate(axes[row]):
             if not counts[col]:  # e.g. runs with --probe-every 0: say so rather than draw empty 0..1 axes
                 ax.text(0.5, 0.5, "not logged by these runs\n(no probe set: --probe-every 0)", ha="center",
