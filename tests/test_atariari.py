@@ -18,6 +18,7 @@ from prend.pretrain.atariari import (
     load_episodes,
     split_train_val,
 )
+from prend.pretrain.atariari_classifiers import atariari_probe_variables
 from prend.pretrain.atariari_objectives import (
     STDIMScores,
     STDIMTrainer,
@@ -27,7 +28,6 @@ from prend.pretrain.atariari_objectives import (
 )
 from prend.pretrain.atariari_probe import (
     PUBLISHED_BOXING,
-    atariari_probe_variables,
     duplicate_test_frames,
     format_probe,
     probe_encoders,

@@ -10,7 +10,7 @@ import pytest
 from benchmark_scripts import load_benchmark
 from test_state_probe import _labelled_frames
 
-import prend.pretrain.atariari_probe as ap
+import prend.pretrain.state_probe as sp
 from prend.cli import main
 from prend.errors import PrendError
 from prend.pretrain.state_probe import StateProbeSettings, state_probe, three_way_split
@@ -45,14 +45,14 @@ def test_the_setting_reaches_the_classifier_used_with_raw_features(monkeypatch):
     data = _labelled_frames(n_per_episode=80, episodes=6)
     feats = np.random.default_rng(0).normal(5.0, 3.0, size=(len(data), 6)).astype(np.float32)
     calls = []
-    real = ap.atariari_probe_variables
+    real = sp.atariari_probe_variables
 
     def spy(features, labels, part, seed, lr, batch_size, max_epochs, patience):
         calls.append({"features": features, "part": part, "seed": seed, "lr": lr, "batch": batch_size,
                       "epochs": max_epochs, "patience": patience, "variables": sorted(labels)})
         return real(features, labels, part, seed, lr, batch_size, max_epochs, patience)
 
-    monkeypatch.setattr(ap, "atariari_probe_variables", spy)
+    monkeypatch.setattr(sp, "atariari_probe_variables", spy)
     base = StateProbeSettings(lr=0.01, batch_size=32, max_epochs=2, repeats=2, seed=3, vector="off")
     state_probe({"enc": feats}, data, base)
     assert calls == []      # the default stays prend's classifiers

@@ -26,7 +26,7 @@ from AtariARI's in that the classes of a variable are the byte values seen in tr
 there counts as an error at test time, as it would with 256 outputs that never saw it), features are
 standardised with train statistics, and training stops per variable when its validation loss has not
 improved for ``patience`` epochs and keeps its best epoch; ``"atariari"`` is AtariARI's own
-(:func:`prend.pretrain.atariari_probe.atariari_probe_variables`: raw features, 256 outputs, learning-rate
+(:func:`prend.pretrain.atariari_classifiers.atariari_probe_variables`: raw features, 256 outputs, learning-rate
 plateaus, stopping after 15 epochs without a better validation accuracy, the last weights).
 """
 
@@ -47,6 +47,7 @@ from tqdm import tqdm
 
 from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
+from prend.pretrain.atariari_classifiers import atariari_probe_variables
 from prend.pretrain.dataset import FrameData, split_episodes
 from prend.pretrain.state_labels import (  # noqa: F401 (re-exported: the labels and scores the probe uses)
     ATARIARI_CATEGORIES,
@@ -290,7 +291,7 @@ def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], mask
     """Test weighted F1 of a linear classifier per variable: ``settings.classifiers``' classifiers.
 
     prend's on features standardised with train statistics; AtariARI's (``"atariari"``) on the raw features,
-    :func:`prend.pretrain.atariari_probe.atariari_probe_variables` with ``settings``' lr, batch, epochs and
+    :func:`prend.pretrain.atariari_classifiers.atariari_probe_variables` with ``settings``' lr, batch, epochs and
     patience (:func:`state_probe` sets AtariARI's 15).
 
     Example (a feature that is the label scores 1; the split is by the ``episode`` of each row):
@@ -303,8 +304,6 @@ def probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], mask
         return {}  # every variable was dropped: nothing to classify
     x = features.reshape(len(features), -1).astype(np.float32)
     if settings.classifiers == "atariari":
-        from prend.pretrain.atariari_probe import atariari_probe_variables  # here: that module imports this one
-
         with one_thread_if(x.shape[1] * 256 * len(labels) < 2**20):
             return atariari_probe_variables(x, labels, np.select(masks, [0, 1, 2], -1), settings.seed, settings.lr,
                                             settings.batch_size, settings.max_epochs, settings.patience)
