@@ -6,8 +6,9 @@ pixels also occur in train or validation are removed; variables whose label entr
 below 0.6 nats are dropped; one linear classifier per variable over the encoder's 256-d vector; weighted F1 on
 the test frames, averaged within AtariARI's categories and then across them
 (:func:`prend.pretrain.state_probe.category_mean`). The classifiers are either protocol of :data:`CLASSIFIERS`:
-AtariARI's own (:func:`atariari_probe_variables`, which ``prend probe --state --state-settings.classifiers
-atariari`` also uses: raw features, 256 outputs, patience 15 on the validation accuracy) or prend's
+AtariARI's own (:func:`prend.pretrain.atariari_classifiers.atariari_probe_variables`, which
+``prend probe --state --state-settings.classifiers atariari`` also uses: raw features, 256 outputs, patience 15
+on the validation accuracy) or prend's
 (:func:`prend.pretrain.state_probe.probe_variables`, ``prend probe --state``'s default: features standardised
 with the training frames' statistics, the classes seen in training, patience 15 here on the validation loss),
 both with Adam lr 3e-4, batches of 64, up to 100 epochs. Each encoder is probed over several split seeds; the
