@@ -129,3 +129,16 @@ def test_state_probe_table_passes_the_classifiers_on_and_records_them(ram_frames
                         "--max-epochs", "1", "--classifiers", "atariari", "--out", str(tmp_path / "t.json")]) == 0
     assert json.loads((tmp_path / "t.json").read_text())["settings"]["classifiers"] == "atariari"
     assert "(AtariARI's figure)" in (tmp_path / "t.md").read_text()
+
+
+def test_a_patience_given_for_prends_classifiers_is_named_as_unused_with_atariaris():
+    data = _labelled_frames(n_per_episode=80, episodes=6)
+    feats = np.random.default_rng(0).normal(size=(len(data), 4)).astype(np.float32)
+    base = StateProbeSettings(max_epochs=1, repeats=1, vector="off", classifiers="atariari")
+    for patience, noted in ((StateProbeSettings.patience, False), (15, False), (4, True)):
+        lines: list[str] = []
+        result = state_probe({"enc": feats}, data, dataclasses.replace(base, patience=patience), log=lines.append)
+        notes = [line for line in lines if line.startswith("note:")]
+        assert bool(notes) == noted, (patience, notes)
+        assert result["settings"]["patience"] == 15  # AtariARI's rule is what ran, and what is recorded
+    assert "patience 4 is for prend's classifiers and is not used" in notes[0]

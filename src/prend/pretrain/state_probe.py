@@ -410,6 +410,9 @@ def state_probe(encoders: Mapping[str, Any], data: FrameData, settings: StatePro
     if settings.classifiers not in ("prend", "atariari"):
         raise PrendError(f"unknown state-probe classifiers '{settings.classifiers}'", "pass prend or atariari")
     if settings.classifiers == "atariari":  # AtariARI's own stopping rule, recorded as used
+        if settings.patience not in (StateProbeSettings.patience, ATARIARI_PATIENCE):
+            log(f"note: AtariARI's classifiers stop after {ATARIARI_PATIENCE} epochs without a better validation "
+                f"accuracy; patience {settings.patience} is for prend's classifiers and is not used")
         settings = dataclasses.replace(settings, patience=ATARIARI_PATIENCE)
     views = [v for v in VIEWS if (settings.map if v == "map" else settings.vector != "off")]
     if not views or settings.repeats < 1 or settings.stride < 1:
