@@ -15,10 +15,13 @@ import torch.nn.functional as F
 
 from prend.pretrain.state_labels import weighted_f1
 
+ATARIARI_PATIENCE = 15
+"""Epochs without a better validation accuracy before one of AtariARI's classifiers stops (their probe.py)."""
+
 
 def atariari_probe_variables(features: np.ndarray, labels: Mapping[str, np.ndarray], part: np.ndarray,
                              seed: int = 0, lr: float = 3e-4, batch_size: int = 64, max_epochs: int = 100,
-                             patience: int = 15) -> dict[str, float]:
+                             patience: int = ATARIARI_PATIENCE) -> dict[str, float]:
     """Test weighted F1 per variable with AtariARI's own classifiers (``atariari/benchmark/probe.py``).
 
     Unlike :func:`prend.pretrain.state_probe.probe_variables`: the features are used raw (not standardised),

@@ -27,10 +27,9 @@ import numpy as np
 
 from prend.errors import PrendError
 from prend.pretrain.atariari import MIN_EPISODE_LENGTH, AtariARIEncoder, Episodes, encode, load_encoder
-from prend.pretrain.atariari_classifiers import atariari_probe_variables
+from prend.pretrain.atariari_classifiers import ATARIARI_PATIENCE, atariari_probe_variables
 from prend.pretrain.state_probe import (
     ATARIARI_CATEGORIES,
-    ATARIARI_PATIENCE,
     ENTROPY_THRESHOLD,
     StateProbeSettings,
     atariari_categories,

@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from prend.envs.games import atari_pb_game_id
 from prend.errors import PrendError
-from prend.pretrain.atariari_classifiers import atariari_probe_variables
+from prend.pretrain.atariari_classifiers import ATARIARI_PATIENCE, atariari_probe_variables
 from prend.pretrain.dataset import FrameData, split_episodes
 from prend.pretrain.state_labels import (  # noqa: F401 (re-exported: the labels and scores the probe uses)
     ATARIARI_CATEGORIES,
@@ -63,9 +63,6 @@ from prend.pretrain.state_labels import (  # noqa: F401 (re-exported: the labels
 
 PIXEL_GRID = 21
 """Side of the raw-pixel reference: the newest 84x84 frame average-pooled by 4."""
-
-ATARIARI_PATIENCE = 15
-"""Epochs without a better validation accuracy before one of AtariARI's classifiers stops (their probe.py)."""
 
 VIEWS = ("map", "vector")
 """What of an encoder's output the classifiers read: all of it, or reduced to ``vector_dim`` features."""
